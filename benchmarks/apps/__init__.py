@@ -1,0 +1,1 @@
+"""ASGI applications served by every server under test, so they all run the same code."""

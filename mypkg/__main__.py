@@ -1,0 +1,7 @@
+"""``python -m mypkg`` is ``mypkg-supervise``."""
+
+import sys
+
+from mypkg.cli import main
+
+sys.exit(main())

@@ -1,0 +1,103 @@
+"""ASGI types, importing the app by name, and telling ASGI 3 from ASGI 2."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import sys
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from mypkg.errors import AppLoadError
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGI3App = Callable[[Scope, Receive, Send], Awaitable[None]]
+ASGI2App = Callable[[Scope], Callable[[Receive, Send], Awaitable[None]]]
+
+
+def import_from_string(target: str) -> Any:
+    """Import ``module:attr.attr``; every failure becomes a one-line AppLoadError."""
+    module_name, sep, attrs = target.partition(":")
+    if not sep or not module_name or not attrs:
+        raise AppLoadError(f"app {target!r} must be given as 'module:attribute', e.g. 'main:app'")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name is not None and module_name.startswith(exc.name):
+            raise AppLoadError(
+                f"could not import module {module_name!r} (from {target!r})"
+            ) from None
+        raise  # a module imported *by* the app is missing: the traceback is the useful part
+    instance: Any = module
+    try:
+        for attr in attrs.split("."):
+            instance = getattr(instance, attr)
+    except AttributeError:
+        raise AppLoadError(f"module {module_name!r} has no attribute {attrs!r}") from None
+    return instance
+
+
+def load_app(target: str | Any, *, factory: bool, app_dir: str, interface: str) -> ASGI3App:
+    """The app as an ASGI 3 callable, whatever it was given as."""
+    if isinstance(target, str):
+        if app_dir not in sys.path:
+            sys.path.insert(0, app_dir)
+        app = import_from_string(target)
+        name = target
+    else:
+        app, name = target, repr(target)
+    if factory:
+        if not callable(app):
+            raise AppLoadError(f"app factory {name} is not callable")
+        app = app()
+    if interface == "auto":
+        interface = detect_interface(app, name)
+    if interface == "asgi2":
+        return ASGI2Adapter(app)
+    result: ASGI3App = app
+    return result
+
+
+def detect_interface(app: Any, name: str) -> str:
+    """ASGI 3 is ``async def app(scope, receive, send)``; ASGI 2 is ``app(scope) -> instance``."""
+    if inspect.isclass(app):
+        return "asgi3" if hasattr(app, "__await__") else "asgi2"
+    if not callable(app):
+        raise AppLoadError(f"{name} is not an ASGI application: it is not callable")
+    is_plain = inspect.isfunction(app) or inspect.ismethod(app)
+    call = app if is_plain else app.__call__
+    if inspect.iscoroutinefunction(call):
+        return "asgi3"
+    try:
+        params = inspect.signature(call).parameters
+    except (TypeError, ValueError):
+        return "asgi3"
+    positional = [
+        p for p in params.values() if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+    ]
+    if len(positional) == 1:
+        return "asgi2"
+    if len(positional) == 2:
+        raise AppLoadError(
+            f"{name} looks like a WSGI application (it takes environ, start_response);"
+            " mypkg serves ASGI applications"
+        )
+    raise AppLoadError(
+        f"{name} is not an ASGI application: expected 'async def app(scope, receive, send)'"
+    )
+
+
+class ASGI2Adapter:
+    """Serve an ASGI 2 (double-callable) app through the ASGI 3 interface."""
+
+    __slots__ = ("app",)
+
+    def __init__(self, app: ASGI2App) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        instance = self.app(scope)
+        await instance(receive, send)

@@ -1,0 +1,99 @@
+"""The command line, generated from the setting declarations: ``mypkg-supervise [FLAGS] APP``."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from typing import Any, NoReturn
+
+from mypkg import __version__
+from mypkg.config import Config
+from mypkg.errors import EXIT_OK, ConfigError, StartupError
+from mypkg.logging import configure_logging
+from mypkg.server import Server
+from mypkg.settings import SETTINGS, Setting
+
+PROG = "mypkg-supervise"
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog=PROG,
+        description="Serve an ASGI application (HTTP/1.1 and WebSockets).",
+        argument_default=argparse.SUPPRESS,
+    )
+    parser.add_argument(
+        "--version",
+        action="version",
+        version=f"mypkg {__version__} (Python {sys.version.split()[0]})",
+    )
+    groups: dict[str, argparse._ArgumentGroup] = {}
+    for setting in SETTINGS.values():
+        group = groups.get(setting.section)
+        if group is None:
+            group = groups[setting.section] = parser.add_argument_group(setting.section)
+        _add_argument(group, setting)
+    return parser
+
+
+def _add_argument(group: argparse._ArgumentGroup, setting: Setting[Any]) -> None:
+    default = "" if setting.default in (None, [], "") else f"default: {setting.default}; "
+    help_text = f"{setting.help} [{default}env: {setting.env}]".replace("%", "%%")
+    if setting.options:
+        help_text = f"{{{','.join(setting.options)}}} " + help_text
+    flags = [setting.flag] if setting.short is None else [setting.short, setting.flag]
+    if setting.kind == "positional":
+        group.add_argument(setting.name, nargs="?", metavar=setting.metavar, help=help_text)
+    elif setting.kind == "toggle":
+        group.add_argument(
+            *flags, dest=setting.name, action=argparse.BooleanOptionalAction, help=help_text
+        )
+    elif setting.kind == "switch":
+        group.add_argument(*flags, dest=setting.name, action="store_true", help=help_text)
+    elif setting.kind == "append":
+        group.add_argument(
+            *flags, dest=setting.name, action="append", metavar=setting.metavar, help=help_text
+        )
+    else:
+        metavar = setting.metavar or setting.name.upper()
+        group.add_argument(*flags, dest=setting.name, metavar=metavar, help=help_text)
+
+
+def parse_config(argv: list[str] | None = None) -> Config:
+    """Flags, then MYPKG_* variables and the --config file, into one validated Config."""
+    args = build_parser().parse_args(argv)
+    return Config.from_sources(vars(args))
+
+
+def serve(config: Config) -> None:
+    """Serve in this process, or hand over to the supervisor for several workers or reload."""
+    config.check()
+    if config.workers > 1:
+        raise ConfigError("--workers above 1 needs the supervisor, which is not built yet")
+    Server(config).run()
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        config = parse_config(argv)
+        configure_logging(config.log_level, config.access_log)
+        serve(config)
+    except ConfigError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except StartupError as exc:
+        logging.getLogger("mypkg.error").error("%s", exc)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        pass
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,99 @@
+"""Config: the settings from every source, validated together, plus what is derived from them."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping
+from typing import Any
+
+from mypkg import settings
+from mypkg.asgi import ASGI3App, load_app
+from mypkg.errors import ConfigError
+from mypkg.settings import Origin, Settings
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
+
+
+class Config(Settings):
+    """Every setting as a typed attribute. ``Config(app, port=8001)`` validates as it assigns."""
+
+    def __init__(self, app: str | ASGI3App | None = None, **kwargs: Any) -> None:
+        self.app_object: Any = None
+        if isinstance(app, str) or app is None:
+            kwargs.setdefault("app", app)
+        else:
+            self.app_object = app
+        config_file = kwargs.pop("config", None)
+        if config_file is not None:
+            self.config = config_file
+            settings.apply(self, read_config_file(config_file), Origin("file", config_file))
+        settings.apply(self, kwargs, Origin("argument"))
+
+    @classmethod
+    def from_sources(
+        cls, cli: Mapping[str, object], environ: Mapping[str, str] | None = None
+    ) -> Config:
+        """Defaults < TOML file < MYPKG_* environment (and --env-file) < command-line flags."""
+        environ = os.environ if environ is None else environ
+        config = cls()
+        env_values = settings.from_environ(environ)
+        path = cli.get("config") or env_values.get("config")
+        if path:
+            config.config = str(path)
+            settings.apply(config, read_config_file(str(path)), Origin("file", str(path)))
+        env_file = cli.get("env_file") or env_values.get("env_file") or config.env_file
+        if env_file:
+            config.env_file = str(env_file)
+            load_env_file(str(env_file), environ)
+            env_values = settings.from_environ(environ)
+        settings.apply(config, env_values, Origin("env"))
+        settings.apply(config, cli, Origin("cli"))
+        return config
+
+    def load_app(self) -> ASGI3App:
+        """Import (or take) the app and adapt it to ASGI 3; errors name the app."""
+        target = self.app_object if self.app_object is not None else self.app
+        if target is None:
+            raise ConfigError("no application given: pass APP as 'module:attribute', e.g. main:app")
+        return load_app(
+            target, factory=self.factory, app_dir=self.app_dir, interface=self.interface
+        )
+
+    def check(self) -> None:
+        """Checks that involve several settings; run before anything binds or forks."""
+        if self.uds is not None and self.fd is not None:
+            raise ConfigError("--uds and --fd cannot be used together")
+
+
+def read_config_file(path: str) -> dict[str, Any]:
+    """The settings in a TOML file; a pyproject.toml contributes its [tool.mypkg] table."""
+    try:
+        with open(path, "rb") as file:
+            data = tomllib.load(file)
+    except OSError as exc:
+        raise ConfigError(f"--config: cannot read {path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"--config: {path} is not valid TOML: {exc}") from None
+    if os.path.basename(path) == "pyproject.toml":
+        data = data.get("tool", {}).get("mypkg", {})
+    if not isinstance(data, dict):
+        raise ConfigError(f"--config: {path}: [tool.mypkg] must be a table")
+    return data
+
+
+def load_env_file(path: str, environ: Mapping[str, str]) -> None:
+    """Load a .env file into the environment; variables already set are kept."""
+    try:
+        from dotenv import dotenv_values  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        raise ConfigError("--env-file needs python-dotenv: pip install 'mypkg[dotenv]'") from None
+    if not os.path.isfile(path):
+        raise ConfigError(f"--env-file: no such file: {path}")
+    target: Any = environ
+    for key, value in dotenv_values(path).items():
+        if value is not None and key not in target:
+            target[key] = value

@@ -1,0 +1,356 @@
+"""One ASGI HTTP request/response cycle, shared by both parsers.
+
+The protocol feeds request body pieces in; the app's ``receive``/``send`` come out. The cycle
+chooses the response framing (fixed length, chunked, or close-delimited for HTTP/1.0), joins the
+head with the first body piece into one write, and keeps memory bounded both ways.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+from mypkg.asgi import ASGI3App, Message, Scope
+from mypkg.errors import ClientDisconnected
+from mypkg.http import framing
+
+if TYPE_CHECKING:
+    from mypkg.http.protocol import HttpProtocol
+
+logger = logging.getLogger("mypkg.error")
+access_logger = logging.getLogger("mypkg.access")
+
+# Request body buffered beyond this pauses reading until the app consumes it.
+BODY_HIGH_WATER = 65536
+
+_SPECIAL_RESPONSE_HEADERS = frozenset(
+    (b"content-length", b"transfer-encoding", b"connection", b"server", b"date")
+)
+_DISCONNECT: dict[str, Any] = {"type": "http.disconnect"}
+
+
+class RequestCycle:
+    """The state of one request: its body coming in and its response going out."""
+
+    __slots__ = (
+        "app_sets_connection",
+        "app_sets_defaults",
+        "body",
+        "body_size",
+        "bytes_sent",
+        "chunked",
+        "complete",
+        "conn",
+        "delivered_end",
+        "disconnected",
+        "expect_100",
+        "head_only",
+        "head_written",
+        "headers",
+        "http10",
+        "keep_alive",
+        "length_left",
+        "more_body",
+        "scope",
+        "start_time",
+        "status",
+        "task",
+        "waiter",
+    )
+
+    def __init__(
+        self,
+        conn: HttpProtocol,
+        scope: Scope,
+        *,
+        keep_alive: bool,
+        expect_100: bool,
+        more_body: bool,
+    ) -> None:
+        self.conn = conn
+        self.scope = scope
+        self.keep_alive = keep_alive
+        self.expect_100 = expect_100
+        self.more_body = more_body
+        self.head_only = scope["method"] == "HEAD"
+        self.http10 = scope["http_version"] == "1.0"
+        self.body: list[bytes] = []
+        self.body_size = 0
+        self.delivered_end = False
+        self.disconnected = False
+        self.waiter: asyncio.Future[None] | None = None
+        self.status: int | None = None
+        self.headers: list[tuple[bytes, bytes]] = []
+        self.head_written = False
+        self.complete = False
+        self.chunked = False
+        self.length_left: int | None = None
+        self.bytes_sent = 0
+        self.app_sets_connection = False
+        self.app_sets_defaults = False
+        self.task: asyncio.Task[None] | None = None
+        self.start_time = time.perf_counter() if conn.state.access_log else 0.0
+
+    # ------------------------------------------------------------------ fed by the protocol
+    def feed_body(self, data: bytes) -> None:
+        self.body.append(data)
+        self.body_size += len(data)
+        if self.body_size > BODY_HIGH_WATER:
+            self.conn.pause_reading()
+        self._wake()
+
+    def end_body(self) -> None:
+        self.more_body = False
+        self._wake()
+
+    def on_disconnect(self) -> None:
+        self.disconnected = True
+        self._wake()
+
+    def _wake(self) -> None:
+        waiter = self.waiter
+        if waiter is not None:
+            self.waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
+
+    # ------------------------------------------------------------------ running the app
+    async def run(self, app: ASGI3App) -> None:
+        state = self.conn.state
+        state.inflight += 1
+        try:
+            result: object = await app(self.scope, self.receive, self.send)  # type: ignore[func-returns-value]
+        except BaseException as exc:
+            self._app_failed(exc)
+            if not isinstance(exc, Exception):
+                raise
+        else:
+            if result is not None:
+                logger.error("ASGI callable returned a value (%r); it should return None", result)
+            if self.status is None and not self.disconnected:
+                logger.error("ASGI callable returned without starting a response")
+                self.respond_error(500)
+            elif not self.complete and not self.disconnected:
+                logger.error("ASGI callable returned without completing the response")
+                self.conn.close()
+        finally:
+            state.inflight -= 1
+
+    def _app_failed(self, exc: BaseException) -> None:
+        if self.disconnected:
+            logger.debug("ASGI callable raised after the client disconnected", exc_info=exc)
+            return
+        if isinstance(exc, asyncio.CancelledError):
+            self.conn.close()
+            return
+        logger.error("Exception in ASGI application", exc_info=exc)
+        if not self.head_written:
+            self.respond_error(500)
+        else:
+            # The body is truncated: never let it look complete on the wire.
+            self.conn.close()
+
+    def respond_error(self, status: int) -> None:
+        """Answer with a plain error, as if the app had sent it (used for 500 and 503)."""
+        body = framing.error_response(status, b"").split(b"\r\n\r\n", 1)[1]
+        self.status = None
+        self.length_left = None
+        self.app_sets_connection = self.app_sets_defaults = False
+        self._start(
+            {
+                "status": status,
+                "headers": [
+                    (b"content-type", b"text/plain; charset=utf-8"),
+                    (b"content-length", b"%d" % len(body)),
+                ],
+            }
+        )
+        self._body(body, False)
+
+    # ------------------------------------------------------------------ ASGI receive
+    async def receive(self) -> Message:
+        if self.expect_100:
+            self.expect_100 = False
+            if self.status is None and not self.disconnected:
+                self.conn.transport.write(framing.CONTINUE)
+        while not self.body and (self.more_body or self.delivered_end):
+            if self.disconnected or self.complete:
+                return _DISCONNECT.copy()
+            waiter = self.conn.loop.create_future()
+            self.waiter = waiter
+            await waiter
+        if self.disconnected:
+            return _DISCONNECT.copy()
+        body = self.body
+        data = body[0] if len(body) == 1 else b"".join(body)
+        body.clear()
+        if self.body_size > BODY_HIGH_WATER:
+            self.conn.resume_reading()
+        self.body_size = 0
+        more = self.more_body
+        self.delivered_end = not more
+        return {"type": "http.request", "body": data, "more_body": more}
+
+    # ------------------------------------------------------------------ ASGI send
+    async def send(self, message: Message) -> None:
+        conn = self.conn
+        if conn.write_paused:
+            await conn.drain()
+        if self.disconnected:
+            raise ClientDisconnected("the client has disconnected")
+        kind = message["type"]
+        if self.status is None:
+            if kind != "http.response.start":
+                raise RuntimeError(f"expected 'http.response.start', got {kind!r}")
+            self._start(message)
+        elif kind == "http.response.body" and not self.complete:
+            self._body(message.get("body", b""), message.get("more_body", False))
+        elif self.complete:
+            raise RuntimeError(f"unexpected {kind!r}: the response is already complete")
+        else:
+            raise RuntimeError(f"expected 'http.response.body', got {kind!r}")
+
+    def _start(self, message: Message) -> None:
+        """Validate the response head now, so a bad one becomes a 500 and never reaches the wire."""
+        status = message["status"]
+        if not isinstance(status, int) or isinstance(status, bool) or not 200 <= status <= 999:
+            raise ValueError(f"invalid response status {status!r} (1xx need their own extension)")
+        headers = list(message.get("headers", ()))
+        values = []
+        length = None
+        for name, value in headers:
+            lowered = framing.header_name(name)
+            values.append(value)
+            if lowered in _SPECIAL_RESPONSE_HEADERS:
+                if lowered == b"content-length":
+                    if not value.isdigit():
+                        raise ValueError(f"invalid Content-Length {value!r}")
+                    length = int(value)
+                elif lowered == b"connection":
+                    self.app_sets_connection = True
+                    if b"close" in value.lower():
+                        self.keep_alive = False
+                elif lowered == b"transfer-encoding":
+                    raise ValueError("the server frames the response; do not set Transfer-Encoding")
+                else:
+                    self.app_sets_defaults = True
+        if framing.INVALID_VALUE.search(b"".join(values)):
+            raise ValueError("response header values must not contain CR, LF or NUL")
+        self.status = status
+        self.headers = headers
+        self.length_left = length
+
+    def _body(self, body: bytes, more_body: bool) -> None:
+        if not self.head_written:
+            self._write_head(body, more_body)
+            return
+        conn = self.conn
+        if self.length_left is not None:
+            self._count(body)
+            if body:
+                conn.transport.write(body)
+        elif self.chunked:
+            self.bytes_sent += len(body)
+            data = framing.chunk(body)
+            if not more_body:
+                data += framing.LAST_CHUNK
+            if data:
+                conn.transport.write(data)
+        elif body and not self.no_body:
+            self.bytes_sent += len(body)
+            conn.transport.write(body)
+        if not more_body:
+            self._finish()
+
+    @property
+    def no_body(self) -> bool:
+        status = self.status or 0
+        return self.head_only or status in (204, 304) or status < 200
+
+    def _write_head(self, body: bytes, more_body: bool) -> None:
+        status = self.status or 500
+        headers = self.headers
+        conn = self.conn
+        if self.more_body or conn.state.shutting_down:
+            # The request body is not all read (or we are stopping): this connection ends here.
+            self.keep_alive = False
+        no_body = self.no_body
+        if no_body:
+            if (
+                self.head_only
+                and self.length_left is None
+                and not more_body
+                and status not in (204, 304)
+            ):
+                headers.append((b"content-length", b"%d" % len(body)))
+            body = b""
+        elif self.length_left is not None:
+            self._count(body)
+        elif not more_body:
+            self.length_left = 0
+            self.bytes_sent += len(body)
+            headers.append((b"content-length", b"%d" % len(body)))
+        elif self.http10:
+            self.keep_alive = False  # close-delimited
+            self.bytes_sent += len(body)
+        else:
+            self.chunked = True
+            self.bytes_sent += len(body)
+            headers.append((b"transfer-encoding", b"chunked"))
+            body = framing.chunk(body) + (b"" if more_body else framing.LAST_CHUNK)
+        if not self.app_sets_connection:
+            if not self.keep_alive:
+                headers.append((b"connection", b"close"))
+            elif self.http10:
+                headers.append((b"connection", b"keep-alive"))
+        defaults = conn.state.default_headers
+        if self.app_sets_defaults:
+            defaults = self._defaults_not_set_by_app()
+        self.head_written = True
+        conn.transport.write(framing.response_head(status, defaults, headers) + body)
+        if not more_body:
+            self._finish()
+
+    def _defaults_not_set_by_app(self) -> bytes:
+        own = {framing.header_name(name) for name, _ in self.headers}
+        return b"".join(
+            name + b": " + value + b"\r\n"
+            for name, value in self.conn.state.default_header_list
+            if name not in own
+        )
+
+    def _count(self, body: bytes) -> None:
+        left = (self.length_left or 0) - len(body)
+        if left < 0:
+            raise RuntimeError("response body is longer than its Content-Length")
+        self.length_left = left
+        self.bytes_sent += len(body)
+
+    def _finish(self) -> None:
+        self.complete = True
+        if self.length_left:
+            logger.error("response body is shorter than its Content-Length; closing the connection")
+            self.keep_alive = False
+        if self.start_time:
+            self._log_access()
+        self._wake()
+        self.conn.on_response_complete(self)
+
+    def _log_access(self) -> None:
+        scope = self.scope
+        client = scope["client"]
+        path = scope["path"]
+        if scope["query_string"]:
+            path += "?" + scope["query_string"].decode("latin-1")
+        access_logger.info(
+            '%s - "%s %s HTTP/%s" %d %d %.1fms',
+            f"{client[0]}:{client[1]}" if client else "-",
+            scope["method"],
+            path,
+            scope["http_version"],
+            self.status,
+            self.bytes_sent,
+            (time.perf_counter() - self.start_time) * 1000,
+        )

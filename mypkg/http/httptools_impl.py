@@ -1,0 +1,81 @@
+"""The fast parser: httptools (llhttp) callbacks feeding the shared connection lifecycle."""
+
+from __future__ import annotations
+
+import httptools
+
+from mypkg.errors import ProtocolError
+from mypkg.http.protocol import HttpProtocol
+from mypkg.state import ServerState
+
+
+class HttptoolsProtocol(HttpProtocol):
+    __slots__ = ("head_bytes", "header_list", "in_head", "parser", "url")
+
+    def __init__(self, state: ServerState) -> None:
+        super().__init__(state)
+        self.parser = httptools.HttpRequestParser(self)
+        self.url = b""
+        self.header_list: list[tuple[bytes, bytes]] = []
+        self.in_head = False
+        self.head_bytes = 0
+
+    def feed(self, data: bytes) -> None:
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade as exc:
+            if self.upgrade_scope is not None:
+                self.switch_protocols(data[exc.args[0] :])
+            return
+        except ProtocolError:
+            raise
+        except httptools.HttpParserError as exc:
+            raise ProtocolError(400, f"invalid HTTP request: {exc}") from None
+        if self.in_head:
+            # llhttp buffers a header until it is complete: bound the whole head ourselves.
+            self.head_bytes += len(data)
+            if self.head_bytes > self.state.max_head_size:
+                raise ProtocolError(431, "request head too large")
+
+    def next_message(self) -> None:
+        return None  # llhttp already parsed everything it was fed; pipelined cycles are queued
+
+    # ------------------------------------------------------------------ llhttp callbacks
+    def on_message_begin(self) -> None:
+        self.in_head = True
+        self.head_bytes = 0
+        self.url = b""
+        self.header_list = []
+
+    def on_url(self, url: bytes) -> None:
+        self.url += url
+        if len(self.url) > self.state.limit_request_line:
+            raise ProtocolError(414, "request line too long")
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        state = self.state
+        if len(self.header_list) >= state.limit_request_fields:
+            raise ProtocolError(431, "too many request header fields")
+        if len(name) + len(value) + 2 > state.limit_request_field_size:
+            raise ProtocolError(431, "request header field too large")
+        self.header_list.append((name.lower(), value))
+
+    def on_headers_complete(self) -> None:
+        self.in_head = False
+        parser = self.parser
+        self.on_request_head(
+            parser.get_method().decode("ascii"),
+            self.url,
+            parser.get_http_version(),
+            self.header_list,
+        )
+
+    def on_body(self, body: bytes) -> None:
+        cycle = self.parsing
+        if cycle is not None and not cycle.complete:
+            cycle.feed_body(body)
+
+    def on_message_complete(self) -> None:
+        cycle = self.parsing
+        if cycle is not None:
+            cycle.end_body()

@@ -1,0 +1,335 @@
+"""The HTTP/1.1 connection lifecycle shared by both parsers.
+
+A backend (httptools_impl, h11_impl) only turns bytes into ``on_request_head`` / body pieces /
+end-of-message calls. Everything else lives here: request-head checks that refuse smuggling, the
+ASGI scope, keep-alive and pipelining, deadlines, flow control, upgrade hand-off and shutdown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from typing import Any
+from urllib.parse import unquote
+
+from mypkg.errors import ProtocolError
+from mypkg.http import framing
+from mypkg.http.cycle import RequestCycle
+from mypkg.state import ServerState
+
+logger = logging.getLogger("mypkg.error")
+
+# Connection phases, for deadlines: waiting for or reading a head; idle between requests; busy.
+HEAD, IDLE, BUSY = 0, 1, 2
+
+_SPECIAL_REQUEST_HEADERS = frozenset(
+    (b"host", b"content-length", b"transfer-encoding", b"connection", b"expect", b"upgrade")
+)
+
+
+def socket_address(info: Any) -> tuple[str, int] | None:
+    """(host, port) for TCP; None for UNIX sockets (the ASGI spec allows it)."""
+    if isinstance(info, tuple) and len(info) >= 2:
+        return str(info[0]), int(info[1])
+    return None
+
+
+class HttpProtocol(asyncio.Protocol):
+    """Base class of the two HTTP backends; subclasses implement ``feed`` and ``next_message``."""
+
+    __slots__ = (
+        "client",
+        "cycle",
+        "deadline",
+        "drain_waiter",
+        "loop",
+        "parsing",
+        "phase",
+        "pipeline",
+        "reading_paused",
+        "scheme",
+        "server",
+        "state",
+        "transport",
+        "upgrade_scope",
+        "write_paused",
+    )
+
+    def __init__(self, state: ServerState) -> None:
+        self.state = state
+        self.loop = state.loop
+        self.transport: asyncio.Transport = None  # type: ignore[assignment]
+        self.cycle: RequestCycle | None = None  # the request whose app is running
+        self.parsing: RequestCycle | None = None  # the request whose body is being read
+        self.pipeline: deque[RequestCycle] = deque()
+        self.phase = HEAD
+        self.deadline = 0.0
+        self.reading_paused = False
+        self.write_paused = False
+        self.drain_waiter: asyncio.Future[None] | None = None
+        self.upgrade_scope: dict[str, Any] | None = None
+        self.client: tuple[str, int] | None = None
+        self.server: tuple[str, int] | None = None
+        self.scheme = "http"
+
+    # ------------------------------------------------------------------ for the backends
+    def feed(self, data: bytes) -> None:
+        """Parse ``data``; call on_request_head, cycle.feed_body, cycle.end_body as it goes."""
+        raise NotImplementedError
+
+    def next_message(self) -> None:
+        """The previous response is done and the connection stays open: parse on."""
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ asyncio callbacks
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]  # uvloop's is not a subclass
+        self.server = socket_address(transport.get_extra_info("sockname"))
+        self.client = socket_address(transport.get_extra_info("peername"))
+        if transport.get_extra_info("sslcontext") is not None:
+            self.scheme = "https"
+        state = self.state
+        state.add(self)
+        if state.timeout_request_head > 0:
+            self.deadline = state.now + state.timeout_request_head
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.state.discard(self)
+        self.deadline = 0.0
+        for cycle in (self.cycle, self.parsing, *self.pipeline):
+            if cycle is not None:
+                cycle.on_disconnect()
+        self.pipeline.clear()
+        self.write_paused = False
+        self._release_drain()
+
+    def data_received(self, data: bytes) -> None:
+        if self.phase == IDLE:
+            self.phase = HEAD
+            timeout = self.state.timeout_request_head
+            self.deadline = self.state.now + timeout if timeout > 0 else 0.0
+        try:
+            self.feed(data)
+        except ProtocolError as exc:
+            self.reject(exc.status, exc.reason)
+
+    def eof_received(self) -> bool | None:
+        return None  # the transport closes; connection_lost tells any running cycle
+
+    def pause_writing(self) -> None:
+        self.write_paused = True
+
+    def resume_writing(self) -> None:
+        self.write_paused = False
+        self._release_drain()
+
+    async def drain(self) -> None:
+        """Wait until the transport's write buffer is below its low-water mark."""
+        if self.write_paused and not self.transport.is_closing():
+            waiter = self.drain_waiter
+            if waiter is None:
+                waiter = self.drain_waiter = self.loop.create_future()
+            await waiter
+
+    def _release_drain(self) -> None:
+        waiter = self.drain_waiter
+        if waiter is not None:
+            self.drain_waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
+
+    # ------------------------------------------------------------------ flow control (reading)
+    def pause_reading(self) -> None:
+        if not self.reading_paused and not self.transport.is_closing():
+            self.reading_paused = True
+            self.transport.pause_reading()
+
+    def resume_reading(self) -> None:
+        if self.reading_paused and not self.transport.is_closing():
+            self.reading_paused = False
+            self.transport.resume_reading()
+
+    # ------------------------------------------------------------------ requests
+    def on_request_head(
+        self, method: str, target: bytes, version: str, headers: list[tuple[bytes, bytes]]
+    ) -> None:
+        """A complete, parsed request head: check it, build the scope, start or queue the cycle."""
+        state = self.state
+        self.phase = BUSY
+        self.deadline = 0.0
+        if version != "1.1" and version != "1.0":
+            raise ProtocolError(505, f"HTTP version {version} is not supported")
+        keep_alive = version == "1.1"
+        expect_100 = upgrade = False
+        hosts = 0
+        length: int | None = None
+        chunked = False
+        for name, value in headers:
+            if name in _SPECIAL_REQUEST_HEADERS:
+                if name == b"host":
+                    hosts += 1
+                elif name == b"content-length":
+                    if length is not None or not value.isdigit():
+                        raise ProtocolError(400, "invalid or repeated Content-Length")
+                    length = int(value)
+                elif name == b"transfer-encoding":
+                    if chunked or value.strip().lower() != b"chunked":
+                        raise ProtocolError(400, "unsupported Transfer-Encoding")
+                    chunked = True
+                elif name == b"connection":
+                    tokens = {token.strip() for token in value.lower().split(b",")}
+                    if b"close" in tokens:
+                        keep_alive = False
+                    elif b"keep-alive" in tokens:
+                        keep_alive = True
+                    upgrade = upgrade or b"upgrade" in tokens
+                elif name == b"expect":
+                    expect_100 = value.lower() == b"100-continue"
+        if chunked and length is not None:
+            raise ProtocolError(400, "both Content-Length and Transfer-Encoding")
+        if hosts != 1 and (version == "1.1" or hosts > 1):
+            raise ProtocolError(400, "a request needs exactly one Host header")
+        raw_path, query = split_target(target)
+        path = raw_path.decode("latin-1")
+        if "%" in path:
+            path = unquote(path)
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0", "spec_version": "2.4"},
+            "http_version": version,
+            "server": self.server,
+            "client": self.client,
+            "scheme": self.scheme,
+            "method": method,
+            "root_path": state.root_path,
+            "path": state.root_path + path,
+            "raw_path": state.root_path_bytes + raw_path if state.root_path else raw_path,
+            "query_string": query,
+            "headers": headers,
+            "state": state.lifespan_state.copy(),
+        }
+        if upgrade:
+            # The parser cannot carry on past an upgrade request: it is the connection's last.
+            keep_alive = False
+            if state.upgrade is not None and _header(headers, b"upgrade") == b"websocket":
+                self.upgrade_scope = scope
+                return
+        if state.shutting_down:
+            keep_alive = False
+        cycle = RequestCycle(
+            self,
+            scope,
+            keep_alive=keep_alive,
+            expect_100=expect_100 and version == "1.1",
+            more_body=chunked or bool(length),
+        )
+        self.parsing = cycle
+        if self.cycle is None:
+            self._start(cycle)
+        else:
+            self.pipeline.append(cycle)
+            self.pause_reading()
+
+    def switch_protocols(self, rest: bytes) -> None:
+        """Hand the connection to the WebSocket layer with the bytes already read after the head."""
+        scope, self.upgrade_scope = self.upgrade_scope, None
+        assert scope is not None and self.state.upgrade is not None
+        self.state.discard(self)
+        self.deadline = 0.0
+        self.state.upgrade(self.transport, scope, rest)
+
+    def _start(self, cycle: RequestCycle) -> None:
+        self.cycle = cycle
+        state = self.state
+        if state.too_busy():
+            cycle.keep_alive = False
+            cycle.respond_error(503)
+            return
+        cycle.task = self.loop.create_task(cycle.run(state.app))
+
+    def on_response_complete(self, cycle: RequestCycle) -> None:
+        self.cycle = None
+        state = self.state
+        state.request_finished()
+        if not cycle.keep_alive or self.transport.is_closing():
+            self.close()
+            return
+        if self.pipeline:
+            self._start(self.pipeline.popleft())
+            if not self.pipeline:
+                self.resume_reading()
+            return
+        self.phase = IDLE
+        timeout = state.timeout_keep_alive
+        self.deadline = state.now + timeout if timeout > 0 else 0.0
+        self.resume_reading()
+        self.next_message()
+
+    # ------------------------------------------------------------------ ending connections
+    def reject(self, status: int, reason: str) -> None:
+        """Answer a protocol error and close: nothing more is read from this client."""
+        if self.transport.is_closing():
+            return
+        logger.debug("Closing %s: %d %s", self.client, status, reason)
+        cycle = self.cycle
+        if cycle is None:
+            self.transport.write(framing.error_response(status, self.state.default_headers, reason))
+        elif cycle is not self.parsing or not cycle.more_body:
+            # A later pipelined request is bad: finish the response in flight, then close.
+            cycle.keep_alive = False
+            self.pipeline.clear()
+            self.pause_reading()
+            return
+        self.close()
+
+    def on_deadline(self) -> None:
+        """Called by the server's ticker when this connection's deadline has passed."""
+        self.deadline = 0.0
+        if self.phase == HEAD:
+            self.reject(408, "request head not received in time")
+        elif self.phase == IDLE:
+            self.close()
+
+    def shutdown(self) -> None:
+        """Stop after what is in flight: idle connections close now, busy ones when done."""
+        if self.cycle is None:
+            self.close()
+        else:
+            self.cycle.keep_alive = False
+            self.pipeline.clear()
+
+    def close(self) -> None:
+        if not self.transport.is_closing():
+            self.transport.close()
+
+    def abort(self) -> asyncio.Task[None] | None:
+        """The graceful timeout ran out: cut the connection and cancel the app."""
+        self.transport.abort()
+        task = self.cycle.task if self.cycle is not None else None
+        if task is not None and not task.done():
+            task.cancel()
+            return task
+        return None
+
+
+def split_target(target: bytes) -> tuple[bytes, bytes]:
+    """Path and query of an origin-form or absolute-form request target."""
+    if not target.startswith(b"/"):
+        if target == b"*":
+            return target, b""
+        scheme_end = target.find(b"://")
+        if scheme_end <= 0:
+            raise ProtocolError(400, "invalid request target")
+        slash = target.find(b"/", scheme_end + 3)
+        target = target[slash:] if slash != -1 else b"/"
+    path, _, query = target.partition(b"?")
+    path = path.partition(b"#")[0]
+    return path, query
+
+
+def _header(headers: list[tuple[bytes, bytes]], name: bytes) -> bytes | None:
+    for key, value in headers:
+        if key == name:
+            return value.lower()
+    return None

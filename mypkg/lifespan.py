@@ -1,0 +1,86 @@
+"""ASGI lifespan: startup before serving, shutdown after draining, state shared into scopes."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from mypkg.asgi import ASGI3App, Message
+from mypkg.errors import StartupError
+
+logger = logging.getLogger("mypkg.error")
+
+
+class Lifespan:
+    """Runs the app's lifespan protocol in a task; ``mode`` is the lifespan setting."""
+
+    def __init__(self, app: ASGI3App, mode: str, state: dict[str, Any]) -> None:
+        self.app = app
+        self.mode = mode
+        self.state = state
+        self.supported = mode != "off"
+        self.task: asyncio.Task[None] | None = None
+        self.inbox: asyncio.Queue[Message] = asyncio.Queue()
+        self.startup_done = asyncio.Event()
+        self.shutdown_done = asyncio.Event()
+        self.failure = ""
+
+    async def startup(self) -> None:
+        if not self.supported:
+            return
+        self.task = asyncio.get_running_loop().create_task(self._main())
+        await self.inbox.put({"type": "lifespan.startup"})
+        await self.startup_done.wait()
+        if self.failure:
+            raise StartupError(f"lifespan startup failed: {self.failure}")
+
+    async def shutdown(self) -> None:
+        if not self.supported or self.task is None or self.task.done():
+            return
+        await self.inbox.put({"type": "lifespan.shutdown"})
+        await self.shutdown_done.wait()
+        if self.failure:
+            logger.error("lifespan shutdown failed: %s", self.failure)
+
+    async def _main(self) -> None:
+        scope = {
+            "type": "lifespan",
+            "asgi": {"version": "3.0", "spec_version": "2.0"},
+            "state": self.state,
+        }
+        try:
+            await self.app(scope, self.receive, self.send)
+        except BaseException as exc:
+            if not self.startup_done.is_set() and self.mode == "auto":
+                # An app without lifespan support raises on the unknown scope type: that is fine.
+                logger.debug("lifespan not supported by the app (%r); going on without it", exc)
+                self.supported = False
+            elif not self.startup_done.is_set() or not self.shutdown_done.is_set():
+                self.failure = f"{type(exc).__name__}: {exc}"
+                logger.error("Exception in lifespan", exc_info=exc)
+            if not isinstance(exc, Exception):
+                raise
+        finally:
+            if not self.startup_done.is_set() and self.mode == "on" and not self.failure:
+                self.failure = "the app returned without answering lifespan.startup"
+            self.startup_done.set()
+            self.shutdown_done.set()
+
+    async def receive(self) -> Message:
+        return await self.inbox.get()
+
+    async def send(self, message: Message) -> None:
+        kind = message["type"]
+        if kind == "lifespan.startup.complete":
+            self.startup_done.set()
+        elif kind == "lifespan.startup.failed":
+            self.failure = message.get("message", "") or "the app sent lifespan.startup.failed"
+            self.startup_done.set()
+        elif kind == "lifespan.shutdown.complete":
+            self.shutdown_done.set()
+        elif kind == "lifespan.shutdown.failed":
+            self.failure = message.get("message", "") or "the app sent lifespan.shutdown.failed"
+            self.shutdown_done.set()
+        else:
+            raise RuntimeError(f"unexpected lifespan message {kind!r}")

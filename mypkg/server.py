@@ -1,0 +1,199 @@
+"""Server(config).serve(sockets): the only way anything serves.
+
+The single-process CLI, the supervisor's workers and the Gunicorn worker all end here. Startup:
+load the app, run lifespan startup, serve on the given sockets. Shutdown always flows the same
+way: stop accepting, let in-flight requests finish, close idle keep-alive connections, run
+lifespan shutdown, all within the graceful timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import socket
+import sys
+import threading
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from mypkg.asgi import ASGI3App
+from mypkg.config import Config
+from mypkg.errors import ConfigError
+from mypkg.lifespan import Lifespan
+from mypkg.sockets import bind_sockets, describe
+from mypkg.state import ServerState
+
+logger = logging.getLogger("mypkg.error")
+
+HANDLED_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+def protocol_class(http: str) -> type[asyncio.Protocol]:
+    """The HTTP backend class for the --http setting."""
+    if http in ("auto", "httptools"):
+        try:
+            from mypkg.http.httptools_impl import HttptoolsProtocol
+        except ImportError:
+            if http == "httptools":
+                raise ConfigError(
+                    "--http httptools: the httptools package is not installed"
+                ) from None
+        else:
+            return HttptoolsProtocol
+    from mypkg.http.h11_impl import H11Protocol
+
+    return H11Protocol
+
+
+def run_loop(main: Coroutine[Any, Any, None], loop: str) -> None:
+    """Run ``main`` on uvloop or asyncio's own loop, as the --loop setting says."""
+    factory: Callable[[], asyncio.AbstractEventLoop] | None = None
+    if loop in ("auto", "uvloop"):
+        try:
+            import uvloop
+        except ImportError:
+            if loop == "uvloop":
+                main.close()
+                raise ConfigError("--loop uvloop: the uvloop package is not installed") from None
+        else:
+            factory = uvloop.new_event_loop
+    if sys.version_info >= (3, 11):
+        with asyncio.Runner(loop_factory=factory) as runner:
+            runner.run(main)
+    else:  # pragma: no cover - Python 3.10
+        event_loop = factory() if factory else asyncio.new_event_loop()
+        asyncio.set_event_loop(event_loop)
+        try:
+            event_loop.run_until_complete(main)
+        finally:
+            event_loop.close()
+
+
+class Server:
+    """One event loop serving one app on a set of listening sockets."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.app: ASGI3App | None = None
+        self.state: ServerState | None = None
+        self.sockets: list[socket.socket] = []
+        self.started = threading.Event()  # set once serving; usable from other threads
+        self.force_exit = False
+        self._exit: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._listeners: list[asyncio.base_events.Server] = []
+
+    # ------------------------------------------------------------------ entry points
+    def run(self, sockets: list[socket.socket] | None = None) -> None:
+        """Serve until told to stop (SIGINT/SIGTERM), in a new event loop."""
+        run_loop(self.serve(sockets), self.config.loop)
+
+    async def serve(
+        self,
+        sockets: list[socket.socket] | None = None,
+        *,
+        install_signal_handlers: bool = True,
+        on_tick: Callable[[], None] | None = None,
+    ) -> None:
+        """Start, serve until ``request_exit``, shut down gracefully."""
+        config = self.config
+        config.check()
+        loop = self._loop = asyncio.get_running_loop()
+        self._exit = asyncio.Event()
+        app = self.app = self.app or config.load_app()
+        state = self.state = ServerState(config, app, loop)
+        state.on_max_requests = self._max_requests_reached
+        state.on_tick = on_tick
+        lifespan = Lifespan(app, config.lifespan, state.lifespan_state)
+        await lifespan.startup()
+        try:
+            await self._listen(sockets if sockets is not None else bind_sockets(config))
+            if install_signal_handlers:
+                self._install_signal_handlers()
+            state.start()
+            self.started.set()
+            await self._exit.wait()
+            await self._shutdown()
+        finally:
+            state.stop()
+            await lifespan.shutdown()
+            self._restore_signal_handlers(install_signal_handlers)
+
+    def request_exit(self, force: bool = False) -> None:
+        """Begin a graceful shutdown (or, with ``force``, cut connections now). Loop thread only."""
+        if force or (self._exit is not None and self._exit.is_set()):
+            self.force_exit = True
+            if self.state is not None:
+                self.state.abort_all()
+        if self._exit is not None:
+            self._exit.set()
+
+    def request_exit_threadsafe(self, force: bool = False) -> None:
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self.request_exit, force)
+
+    # ------------------------------------------------------------------ internals
+    async def _listen(self, sockets: list[socket.socket]) -> None:
+        loop = asyncio.get_running_loop()
+        assert self.state is not None
+        state = self.state
+        cls = protocol_class(self.config.http)
+
+        def factory() -> asyncio.Protocol:
+            return cls(state)  # type: ignore[call-arg]
+
+        self.sockets = sockets
+        for sock in sockets:
+            if sock.family == socket.AF_UNIX:
+                listener = await loop.create_unix_server(
+                    factory, sock=sock, backlog=self.config.backlog
+                )
+            else:
+                listener = await loop.create_server(factory, sock=sock, backlog=self.config.backlog)
+            self._listeners.append(listener)
+            logger.info("Serving on %s", describe(sock))
+
+    async def _shutdown(self) -> None:
+        assert self.state is not None
+        state = self.state
+        for listener in self._listeners:
+            listener.close()
+        timeout = self.config.timeout_graceful_shutdown
+        if state.connections and not self.force_exit:
+            logger.info("Finishing in-flight requests (up to %ss)", timeout)
+        if not await state.drain(0 if self.force_exit else timeout):
+            logger.warning(
+                "Graceful shutdown timed out after %ss; closing %d connection(s)",
+                timeout,
+                len(state.connections),
+            )
+            cancelled = state.abort_all()
+            if cancelled:  # let cancelled app tasks unwind before lifespan shutdown runs
+                await asyncio.wait(cancelled, timeout=1.0)
+
+    def _max_requests_reached(self) -> None:
+        if self._exit is not None and not self._exit.is_set():
+            logger.info(
+                "Served %d requests (--limit-max-requests); finishing in-flight work and exiting",
+                self.state.total_requests if self.state else 0,
+            )
+            self._exit.set()
+
+    def _install_signal_handlers(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+        loop = asyncio.get_running_loop()
+        for sig in HANDLED_SIGNALS:
+            loop.add_signal_handler(sig, self._on_signal, sig)
+
+    def _on_signal(self, sig: signal.Signals) -> None:
+        logger.info("Received %s; shutting down", signal.Signals(sig).name)
+        self.request_exit()
+
+    def _restore_signal_handlers(self, installed: bool) -> None:
+        if not installed or threading.current_thread() is not threading.main_thread():
+            return
+        loop = asyncio.get_running_loop()
+        for sig in HANDLED_SIGNALS:
+            loop.remove_signal_handler(sig)

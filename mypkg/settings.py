@@ -1,0 +1,458 @@
+"""Every setting, declared once.
+
+Each ``Setting`` below is a typed descriptor. From its one declaration come the command-line flag,
+the ``MYPKG_*`` environment variable, the TOML key, the help text, validation, and the row in the
+generated reference (``docs/settings.md``). ``Config`` (config.py) inherits these declarations.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Generic, Literal, TypeVar, overload
+
+from mypkg.errors import ConfigError
+
+T = TypeVar("T")
+Parser = Callable[[object], T]
+Kind = Literal["value", "toggle", "switch", "append", "positional"]
+
+ENV_PREFIX = "MYPKG_"
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
+
+
+# --------------------------------------------------------------------------- value parsers
+# A parser takes a string (CLI, environment) or a native value (TOML, Python) and returns the
+# validated value, or raises ValueError with a message that reads well after the setting's name.
+
+
+def text(value: object) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"expected a string, got {value!r}")
+    return value
+
+
+def boolean(value: object) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        lowered = value.strip().lower()
+        if lowered in ("1", "true", "yes", "on"):
+            return True
+        if lowered in ("0", "false", "no", "off"):
+            return False
+    raise ValueError(f"expected true or false, got {value!r}")
+
+
+def integer(minimum: int | None = None, maximum: int | None = None) -> Parser[int]:
+    def parse(value: object) -> int:
+        if isinstance(value, bool) or not isinstance(value, (int, str)):
+            raise ValueError(f"expected an integer, got {value!r}")
+        try:
+            number = int(value, 0) if isinstance(value, str) else value
+        except ValueError:
+            raise ValueError(f"expected an integer, got {value!r}") from None
+        if (minimum is not None and number < minimum) or (maximum is not None and number > maximum):
+            raise ValueError(f"expected an integer {_range_text(minimum, maximum)}, got {number}")
+        return number
+
+    return parse
+
+
+def number(minimum: float | None = None) -> Parser[float]:
+    def parse(value: object) -> float:
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+            raise ValueError(f"expected a number, got {value!r}")
+        try:
+            result = float(value)
+        except ValueError:
+            raise ValueError(f"expected a number, got {value!r}") from None
+        if result != result or (minimum is not None and result < minimum):
+            raise ValueError(f"expected a number {_range_text(minimum, None)}, got {value!r}")
+        return result
+
+    return parse
+
+
+def choice(*options: str) -> Parser[str]:
+    def parse(value: object) -> str:
+        if value not in options:
+            raise ValueError(f"expected one of {', '.join(options)}; got {value!r}")
+        return str(value)
+
+    parse.options = options  # type: ignore[attr-defined]
+    return parse
+
+
+def optional(inner: Parser[T]) -> Parser[T | None]:
+    """None stays None; an empty string (e.g. ``MYPKG_UDS=``) means "not set"."""
+
+    def parse(value: object) -> T | None:
+        if value is None or value == "":
+            return None
+        return inner(value)
+
+    parse.options = getattr(inner, "options", None)  # type: ignore[attr-defined]
+    return parse
+
+
+def listing(item: Parser[T]) -> Parser[list[T]]:
+    """A list; from a string (environment) the items are comma-separated."""
+
+    def parse(value: object) -> list[T]:
+        if isinstance(value, str):
+            items: Iterable[object] = [part.strip() for part in value.split(",") if part.strip()]
+        elif isinstance(value, (list, tuple)):
+            items = value
+        else:
+            raise ValueError(f"expected a list, got {value!r}")
+        return [item(each) for each in items]
+
+    return parse
+
+
+def header(value: object) -> tuple[str, str]:
+    """``NAME:VALUE`` for a default response header."""
+    if isinstance(value, (tuple, list)) and len(value) == 2:
+        name, _, content = str(value[0]), ":", str(value[1])
+    else:
+        name, sep, content = text(value).partition(":")
+        if not sep:
+            raise ValueError(f"expected NAME:VALUE, got {value!r}")
+    name, content = name.strip(), content.strip()
+    if not name or any(ch in name for ch in " \t\r\n:") or any(ch in content for ch in "\r\n\0"):
+        raise ValueError(f"not a valid header NAME:VALUE: {value!r}")
+    return name, content
+
+
+def address_list(value: object) -> list[str]:
+    """IP addresses, CIDR networks, ``*`` or ``unix:``, validated at startup."""
+    entries = listing(text)(value)
+    for entry in entries:
+        if entry in ("*", "unix:"):
+            continue
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            raise ValueError(f"not an IP address, network, '*' or 'unix:': {entry!r}") from None
+    return entries
+
+
+def _range_text(minimum: float | None, maximum: float | None) -> str:
+    if minimum is not None and maximum is not None:
+        return f"from {minimum} to {maximum}"
+    if minimum is not None:
+        return f">= {minimum}"
+    return f"<= {maximum}"
+
+
+# --------------------------------------------------------------------------- the descriptor
+
+SETTINGS: dict[str, Setting[Any]] = {}
+
+
+class Setting(Generic[T]):
+    """One setting: a typed attribute of ``Config`` that knows its every surface."""
+
+    def __init__(
+        self,
+        default: T,
+        parse: Parser[T],
+        help: str,
+        *,
+        kind: Kind = "value",
+        short: str | None = None,
+        metavar: str | None = None,
+        example: object = None,
+        in_file: bool = True,
+    ) -> None:
+        self.default = default
+        self.parse = parse
+        self.help = help
+        self.kind = kind
+        self.short = short
+        self.metavar = metavar
+        self.example = example
+        self.in_file = in_file
+        self.name = ""
+        self.section = ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+        self.section = getattr(owner, "section", "")
+        SETTINGS[name] = self
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+    @property
+    def env(self) -> str:
+        return ENV_PREFIX + self.name.upper()
+
+    @property
+    def options(self) -> tuple[str, ...] | None:
+        return getattr(self.parse, "options", None)
+
+    @overload
+    def __get__(self, obj: None, owner: type) -> Setting[T]: ...
+    @overload
+    def __get__(self, obj: object, owner: type) -> T: ...
+    def __get__(self, obj: object | None, owner: type) -> Setting[T] | T:
+        if obj is None:
+            return self
+        value: T = obj.__dict__.get(self.name, self.default)
+        return value
+
+    def __set__(self, obj: object, value: object) -> None:
+        obj.__dict__[self.name] = self.convert(value, Origin("argument"))
+
+    def convert(self, value: object, origin: Origin) -> T:
+        """Parse and validate, naming where the bad value came from."""
+        try:
+            return self.parse(value)
+        except ValueError as exc:
+            raise ConfigError(f"{origin.describe(self)}: {exc}") from None
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a value came from, so that an error names the flag, variable or file key."""
+
+    source: Literal["cli", "env", "file", "argument"]
+    path: str = ""
+
+    def describe(self, setting: Setting[Any]) -> str:
+        if self.source == "cli":
+            return setting.flag if setting.kind != "positional" else setting.name.upper()
+        if self.source == "env":
+            return setting.env
+        if self.source == "file":
+            return f"{setting.name} (in {self.path})"
+        return f"{setting.name}="
+
+
+def apply(target: object, values: Mapping[str, object], origin: Origin) -> None:
+    """Set each value on ``target`` through its setting; unknown names are an error."""
+    for key, value in values.items():
+        name = key.replace("-", "_")
+        setting = SETTINGS.get(name)
+        if setting is None or (origin.source == "file" and not setting.in_file):
+            where = f" in {origin.path}" if origin.path else ""
+            raise ConfigError(f"unknown setting {key!r}{where}")
+        target.__dict__[name] = setting.convert(value, origin)
+
+
+def from_environ(environ: Mapping[str, str]) -> dict[str, str]:
+    """The ``MYPKG_*`` variables that name a setting."""
+    found = {}
+    for name, setting in SETTINGS.items():
+        if setting.env in environ:
+            found[name] = environ[setting.env]
+    return found
+
+
+# --------------------------------------------------------------------------- the declarations
+# Sections are mixins so that each area's settings sit together; Config inherits them all.
+
+
+class ApplicationSettings:
+    section = "Application"
+
+    app = Setting[str | None](
+        None,
+        optional(text),
+        "The ASGI application to serve, as 'module:attribute' (dotted attributes allowed).",
+        kind="positional",
+        metavar="APP",
+        example="examples.demo:app",
+    )
+    factory = Setting(
+        False,
+        boolean,
+        "Treat APP as a factory: call it with no arguments to get the application.",
+        kind="switch",
+    )
+    app_dir = Setting(
+        ".", text, "Directory put first on sys.path before importing APP.", example="src"
+    )
+    interface = Setting(
+        "auto",
+        choice("auto", "asgi3", "asgi2"),
+        "Application interface. 'auto' tells ASGI 3 from ASGI 2 by the callable's signature.",
+    )
+    lifespan = Setting(
+        "auto",
+        choice("auto", "on", "off"),
+        "Lifespan events: 'on' requires them, 'auto' uses them if the app supports them.",
+    )
+    env_file = Setting[str | None](
+        None,
+        optional(text),
+        "A .env file loaded into the environment (existing variables win) before the app is"
+        " imported; MYPKG_* variables in it apply too.",
+        metavar="PATH",
+        example="prod.env",
+    )
+    config = Setting[str | None](
+        None,
+        optional(text),
+        "A TOML file of settings (keys are the setting names; a pyproject.toml is read from"
+        " its [tool.mypkg] table). Command-line flags and MYPKG_* variables override it.",
+        metavar="PATH",
+        example="mypkg.toml",
+        in_file=False,
+    )
+
+
+class SocketSettings:
+    section = "Sockets"
+
+    host = Setting(
+        "127.0.0.1", text, "Address to bind. Use 0.0.0.0 or :: to serve on every interface."
+    )
+    port = Setting(8000, integer(0, 65535), "TCP port to bind; 0 picks a free port.")
+    uds = Setting[str | None](
+        None,
+        optional(text),
+        "Bind a UNIX domain socket at this path instead of TCP.",
+        metavar="PATH",
+    )
+    fd = Setting[int | None](
+        None,
+        optional(integer(0)),
+        "Serve on an already-bound socket passed as this file descriptor.",
+    )
+    backlog = Setting(
+        2048, integer(1), "Maximum number of pending connections in the listen queue."
+    )
+
+
+class ProcessSettings:
+    section = "Processes"
+
+    workers = Setting(1, integer(1), "Number of worker processes.", short="-w")
+    loop = Setting(
+        "auto",
+        choice("auto", "uvloop", "asyncio"),
+        "Event loop: 'auto' uses uvloop when it is installed.",
+    )
+    limit_max_requests = Setting[int | None](
+        None,
+        optional(integer(1)),
+        "A worker finishes its in-flight requests and exits after serving this many requests.",
+    )
+    timeout_graceful_shutdown = Setting(
+        30.0,
+        number(0),
+        "Seconds to let in-flight requests finish on shutdown before connections are cut.",
+    )
+
+
+class HttpSettings:
+    section = "HTTP"
+
+    http = Setting(
+        "auto",
+        choice("auto", "httptools", "h11"),
+        "HTTP parser: 'auto' uses httptools when it is installed, else the pure-Python h11.",
+    )
+    root_path = Setting(
+        "",
+        text,
+        "ASGI root_path: the prefix the app is mounted under behind a proxy.",
+        example="/api",
+    )
+    limit_concurrency = Setting[int | None](
+        None,
+        optional(integer(1)),
+        "Answer 503 when more than this many connections or requests are in flight.",
+    )
+    timeout_keep_alive = Setting(
+        5.0, number(0), "Seconds an idle keep-alive connection is kept open between requests."
+    )
+    timeout_request_head = Setting(
+        10.0,
+        number(0),
+        "Seconds a client has to send a complete request head, however slowly it trickles bytes.",
+    )
+    limit_request_line = Setting(
+        4094,
+        integer(0, 65536),
+        "Maximum size of the request line in bytes; longer gets 414. 0 means the maximum, 65536.",
+    )
+    limit_request_fields = Setting(
+        100, integer(1, 32768), "Maximum number of request header fields; more gets 431."
+    )
+    limit_request_field_size = Setting(
+        8190,
+        integer(0, 65536),
+        "Maximum size of one request header field in bytes; larger gets 431."
+        " 0 means the maximum, 65536.",
+    )
+    server_header = Setting(True, boolean, "Send a 'Server: mypkg' header.", kind="toggle")
+    date_header = Setting(True, boolean, "Send a 'Date' header.", kind="toggle")
+    headers = Setting[list[tuple[str, str]]](
+        [],
+        listing(header),
+        "A response header added to every response, as NAME:VALUE; repeat for more.",
+        kind="append",
+        metavar="NAME:VALUE",
+        example=["X-Served-By:mypkg"],
+    )
+
+
+class LoggingSettings:
+    section = "Logging"
+
+    log_level = Setting("info", choice(*LOG_LEVELS), "Log level of the server's own messages.")
+    access_log = Setting(True, boolean, "Log one line per request.", kind="toggle")
+
+
+class Settings(
+    ApplicationSettings,
+    SocketSettings,
+    ProcessSettings,
+    HttpSettings,
+    LoggingSettings,
+):
+    """All settings; ``Config`` adds loading and derived values on top."""
+
+
+# --------------------------------------------------------------------------- reference docs
+
+
+def reference_markdown() -> str:
+    """The settings reference in docs/settings.md, generated from the declarations above."""
+    lines = [
+        "# Settings reference",
+        "",
+        "Generated from `mypkg/settings.py` by `python -m mypkg.docgen`; do not edit by hand.",
+        "Each setting can be given as a command-line flag, a `MYPKG_*` environment variable, a key",
+        "in the TOML file named by `--config`, or a keyword argument of `mypkg.Config` /",
+        "`mypkg.run`. Precedence: flag > environment > file > default.",
+    ]
+    section = None
+    for setting in SETTINGS.values():
+        if setting.section != section:
+            section = setting.section
+            lines += [
+                "",
+                f"## {section}",
+                "",
+                "| Flag | Environment | TOML key | Default | Meaning |",
+            ]
+            lines.append("|---|---|---|---|---|")
+        flag = setting.name.upper() if setting.kind == "positional" else setting.flag
+        if setting.kind == "toggle":
+            flag = f"{setting.flag} / --no-{setting.flag[2:]}"
+        if setting.short:
+            flag = f"{setting.short}, {flag}"
+        options = f" One of: {', '.join(setting.options)}." if setting.options else ""
+        key = f"`{setting.name}`" if setting.in_file else "—"
+        default = "—" if setting.default in (None, []) else f"`{setting.default}`"
+        lines.append(
+            f"| `{flag}` | `{setting.env}` | {key} | {default} | {setting.help}{options} |"
+        )
+    return "\n".join(lines) + "\n"

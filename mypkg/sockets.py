@@ -1,0 +1,81 @@
+"""Binding listening sockets: TCP (IPv4, IPv6, dual stack), UNIX domain sockets, inherited fds.
+
+The process that binds (a single server, the supervisor's master, Gunicorn's arbiter) is not
+always the one that serves: ``Server.serve`` only ever receives bound sockets.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import stat
+
+from mypkg.config import Config
+from mypkg.errors import StartupError
+
+
+def bind_sockets(config: Config) -> list[socket.socket]:
+    """The listening sockets the settings ask for, bound and listening."""
+    if config.fd is not None:
+        return [socket_from_fd(config.fd, config.backlog)]
+    if config.uds is not None:
+        return [bind_unix(config.uds, config.backlog)]
+    return [bind_tcp(config.host, config.port, config.backlog)]
+
+
+def bind_tcp(host: str, port: int, backlog: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if family == socket.AF_INET6 and host == "::":
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)  # dual stack
+        sock.bind((host.strip("[]"), port))
+        sock.listen(backlog)
+    except OSError as exc:
+        sock.close()
+        raise StartupError(f"cannot bind {host}:{port}: {exc.strerror or exc}") from None
+    sock.setblocking(False)
+    return sock
+
+
+def bind_unix(path: str, backlog: int, mode: int = 0o660) -> socket.socket:
+    """Bind a UNIX socket, first removing a stale socket file (never any other kind of file)."""
+    with contextlib.suppress(FileNotFoundError):
+        if not stat.S_ISSOCK(os.stat(path).st_mode):
+            raise StartupError(f"--uds: {path} exists and is not a socket; not removing it")
+        os.unlink(path)
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.bind(path)
+        os.chmod(path, mode)
+        sock.listen(backlog)
+    except OSError as exc:
+        sock.close()
+        raise StartupError(f"cannot bind unix:{path}: {exc.strerror or exc}") from None
+    sock.setblocking(False)
+    return sock
+
+
+def socket_from_fd(fd: int, backlog: int) -> socket.socket:
+    try:
+        sock = socket.socket(fileno=fd)
+    except OSError as exc:
+        raise StartupError(f"--fd {fd}: not a usable socket: {exc.strerror or exc}") from None
+    if sock.type != socket.SOCK_STREAM:
+        raise StartupError(f"--fd {fd}: not a stream socket")
+    sock.listen(backlog)
+    sock.setblocking(False)
+    return sock
+
+
+def describe(sock: socket.socket) -> str:
+    """A URL-ish name for log lines: http://127.0.0.1:8000, http://[::1]:80, unix:/run/app.sock."""
+    address = sock.getsockname()
+    if sock.family == socket.AF_UNIX:
+        return f"unix:{address}"
+    host, port = address[0], address[1]
+    if sock.family == socket.AF_INET6:
+        host = f"[{host}]"
+    return f"http://{host}:{port}"

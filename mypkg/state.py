@@ -1,0 +1,187 @@
+"""What every connection of one server shares: constants computed once, counters, the clock.
+
+Connections never read ``Config`` on the request path; they read the plain attributes here. One
+ticker per server refreshes the cached ``Date`` header and a coarse clock, and enforces every
+connection's deadline (request head, keep-alive idle), so no request starts or cancels a timer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import logging
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol
+
+from mypkg.asgi import ASGI3App
+
+if TYPE_CHECKING:
+    from mypkg.config import Config
+
+logger = logging.getLogger("mypkg.error")
+
+
+class Connection(Protocol):
+    """What the server needs from any connection (HTTP or WebSocket)."""
+
+    deadline: float
+
+    def on_deadline(self) -> None: ...
+    def shutdown(self) -> None: ...
+    def abort(self) -> asyncio.Task[None] | None: ...
+
+
+class ServerState:
+    """Per-server constants and counters shared by all its connections."""
+
+    __slots__ = (
+        "_all_closed",
+        "_last_second",
+        "_ticker",
+        "access_log",
+        "app",
+        "connections",
+        "date_header",
+        "default_header_list",
+        "default_headers",
+        "extra_headers",
+        "inflight",
+        "lifespan_state",
+        "limit_concurrency",
+        "limit_max_requests",
+        "limit_request_field_size",
+        "limit_request_fields",
+        "limit_request_line",
+        "loop",
+        "max_head_size",
+        "now",
+        "on_max_requests",
+        "on_tick",
+        "root_path",
+        "root_path_bytes",
+        "server_header",
+        "shutting_down",
+        "tick_interval",
+        "timeout_keep_alive",
+        "timeout_request_head",
+        "total_requests",
+        "upgrade",
+    )
+
+    def __init__(self, config: Config, app: ASGI3App, loop: asyncio.AbstractEventLoop) -> None:
+        self.app = app
+        self.loop = loop
+        self.connections: set[Connection] = set()
+        self.lifespan_state: dict[str, Any] = {}
+        self.access_log = config.access_log and logging.getLogger("mypkg.access").isEnabledFor(
+            logging.INFO
+        )
+        self.root_path = config.root_path
+        self.root_path_bytes = config.root_path.encode("latin-1")
+        self.limit_concurrency = config.limit_concurrency
+        self.limit_max_requests = config.limit_max_requests
+        self.limit_request_line = config.limit_request_line or 65536
+        self.limit_request_fields = config.limit_request_fields
+        self.limit_request_field_size = config.limit_request_field_size or 65536
+        # The whole head may not exceed a full request line plus the maximum number of maximal
+        # fields; h11 gets the same budget as its incomplete-event limit.
+        self.max_head_size = (
+            self.limit_request_line
+            + 2
+            + self.limit_request_fields * (self.limit_request_field_size + 2)
+        )
+        self.timeout_keep_alive = config.timeout_keep_alive
+        self.timeout_request_head = config.timeout_request_head
+        self.server_header = config.server_header
+        self.date_header = config.date_header
+        self.extra_headers = [
+            (name.lower().encode("latin-1"), value.encode("latin-1"))
+            for name, value in config.headers
+        ]
+        self.default_headers = b""
+        self.default_header_list: list[tuple[bytes, bytes]] = []
+        self.total_requests = 0
+        self.inflight = 0
+        self.shutting_down = False
+        # Set by a WebSocket-capable server: called with (protocol, scope, bytes already read).
+        self.upgrade: Callable[..., None] | None = None
+        self.on_max_requests: Callable[[], None] | None = None
+        self.on_tick: Callable[[], None] | None = None
+        timeouts = [t for t in (self.timeout_keep_alive, self.timeout_request_head) if t > 0]
+        self.tick_interval = max(0.05, min([1.0, *(t / 4 for t in timeouts)]))
+        self.now = loop.time()
+        self._last_second = -1
+        self._ticker: asyncio.TimerHandle | None = None
+        self._all_closed: asyncio.Event | None = None
+        self._refresh_date()
+
+    # ------------------------------------------------------------------ clock and deadlines
+    def start(self) -> None:
+        self._tick()
+
+    def stop(self) -> None:
+        if self._ticker is not None:
+            self._ticker.cancel()
+            self._ticker = None
+
+    def _tick(self) -> None:
+        self.now = now = self.loop.time()
+        self._refresh_date()
+        for conn in [c for c in self.connections if 0 < c.deadline <= now]:
+            conn.on_deadline()
+        if self.on_tick is not None:
+            self.on_tick()
+        self._ticker = self.loop.call_later(self.tick_interval, self._tick)
+
+    def _refresh_date(self) -> None:
+        second = int(time.time())
+        if second == self._last_second:
+            return
+        self._last_second = second
+        headers = []
+        if self.server_header:
+            headers.append((b"server", b"mypkg"))
+        if self.date_header:
+            headers.append((b"date", email.utils.formatdate(second, usegmt=True).encode()))
+        headers.extend(self.extra_headers)
+        self.default_header_list = headers
+        self.default_headers = b"".join(name + b": " + value + b"\r\n" for name, value in headers)
+
+    # ------------------------------------------------------------------ connection registry
+    def add(self, conn: Connection) -> None:
+        self.connections.add(conn)
+
+    def discard(self, conn: Connection) -> None:
+        self.connections.discard(conn)
+        if not self.connections and self._all_closed is not None:
+            self._all_closed.set()
+
+    def request_finished(self) -> None:
+        """Count a finished request; ask the server to stop once the request limit is reached."""
+        self.total_requests += 1
+        limit = self.limit_max_requests
+        if limit is not None and self.total_requests >= limit and self.on_max_requests:
+            self.on_max_requests()
+
+    def too_busy(self) -> bool:
+        limit = self.limit_concurrency
+        return limit is not None and (len(self.connections) > limit or self.inflight >= limit)
+
+    async def drain(self, timeout: float) -> bool:
+        """Ask every connection to finish; wait until all are closed. False if time ran out."""
+        self.shutting_down = True
+        for conn in list(self.connections):
+            conn.shutdown()
+        if self.connections:
+            self._all_closed = asyncio.Event()
+            try:
+                await asyncio.wait_for(self._all_closed.wait(), timeout)
+            except asyncio.TimeoutError:
+                return False
+        return True
+
+    def abort_all(self) -> list[asyncio.Task[None]]:
+        """Cut every connection; the app tasks that were cancelled, to wait for."""
+        tasks = [conn.abort() for conn in list(self.connections)]
+        return [task for task in tasks if task is not None]

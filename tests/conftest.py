@@ -1,0 +1,204 @@
+"""Shared fixtures: real servers on port 0 (one per parser), raw-socket clients, CLI processes."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mypkg import Config, Server
+from mypkg.sockets import bind_tcp
+
+ROOT = Path(__file__).resolve().parent.parent
+BACKENDS = ["httptools", "h11"]
+
+
+@pytest.fixture(params=BACKENDS)
+def http(request: pytest.FixtureRequest) -> str:
+    """Run the test once per HTTP parser."""
+    return str(request.param)
+
+
+@dataclass
+class Running:
+    server: Server
+    host: str
+    port: int
+    thread: threading.Thread
+    errors: list[BaseException] = field(default_factory=list)
+
+    def url(self, path: str = "/") -> str:
+        return f"http://{self.host}:{self.port}{path}"
+
+
+@contextmanager
+def serve(app: Any, *, http: str = "httptools", **settings: Any) -> Iterator[Running]:
+    """Serve ``app`` in a thread on a fresh port; stop it (gracefully) when the block ends."""
+    settings.setdefault("lifespan", "auto")
+    sockets = settings.pop("sockets", None) or [bind_tcp("127.0.0.1", 0, 128)]
+    server = Server(Config(app, http=http, **settings))
+    running = Running(server, "127.0.0.1", sockets[0].getsockname()[1], None)  # type: ignore[arg-type]
+
+    def target() -> None:
+        try:
+            server.run(sockets=sockets)
+        except BaseException as exc:  # surfaced to the test below
+            running.errors.append(exc)
+
+    running.thread = threading.Thread(target=target, name="mypkg-test-server", daemon=True)
+    running.thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started.wait(0.05):
+        if not running.thread.is_alive() or time.monotonic() > deadline:
+            raise running.errors[0] if running.errors else RuntimeError("server did not start")
+    try:
+        yield running
+    finally:
+        server.request_exit_threadsafe()
+        running.thread.join(20)
+        assert not running.thread.is_alive(), "server did not stop within 20 s"
+        for sock in sockets:
+            sock.close()
+
+
+# --------------------------------------------------------------------------- raw HTTP clients
+
+
+@dataclass
+class Response:
+    status: int
+    reason: str
+    headers: list[tuple[str, str]]
+    body: bytes
+
+    def header(self, name: str) -> str | None:
+        for key, value in self.headers:
+            if key.lower() == name.lower():
+                return value
+        return None
+
+
+class RawClient:
+    """A socket speaking bytes we choose, reading responses one at a time."""
+
+    def __init__(self, port: int, host: str = "127.0.0.1", timeout: float = 5.0) -> None:
+        self.sock = socket.create_connection((host, port), timeout=timeout)
+        self.buffer = b""
+
+    def send(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def _fill(self) -> bool:
+        chunk = self.sock.recv(65536)
+        self.buffer += chunk
+        return bool(chunk)
+
+    def read_until(self, marker: bytes) -> bytes:
+        while marker not in self.buffer:
+            if not self._fill():
+                raise ConnectionError(f"closed before {marker!r}; got {self.buffer!r}")
+        head, _, self.buffer = self.buffer.partition(marker)
+        return head
+
+    def read_exactly(self, size: int) -> bytes:
+        while len(self.buffer) < size:
+            if not self._fill():
+                raise ConnectionError(f"closed with {len(self.buffer)} of {size} bytes")
+        data, self.buffer = self.buffer[:size], self.buffer[size:]
+        return data
+
+    def read_to_close(self) -> bytes:
+        while self._fill():
+            pass
+        data, self.buffer = self.buffer, b""
+        return data
+
+    def response(self, head_only: bool = False) -> Response:
+        """Read one response, framed by Content-Length, chunked encoding or close."""
+        head = self.read_until(b"\r\n\r\n").decode("latin-1")
+        status_line, *lines = head.split("\r\n")
+        _, status, reason = (status_line.split(" ", 2) + [""])[:3]
+        headers = [tuple(part.strip() for part in line.split(":", 1)) for line in lines]
+        response = Response(int(status), reason, headers, b"")  # type: ignore[arg-type]
+        if head_only or response.status in (204, 304) or response.status < 200:
+            return response
+        length = response.header("content-length")
+        if length is not None:
+            response.body = self.read_exactly(int(length))
+        elif (response.header("transfer-encoding") or "").lower() == "chunked":
+            response.body = self._read_chunked()
+        else:
+            response.body = self.read_to_close()
+        return response
+
+    def _read_chunked(self) -> bytes:
+        body = b""
+        while True:
+            size = int(self.read_until(b"\r\n").split(b";")[0], 16)
+            if size == 0:
+                self.read_until(b"\r\n")
+                return body
+            body += self.read_exactly(size)
+            self.read_exactly(2)
+
+    def is_closed(self, timeout: float = 5.0) -> bool:
+        """True once the server closes the connection (EOF or reset) within ``timeout``."""
+        self.sock.settimeout(timeout)
+        try:
+            return not self._fill()
+        except ConnectionResetError:
+            return True
+        except TimeoutError:
+            return False
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def __enter__(self) -> RawClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def request(port: int, data: bytes, timeout: float = 5.0) -> Response:
+    """Send raw bytes on a new connection and read one response."""
+    with RawClient(port, timeout=timeout) as client:
+        client.send(data)
+        return client.response()
+
+
+# --------------------------------------------------------------------------- processes
+
+
+def mypkg_command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "mypkg", *args]
+
+
+def run_cli(*args: str, timeout: float = 20.0, **kwargs: Any) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), **kwargs.pop("env", {})}
+    return subprocess.run(
+        mypkg_command(*args),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=kwargs.pop("cwd", ROOT),
+        env=env,
+        **kwargs,
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
