@@ -410,11 +410,31 @@ class LoggingSettings:
     access_log = Setting(True, boolean, "Log one line per request.", kind="toggle")
 
 
+class WebSocketSettings:
+    section = "WebSockets"
+
+
+class TlsSettings:
+    section = "TLS"
+
+
+class ProxySettings:
+    section = "Proxies"
+
+
+class SupervisorSettings:
+    section = "Supervisor"
+
+
 class Settings(
     ApplicationSettings,
     SocketSettings,
     ProcessSettings,
+    SupervisorSettings,
     HttpSettings,
+    WebSocketSettings,
+    TlsSettings,
+    ProxySettings,
     LoggingSettings,
 ):
     """All settings; ``Config`` adds loading and derived values on top."""
