@@ -13,7 +13,7 @@ def run(app: Any, **kwargs: Any) -> None:
     from mypkg.logging import configure_logging
 
     config = Config(app, **kwargs)
-    configure_logging(config.log_level, config.access_log)
+    configure_logging(config.log_level, config.access_log, config.log_config, config.use_colors)
     serve(config)
 
 

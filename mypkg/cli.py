@@ -82,7 +82,7 @@ def serve(config: Config) -> None:
 def main(argv: list[str] | None = None) -> int:
     try:
         config = parse_config(argv)
-        configure_logging(config.log_level, config.access_log)
+        configure_logging(config.log_level, config.access_log, config.log_config, config.use_colors)
         serve(config)
     except ConfigError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)

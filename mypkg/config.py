@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import ssl
 import sys
 from collections.abc import Mapping
 from typing import Any
@@ -11,6 +12,7 @@ from mypkg import settings
 from mypkg.asgi import ASGI3App, load_app
 from mypkg.errors import ConfigError
 from mypkg.settings import Origin, Settings
+from mypkg.tls import build_context
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -23,6 +25,7 @@ class Config(Settings):
 
     def __init__(self, app: str | ASGI3App | None = None, **kwargs: Any) -> None:
         self.app_object: Any = None
+        self.ssl_context: ssl.SSLContext | None = None  # built by check()
         if isinstance(app, str) or app is None:
             kwargs.setdefault("app", app)
         else:
@@ -67,6 +70,8 @@ class Config(Settings):
         """Checks that involve several settings; run before anything binds or forks."""
         if self.uds is not None and self.fd is not None:
             raise ConfigError("--uds and --fd cannot be used together")
+        # Built here so that a bad certificate, key or password stops startup, not a connection.
+        self.ssl_context = build_context(self)
 
 
 def read_config_file(path: str) -> dict[str, Any]:

@@ -21,8 +21,10 @@ from mypkg.asgi import ASGI3App
 from mypkg.config import Config
 from mypkg.errors import ConfigError
 from mypkg.lifespan import Lifespan
+from mypkg.middleware.proxy_headers import ProxyHeadersMiddleware
 from mypkg.sockets import bind_sockets, describe
 from mypkg.state import ServerState
+from mypkg.tls import TlsInfo, quiet_tls_errors
 
 logger = logging.getLogger("mypkg.error")
 
@@ -102,9 +104,11 @@ class Server:
         loop = self._loop = asyncio.get_running_loop()
         self._exit = asyncio.Event()
         app = self.app = self.app or config.load_app()
-        state = self.state = ServerState(config, app, loop)
+        state = self.state = ServerState(config, self._wrap(app), loop)
         state.on_max_requests = self._max_requests_reached
         state.on_tick = on_tick
+        if config.ssl_context is not None and config.ssl_certfile is not None:
+            state.tls = TlsInfo(config.ssl_context, config.ssl_certfile)
         lifespan = Lifespan(app, config.lifespan, state.lifespan_state)
         await lifespan.startup()
         try:
@@ -119,6 +123,8 @@ class Server:
             state.stop()
             await lifespan.shutdown()
             self._restore_signal_handlers(install_signal_handlers)
+            if loop.get_exception_handler() is quiet_tls_errors:
+                loop.set_exception_handler(None)
 
     def request_exit(self, force: bool = False) -> None:
         """Begin a graceful shutdown (or, with ``force``, cut connections now). Loop thread only."""
@@ -134,25 +140,35 @@ class Server:
             self._loop.call_soon_threadsafe(self.request_exit, force)
 
     # ------------------------------------------------------------------ internals
+    def _wrap(self, app: ASGI3App) -> ASGI3App:
+        """The app as requests see it: behind the proxy-headers middleware when that is on."""
+        if self.config.proxy_headers:
+            return ProxyHeadersMiddleware(app, self.config.forwarded_allow_ips)
+        return app
+
     async def _listen(self, sockets: list[socket.socket]) -> None:
         loop = asyncio.get_running_loop()
         assert self.state is not None
         state = self.state
         cls = protocol_class(self.config.http)
+        ssl = self.config.ssl_context
+        if ssl is not None and loop.get_exception_handler() is None:
+            loop.set_exception_handler(quiet_tls_errors)
 
         def factory() -> asyncio.Protocol:
             return cls(state)  # type: ignore[call-arg]
 
         self.sockets = sockets
+        backlog = self.config.backlog
         for sock in sockets:
             if sock.family == socket.AF_UNIX:
                 listener = await loop.create_unix_server(
-                    factory, sock=sock, backlog=self.config.backlog
+                    factory, sock=sock, backlog=backlog, ssl=ssl
                 )
             else:
-                listener = await loop.create_server(factory, sock=sock, backlog=self.config.backlog)
+                listener = await loop.create_server(factory, sock=sock, backlog=backlog, ssl=ssl)
             self._listeners.append(listener)
-            logger.info("Serving on %s", describe(sock))
+            logger.info("Serving on %s", describe(sock, tls=ssl is not None))
 
     async def _shutdown(self) -> None:
         assert self.state is not None

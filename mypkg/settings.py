@@ -7,12 +7,14 @@ generated reference (``docs/settings.md``). ``Config`` (config.py) inherits thes
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, Literal, TypeVar, overload
 
+from mypkg.binds import BindTarget, FileMode, bind_address, file_mode
 from mypkg.errors import ConfigError
+from mypkg.middleware.proxy_headers import TrustedPeers
+from mypkg.tls import cert_reqs, tls_version
 
 T = TypeVar("T")
 Parser = Callable[[object], T]
@@ -129,13 +131,7 @@ def header(value: object) -> tuple[str, str]:
 def address_list(value: object) -> list[str]:
     """IP addresses, CIDR networks, ``*`` or ``unix:``, validated at startup."""
     entries = listing(text)(value)
-    for entry in entries:
-        if entry in ("*", "unix:"):
-            continue
-        try:
-            ipaddress.ip_network(entry, strict=False)
-        except ValueError:
-            raise ValueError(f"not an IP address, network, '*' or 'unix:': {entry!r}") from None
+    TrustedPeers(entries)  # the one parser of these entries; raises ValueError naming the bad one
     return entries
 
 
@@ -327,6 +323,22 @@ class SocketSettings:
     backlog = Setting(
         2048, integer(1), "Maximum number of pending connections in the listen queue."
     )
+    bind = Setting[list[BindTarget]](
+        [],
+        listing(bind_address),
+        "Listen here; repeat for more: HOST:PORT, [IPv6]:PORT ([::]:PORT is dual-stack),"
+        " unix:PATH or fd://N. Replaces --host/--port; --uds and --fd are served as well.",
+        kind="append",
+        metavar="ADDRESS",
+        example=["0.0.0.0:8000", "[::1]:8000", "unix:/run/app.sock"],
+    )
+    uds_mode = Setting(
+        FileMode(0o660),
+        file_mode,
+        "Permissions of the UNIX socket file (--uds, --bind unix:), in octal.",
+        metavar="MODE",
+        example="600",
+    )
 
 
 class ProcessSettings:
@@ -407,6 +419,23 @@ class LoggingSettings:
     section = "Logging"
 
     log_level = Setting("info", choice(*LOG_LEVELS), "Log level of the server's own messages.")
+    log_config = Setting[str | None](
+        None,
+        optional(text),
+        "A logging configuration file: dictConfig as .json, .toml or .yaml/.yml (YAML needs"
+        " PyYAML), anything else is read as INI (fileConfig). It replaces mypkg's own handlers;"
+        " loggers it does not name stay enabled, and --log-level applies to mypkg.* loggers"
+        " it leaves unset.",
+        metavar="PATH",
+        example="logging.yaml",
+    )
+    use_colors = Setting[bool | None](
+        None,
+        optional(boolean),
+        "Color the level names in mypkg's own log lines; by default only when stderr is a"
+        " terminal.",
+        kind="toggle",
+    )
     access_log = Setting(True, boolean, "Log one line per request.", kind="toggle")
 
 
@@ -417,9 +446,71 @@ class WebSocketSettings:
 class TlsSettings:
     section = "TLS"
 
+    ssl_keyfile = Setting[str | None](
+        None,
+        optional(text),
+        "PEM private key for --ssl-certfile (not needed when the certificate file holds it).",
+        metavar="PATH",
+    )
+    ssl_certfile = Setting[str | None](
+        None,
+        optional(text),
+        "PEM certificate (chain) to serve HTTPS with; setting it turns TLS on.",
+        metavar="PATH",
+        example="/etc/ssl/app/fullchain.pem",
+    )
+    ssl_keyfile_password = Setting[str | None](
+        None,
+        optional(text),
+        "Password of an encrypted --ssl-keyfile. Prefer the environment variable to the flag.",
+        metavar="PASSWORD",
+    )
+    ssl_version = Setting(
+        "TLSv1.2",
+        tls_version,
+        "Lowest TLS version accepted. uvicorn's and Gunicorn's ssl.PROTOCOL_* numbers are"
+        " understood (2 and 17 mean TLSv1.2).",
+    )
+    ssl_cert_reqs = Setting(
+        "none",
+        cert_reqs,
+        "Client certificates (mutual TLS): 'required' refuses a client without a valid one,"
+        " 'optional' verifies one if sent. Needs --ssl-ca-certs. 0, 1, 2 are accepted too.",
+    )
+    ssl_ca_certs = Setting[str | None](
+        None,
+        optional(text),
+        "PEM file of the CA certificates that client certificates must be signed by.",
+        metavar="PATH",
+    )
+    ssl_ciphers = Setting[str | None](
+        None,
+        optional(text),
+        "OpenSSL cipher list for TLS 1.2 and below (TLS 1.3 suites are OpenSSL's defaults);"
+        " unset means Python's secure defaults.",
+        metavar="CIPHERS",
+        example="ECDHE+AESGCM",
+    )
+
 
 class ProxySettings:
     section = "Proxies"
+
+    proxy_headers = Setting(
+        True,
+        boolean,
+        "Take the client address and scheme from X-Forwarded-For / X-Forwarded-Proto or RFC 7239"
+        " Forwarded, when the peer is in --forwarded-allow-ips.",
+        kind="toggle",
+    )
+    forwarded_allow_ips = Setting(
+        ["127.0.0.1"],
+        address_list,
+        "Peers trusted to send proxy headers: IP addresses and CIDR networks, comma-separated;"
+        " '*' trusts everyone, 'unix:' trusts clients of a UNIX socket.",
+        metavar="ADDRESSES",
+        example="127.0.0.1,10.0.0.0/8,unix:",
+    )
 
 
 class SupervisorSettings:
@@ -471,8 +562,13 @@ def reference_markdown() -> str:
             flag = f"{setting.short}, {flag}"
         options = f" One of: {', '.join(setting.options)}." if setting.options else ""
         key = f"`{setting.name}`" if setting.in_file else "—"
-        default = "—" if setting.default in (None, []) else f"`{setting.default}`"
+        default = "—" if setting.default in (None, []) else f"`{_shown(setting.default)}`"
         lines.append(
             f"| `{flag}` | `{setting.env}` | {key} | {default} | {setting.help}{options} |"
         )
     return "\n".join(lines) + "\n"
+
+
+def _shown(value: object) -> str:
+    """A default as a user would type it: lists comma-separated, like the environment takes."""
+    return ",".join(map(str, value)) if isinstance(value, list) else str(value)

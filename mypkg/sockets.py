@@ -11,17 +11,43 @@ import os
 import socket
 import stat
 
+from mypkg.binds import BindTarget
 from mypkg.config import Config
 from mypkg.errors import StartupError
 
 
 def bind_sockets(config: Config) -> list[socket.socket]:
-    """The listening sockets the settings ask for, bound and listening."""
-    if config.fd is not None:
-        return [socket_from_fd(config.fd, config.backlog)]
+    """The listening sockets the settings ask for, bound and listening.
+
+    Every --bind, plus --uds and --fd when given; --host/--port only when none of those is.
+    """
+    targets = list(config.bind)
     if config.uds is not None:
-        return [bind_unix(config.uds, config.backlog)]
-    return [bind_tcp(config.host, config.port, config.backlog)]
+        targets.append(BindTarget("unix", path=config.uds))
+    if config.fd is not None:
+        targets.append(BindTarget("fd", fd=config.fd))
+    if not targets:
+        targets.append(BindTarget("tcp", host=config.host, port=config.port))
+    sockets: list[socket.socket] = []
+    try:
+        for target in targets:
+            sockets.append(bind_target(target, config.backlog, config.uds_mode))
+    except BaseException:
+        for sock, target in zip(sockets, targets, strict=False):
+            sock.close()
+            if target.kind == "unix":
+                with contextlib.suppress(OSError):
+                    os.unlink(target.path)
+        raise
+    return sockets
+
+
+def bind_target(target: BindTarget, backlog: int, uds_mode: int = 0o660) -> socket.socket:
+    if target.kind == "unix":
+        return bind_unix(target.path, backlog, uds_mode)
+    if target.kind == "fd":
+        return socket_from_fd(target.fd, backlog)
+    return bind_tcp(target.host, target.port, backlog)
 
 
 def bind_tcp(host: str, port: int, backlog: int) -> socket.socket:
@@ -41,11 +67,17 @@ def bind_tcp(host: str, port: int, backlog: int) -> socket.socket:
 
 
 def bind_unix(path: str, backlog: int, mode: int = 0o660) -> socket.socket:
-    """Bind a UNIX socket, first removing a stale socket file (never any other kind of file)."""
+    """Bind a UNIX socket, first removing a stale socket file (never any other kind of file,
+    and never the socket of a server that still answers on it)."""
     with contextlib.suppress(FileNotFoundError):
         if not stat.S_ISSOCK(os.stat(path).st_mode):
-            raise StartupError(f"--uds: {path} exists and is not a socket; not removing it")
-        os.unlink(path)
+            raise StartupError(f"unix:{path} exists and is not a socket; not removing it")
+        if _socket_in_use(path):
+            raise StartupError(f"unix:{path} is in use: another server answers on it")
+        try:
+            os.unlink(path)
+        except OSError as exc:
+            raise StartupError(f"cannot remove stale unix:{path}: {exc.strerror}") from None
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         sock.bind(path)
@@ -56,6 +88,19 @@ def bind_unix(path: str, backlog: int, mode: int = 0o660) -> socket.socket:
         raise StartupError(f"cannot bind unix:{path}: {exc.strerror or exc}") from None
     sock.setblocking(False)
     return sock
+
+
+def _socket_in_use(path: str) -> bool:
+    """Something accepts connections on ``path`` (ECONNREFUSED means the file is stale)."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        probe.settimeout(1.0)  # a listener with a full backlog makes connect wait
+        try:
+            probe.connect(path)
+        except TimeoutError:
+            return True
+        except OSError:
+            return False
+    return True
 
 
 def socket_from_fd(fd: int, backlog: int) -> socket.socket:
@@ -70,12 +115,12 @@ def socket_from_fd(fd: int, backlog: int) -> socket.socket:
     return sock
 
 
-def describe(sock: socket.socket) -> str:
-    """A URL-ish name for log lines: http://127.0.0.1:8000, http://[::1]:80, unix:/run/app.sock."""
+def describe(sock: socket.socket, tls: bool = False) -> str:
+    """A URL-ish name for log lines: http://127.0.0.1:8000, https://[::1]:443, unix:/run/a.sock."""
     address = sock.getsockname()
     if sock.family == socket.AF_UNIX:
-        return f"unix:{address}"
+        return f"unix:{address}" + (" (TLS)" if tls else "")
     host, port = address[0], address[1]
     if sock.family == socket.AF_INET6:
         host = f"[{host}]"
-    return f"http://{host}:{port}"
+    return f"{'https' if tls else 'http'}://{host}:{port}"

@@ -18,6 +18,7 @@ from mypkg.asgi import ASGI3App
 
 if TYPE_CHECKING:
     from mypkg.config import Config
+    from mypkg.tls import TlsInfo
 
 logger = logging.getLogger("mypkg.error")
 
@@ -65,6 +66,7 @@ class ServerState:
         "tick_interval",
         "timeout_keep_alive",
         "timeout_request_head",
+        "tls",
         "total_requests",
         "upgrade",
     )
@@ -108,6 +110,7 @@ class ServerState:
         self.upgrade: Callable[..., None] | None = None
         self.on_max_requests: Callable[[], None] | None = None
         self.on_tick: Callable[[], None] | None = None
+        self.tls: TlsInfo | None = None  # set by a server that serves HTTPS
         timeouts = [t for t in (self.timeout_keep_alive, self.timeout_request_head) if t > 0]
         self.tick_interval = max(0.05, min([1.0, *(t / 4 for t in timeouts)]))
         self.now = loop.time()

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from typing import TYPE_CHECKING, Any
 
 from mypkg.asgi import ASGI3App, Message, Scope
 from mypkg.errors import ClientDisconnected
-from mypkg.http import framing
+from mypkg.http import extensions, framing
 
 if TYPE_CHECKING:
     from mypkg.http.protocol import HttpProtocol
@@ -29,6 +30,11 @@ _SPECIAL_RESPONSE_HEADERS = frozenset(
     (b"content-length", b"transfer-encoding", b"connection", b"server", b"date")
 )
 _DISCONNECT: dict[str, Any] = {"type": "http.disconnect"}
+
+# What became of ``trailers: True`` on the response start (RequestCycle.trailers): none asked
+# for; body going out chunked; asked for but the client cannot get them (they are dropped);
+# body done and the trailer section due; trailer section started (``more_trailers``).
+NO_TRAILERS, TRAILERS_SEND, TRAILERS_DROP, TRAILERS_DUE, TRAILERS_OPEN = range(5)
 
 
 class RequestCycle:
@@ -57,6 +63,7 @@ class RequestCycle:
         "start_time",
         "status",
         "task",
+        "trailers",
         "waiter",
     )
 
@@ -91,6 +98,7 @@ class RequestCycle:
         self.app_sets_connection = False
         self.app_sets_defaults = False
         self.task: asyncio.Task[None] | None = None
+        self.trailers = NO_TRAILERS
         self.start_time = time.perf_counter() if conn.state.access_log else 0.0
 
     # ------------------------------------------------------------------ fed by the protocol
@@ -202,15 +210,14 @@ class RequestCycle:
             raise ClientDisconnected("the client has disconnected")
         kind = message["type"]
         if self.status is None:
-            if kind != "http.response.start":
-                raise RuntimeError(f"expected 'http.response.start', got {kind!r}")
-            self._start(message)
-        elif kind == "http.response.body" and not self.complete:
+            if kind == "http.response.start":
+                self._start(message)
+            else:
+                await self._send_other(kind, message)
+        elif kind == "http.response.body" and not self.complete and not self.trailers:
             self._body(message.get("body", b""), message.get("more_body", False))
-        elif self.complete:
-            raise RuntimeError(f"unexpected {kind!r}: the response is already complete")
         else:
-            raise RuntimeError(f"expected 'http.response.body', got {kind!r}")
+            await self._send_other(kind, message)
 
     def _start(self, message: Message) -> None:
         """Validate the response head now, so a bad one becomes a 500 and never reaches the wire."""
@@ -241,6 +248,7 @@ class RequestCycle:
         self.status = status
         self.headers = headers
         self.length_left = length
+        self.trailers = self._trailer_mode() if message.get("trailers") else NO_TRAILERS
 
     def _body(self, body: bytes, more_body: bool) -> None:
         if not self.head_written:
@@ -337,6 +345,88 @@ class RequestCycle:
             self._log_access()
         self._wake()
         self.conn.on_response_complete(self)
+
+    # ------------------------------------------------------------------ extensions (not hot)
+    async def _send_other(self, kind: str, message: Message) -> None:
+        """Every message but a plain start or body: ASGI extensions, and sequence errors."""
+        if kind == "http.response.early_hint":
+            self._early_hint(message)
+        elif self.status is None:
+            raise RuntimeError(f"expected 'http.response.start', got {kind!r}")
+        elif kind == "http.response.pathsend" and not self.head_written:
+            await self._pathsend(message)
+        elif kind == "http.response.body" and not self.complete and self.trailers < TRAILERS_DUE:
+            more_body = message.get("more_body", False)
+            if self.trailers == TRAILERS_SEND and not more_body:
+                self.trailers = TRAILERS_DUE  # the chunked body stays open for the trailer section
+            self._body(message.get("body", b""), more_body or self.trailers != TRAILERS_DROP)
+        elif kind == "http.response.trailers" and self.trailers >= TRAILERS_DROP:
+            self._trailer_fields(message)
+        elif self.complete:
+            raise RuntimeError(f"unexpected {kind!r}: the response is already complete")
+        else:
+            raise RuntimeError(f"unexpected {kind!r} while sending the response body")
+
+    def _trailer_mode(self) -> int:
+        """Trailers go out only in a chunked HTTP/1.1 body to a client that sent TE: trailers."""
+        if (
+            self.http10
+            or self.no_body
+            or self.length_left is not None
+            or not extensions.accepts_trailers(self.scope["headers"])
+        ):
+            return TRAILERS_DROP
+        return TRAILERS_SEND
+
+    def _trailer_fields(self, message: Message) -> None:
+        if self.trailers == TRAILERS_DROP:
+            return
+        more = message.get("more_trailers", False)
+        parts = [framing.LAST_CHUNK_LINE] if self.trailers == TRAILERS_DUE else []
+        for name, value in message.get("headers", ()):
+            framing.header_name(name)
+            if framing.INVALID_VALUE.search(value):
+                raise ValueError("trailer values must not contain CR, LF or NUL")
+            parts += (name, b": ", value, b"\r\n")
+        if not more:
+            parts.append(b"\r\n")
+        self.trailers = TRAILERS_OPEN
+        self.conn.transport.write(b"".join(parts))
+        if not more:
+            self._finish()
+
+    def _early_hint(self, message: Message) -> None:
+        """A 103 before the final head; HTTP/1.0 has no 1xx, and after the head it is too late."""
+        if self.http10 or self.head_written or self.complete:
+            return
+        self.conn.transport.write(extensions.early_hints(message.get("links", ())))
+
+    async def _pathsend(self, message: Message) -> None:
+        """Send a file as the whole body: Content-Length from its size, sendfile when possible."""
+        with open(os.fspath(message["path"]), "rb") as file:
+            size = os.fstat(file.fileno()).st_size
+            if self.length_left is None and self.trailers != TRAILERS_SEND:
+                self.headers.append((b"content-length", b"%d" % size))
+                self.length_left = size
+            elif self.length_left is not None and self.length_left != size:
+                raise RuntimeError(f"Content-Length {self.length_left} but the file has {size}")
+            more_body = self.trailers == TRAILERS_SEND
+            if more_body:
+                self.trailers = TRAILERS_DUE
+            if self.no_body or size <= extensions.SMALL_FILE:
+                self._body(b"" if self.no_body else file.read(size), more_body)
+                return
+            self._write_head(b"", True)
+            try:
+                sent = await extensions.send_file(self.conn, file, size, self.chunked)
+            except ClientDisconnected:
+                self.on_disconnect()  # so that the app's unwinding is not logged as an error
+                raise
+        self.bytes_sent += sent
+        if self.length_left is not None:
+            self.length_left -= sent
+        if not more_body:
+            self._finish()
 
     def _log_access(self) -> None:
         scope = self.scope

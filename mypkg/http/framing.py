@@ -9,7 +9,9 @@ import http
 import re
 
 LAST_CHUNK = b"0\r\n\r\n"
+LAST_CHUNK_LINE = b"0\r\n"  # before a trailer section
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+EARLY_HINTS = b"HTTP/1.1 103 Early Hints\r\n"
 
 # A header value may not smuggle a line break or NUL onto the wire (RFC 9110 §5.5).
 INVALID_VALUE = re.compile(rb"[\x00\r\n]")

@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from mypkg.errors import ProtocolError
-from mypkg.http import framing
+from mypkg.http import extensions, framing
 from mypkg.http.cycle import RequestCycle
 from mypkg.state import ServerState
 
@@ -43,6 +43,7 @@ class HttpProtocol(asyncio.Protocol):
         "cycle",
         "deadline",
         "drain_waiter",
+        "extensions",
         "loop",
         "parsing",
         "phase",
@@ -72,6 +73,7 @@ class HttpProtocol(asyncio.Protocol):
         self.client: tuple[str, int] | None = None
         self.server: tuple[str, int] | None = None
         self.scheme = "http"
+        self.extensions: dict[str, Any] = {}
 
     # ------------------------------------------------------------------ for the backends
     def feed(self, data: bytes) -> None:
@@ -87,9 +89,11 @@ class HttpProtocol(asyncio.Protocol):
         self.transport = transport  # type: ignore[assignment]  # uvloop's is not a subclass
         self.server = socket_address(transport.get_extra_info("sockname"))
         self.client = socket_address(transport.get_extra_info("peername"))
-        if transport.get_extra_info("sslcontext") is not None:
-            self.scheme = "https"
         state = self.state
+        ssl_object = transport.get_extra_info("ssl_object")
+        if ssl_object is not None:
+            self.scheme = "https"
+        self.extensions = extensions.connection_extensions(ssl_object, state.tls)
         state.add(self)
         if state.timeout_request_head > 0:
             self.deadline = state.now + state.timeout_request_head
@@ -208,6 +212,11 @@ class HttpProtocol(asyncio.Protocol):
             "query_string": query,
             "headers": headers,
             "state": state.lifespan_state.copy(),
+            "extensions": (
+                self.extensions.copy()
+                if version == "1.1"
+                else extensions.for_http10(self.extensions)
+            ),
         }
         if upgrade:
             # The parser cannot carry on past an upgrade request: it is the connection's last.
