@@ -1,0 +1,163 @@
+"""Proxy headers: trusted and untrusted peers over TCP and a UNIX socket; the middleware alone."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from mypkg.middleware import ProxyHeadersMiddleware, TrustedPeers
+from mypkg.sockets import bind_unix
+from tests import apps
+from tests.conftest import run_cli, serve
+
+CHAIN = {"x-forwarded-for": "203.0.113.7, 10.1.2.3", "x-forwarded-proto": "https, http"}
+
+
+def _scope(url: str, headers: dict[str, str], **client: Any) -> Any:
+    return httpx.get(url, headers=headers, timeout=5, **client).json()
+
+
+def test_trusted_peer_names_the_client(http: str) -> None:
+    with serve(apps.scope_json, http=http) as running:  # default: 127.0.0.1 is trusted
+        only_local = _scope(running.url("/"), CHAIN)
+    with serve(apps.scope_json, http=http, forwarded_allow_ips="127.0.0.1,10.0.0.0/8") as running:
+        both = _scope(running.url("/"), CHAIN)
+        single = _scope(running.url("/"), {"x-forwarded-for": "198.51.100.1"})
+    # 10.1.2.3 is not a trusted proxy: it is the right-most untrusted address, so the client.
+    assert only_local["client"] == ["10.1.2.3", 0]
+    assert only_local["scheme"] == "http"  # the proto its proxy recorded for it
+    assert both["client"] == ["203.0.113.7", 0]
+    assert both["scheme"] == "https"
+    assert single["client"] == ["198.51.100.1", 0]
+    assert single["scheme"] == "http"
+
+
+def test_untrusted_peer_and_disabled_setting_change_nothing(http: str) -> None:
+    for settings in ({"forwarded_allow_ips": "10.9.9.9"}, {"proxy_headers": False}):
+        with serve(apps.scope_json, http=http, **settings) as running:
+            scope = _scope(running.url("/"), CHAIN)
+        assert scope["client"][0] == "127.0.0.1" and scope["client"][1] > 0
+        assert scope["scheme"] == "http"
+
+
+def test_rfc7239_forwarded_wins(http: str) -> None:
+    headers = {
+        "forwarded": 'for="[2001:db8::17]:4711";proto=https, for=10.0.0.5;proto=http',
+        "x-forwarded-for": "192.0.2.99",
+    }
+    with serve(apps.scope_json, http=http, forwarded_allow_ips="127.0.0.1,10.0.0.0/8") as running:
+        scope = _scope(running.url("/"), headers)
+        broken = _scope(running.url("/"), {"forwarded": "for=1.2.3.4;;"})
+    assert scope["client"] == ["2001:db8::17", 4711]
+    assert scope["scheme"] == "https"
+    assert broken["client"][0] == "127.0.0.1"  # malformed: none of it believed
+
+
+@pytest.mark.parametrize("allow", ["unix:", "*", "127.0.0.1"])
+def test_unix_socket_peer(http: str, allow: str, tmp_path: Path) -> None:
+    path = str(tmp_path / "app.sock")
+    sockets = [bind_unix(path, 16)]
+    with serve(apps.scope_json, http=http, sockets=sockets, forwarded_allow_ips=allow):
+        transport = httpx.HTTPTransport(uds=path)
+        with httpx.Client(transport=transport) as client:
+            scope = client.get("http://app/", headers=CHAIN, timeout=5).json()
+    if allow == "127.0.0.1":  # a UNIX-socket peer has no address: only unix: or * trust it
+        assert scope["client"] is None
+        assert scope["scheme"] == "http"
+    else:
+        assert scope["client"] == (["203.0.113.7", 0] if allow == "*" else ["10.1.2.3", 0])
+
+
+def test_cli_refuses_a_bad_trust_list() -> None:
+    result = run_cli("tests.apps:hello", "--forwarded-allow-ips", "127.0.0.1,10.0.0.0/33")
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "mypkg-supervise: error: --forwarded-allow-ips: not an IP address, network, '*' or"
+        " 'unix:': '10.0.0.0/33'"
+    ]
+    env = {"MYPKG_FORWARDED_ALLOW_IPS": "proxy.internal"}
+    result = run_cli("tests.apps:hello", env=env)
+    assert result.returncode == 2
+    assert "MYPKG_FORWARDED_ALLOW_IPS: not an IP address" in result.stderr
+
+
+# --------------------------------------------------------------------------- the middleware alone
+
+
+def _through_middleware(
+    scope: dict[str, Any], trusted: str | list[str] = "127.0.0.1"
+) -> dict[str, Any]:
+    seen: dict[str, Any] = {}
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        seen.update(scope)
+
+    async def nothing() -> Any:
+        return {}
+
+    async def ignore(message: Any) -> None:
+        return None
+
+    asyncio.run(ProxyHeadersMiddleware(app, trusted)(scope, nothing, ignore))
+    return seen
+
+
+def _http_scope(client: Any, *headers: tuple[bytes, bytes], kind: str = "http") -> dict[str, Any]:
+    scheme = "ws" if kind == "websocket" else "http"
+    return {"type": kind, "client": client, "scheme": scheme, "headers": list(headers)}
+
+
+def test_middleware_websocket_scheme_and_ipv6() -> None:
+    scope = _http_scope(
+        ("::1", 5000),
+        (b"x-forwarded-proto", b"https"),
+        (b"x-forwarded-for", b"2001:db8::1"),
+        kind="websocket",
+    )
+    seen = _through_middleware(scope, ["::1"])
+    assert seen["scheme"] == "wss"
+    assert seen["client"] == ("2001:db8::1", 0)
+
+
+def test_middleware_repeated_headers_join_in_order() -> None:
+    scope = _http_scope(
+        ("10.0.0.1", 1),
+        (b"x-forwarded-for", b"198.51.100.4"),
+        (b"x-forwarded-for", b"10.0.0.9"),
+    )
+    assert _through_middleware(scope, "10.0.0.0/8")["client"] == ("198.51.100.4", 0)
+
+
+def test_middleware_all_trusted_takes_left_most_and_ignores_junk_proto() -> None:
+    scope = _http_scope(
+        ("127.0.0.1", 1),
+        (b"x-forwarded-for", b"127.0.0.2, 127.0.0.3"),
+        (b"x-forwarded-proto", b"gopher"),
+    )
+    seen = _through_middleware(scope, "127.0.0.0/8")
+    assert seen["client"] == ("127.0.0.2", 0)
+    assert seen["scheme"] == "http"
+
+
+def test_middleware_passes_lifespan_through() -> None:
+    assert _through_middleware({"type": "lifespan"}) == {"type": "lifespan"}
+
+
+def test_trusted_peers() -> None:
+    peers = TrustedPeers("127.0.0.1, 10.0.0.0/8, 2001:db8::/32")
+    assert "127.0.0.1" in peers
+    assert "10.200.0.1" in peers
+    assert "::ffff:10.0.0.1" in peers  # an IPv4 client seen through a dual-stack socket
+    assert "::ffff:127.0.0.1" in peers
+    assert "2001:db8:1::5" in peers
+    assert "11.0.0.1" not in peers
+    assert None not in peers
+    assert "unknown" not in peers
+    assert None in TrustedPeers("unix:")
+    assert "8.8.8.8" in TrustedPeers("*") and None in TrustedPeers("*")
+    with pytest.raises(ValueError, match="'bogus'"):
+        TrustedPeers(["127.0.0.1", "bogus"])
