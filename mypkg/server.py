@@ -21,7 +21,6 @@ from mypkg.asgi import ASGI3App
 from mypkg.config import Config
 from mypkg.errors import ConfigError
 from mypkg.lifespan import Lifespan
-from mypkg.middleware.proxy_headers import ProxyHeadersMiddleware
 from mypkg.sockets import bind_sockets, describe
 from mypkg.state import ServerState
 from mypkg.tls import TlsInfo, quiet_tls_errors
@@ -104,7 +103,7 @@ class Server:
         loop = self._loop = asyncio.get_running_loop()
         self._exit = asyncio.Event()
         app = self.app = self.app or config.load_app()
-        state = self.state = ServerState(config, self._wrap(app), loop)
+        state = self.state = ServerState(config, app, loop)
         state.on_max_requests = self._max_requests_reached
         state.on_tick = on_tick
         if config.ssl_context is not None and config.ssl_certfile is not None:
@@ -140,12 +139,6 @@ class Server:
             self._loop.call_soon_threadsafe(self.request_exit, force)
 
     # ------------------------------------------------------------------ internals
-    def _wrap(self, app: ASGI3App) -> ASGI3App:
-        """The app as requests see it: behind the proxy-headers middleware when that is on."""
-        if self.config.proxy_headers:
-            return ProxyHeadersMiddleware(app, self.config.forwarded_allow_ips)
-        return app
-
     async def _listen(self, sockets: list[socket.socket]) -> None:
         loop = asyncio.get_running_loop()
         assert self.state is not None

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from mypkg.asgi import ASGI3App
+from mypkg.middleware.proxy_headers import TrustedPeers
 
 if TYPE_CHECKING:
     from mypkg.config import Config
@@ -59,6 +60,7 @@ class ServerState:
         "now",
         "on_max_requests",
         "on_tick",
+        "proxy_peers",
         "root_path",
         "root_path_bytes",
         "server_header",
@@ -111,6 +113,10 @@ class ServerState:
         self.on_max_requests: Callable[[], None] | None = None
         self.on_tick: Callable[[], None] | None = None
         self.tls: TlsInfo | None = None  # set by a server that serves HTTPS
+        # Peers whose proxy headers are believed; None when --no-proxy-headers.
+        self.proxy_peers = (
+            TrustedPeers(config.forwarded_allow_ips) if config.proxy_headers else None
+        )
         timeouts = [t for t in (self.timeout_keep_alive, self.timeout_request_head) if t > 0]
         self.tick_interval = max(0.05, min([1.0, *(t / 4 for t in timeouts)]))
         self.now = loop.time()

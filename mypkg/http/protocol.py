@@ -16,6 +16,7 @@ from urllib.parse import unquote
 from mypkg.errors import ProtocolError
 from mypkg.http import extensions, framing
 from mypkg.http.cycle import RequestCycle
+from mypkg.middleware.proxy_headers import apply_proxy_headers
 from mypkg.state import ServerState
 
 logger = logging.getLogger("mypkg.error")
@@ -48,6 +49,7 @@ class HttpProtocol(asyncio.Protocol):
         "parsing",
         "phase",
         "pipeline",
+        "proxy_trusted",
         "reading_paused",
         "scheme",
         "server",
@@ -74,6 +76,7 @@ class HttpProtocol(asyncio.Protocol):
         self.server: tuple[str, int] | None = None
         self.scheme = "http"
         self.extensions: dict[str, Any] = {}
+        self.proxy_trusted = False
 
     # ------------------------------------------------------------------ for the backends
     def feed(self, data: bytes) -> None:
@@ -94,6 +97,10 @@ class HttpProtocol(asyncio.Protocol):
         if ssl_object is not None:
             self.scheme = "https"
         self.extensions = extensions.connection_extensions(ssl_object, state.tls)
+        # The peer is the same for every request: decide once whether its proxy headers count.
+        peers = state.proxy_peers
+        if peers is not None:
+            self.proxy_trusted = (self.client[0] if self.client else None) in peers
         state.add(self)
         if state.timeout_request_head > 0:
             self.deadline = state.now + state.timeout_request_head
@@ -218,6 +225,8 @@ class HttpProtocol(asyncio.Protocol):
                 else extensions.for_http10(self.extensions)
             ),
         }
+        if self.proxy_trusted and state.proxy_peers is not None:
+            apply_proxy_headers(scope, state.proxy_peers)
         if upgrade:
             # The parser cannot carry on past an upgrade request: it is the connection's last.
             keep_alive = False

@@ -7,7 +7,10 @@ so the list is read right to left: the right-most address that is *not* a truste
 client; everything left of it could have been written by the client itself and is ignored.
 Headers from an untrusted peer are ignored entirely.
 
-The trust list is parsed once; the check for the peer is a set lookup for plain addresses.
+The trust list is parsed once. The server does not wrap the app in the middleware: the peer of a
+connection never changes, so the HTTP protocol decides once per connection whether it is trusted
+and calls ``apply_proxy_headers`` only for those requests (an untrusted peer costs nothing per
+request). ``ProxyHeadersMiddleware`` applies the same logic for use from code, with any server.
 """
 
 from __future__ import annotations
