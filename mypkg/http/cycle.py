@@ -186,9 +186,10 @@ class RequestCycle:
         body = self.body
         data = body[0] if len(body) == 1 else b"".join(body)
         body.clear()
-        if self.body_size > BODY_HIGH_WATER:
-            self.conn.resume_reading()
+        was_over = self.body_size > BODY_HIGH_WATER
         self.body_size = 0
+        if was_over:
+            self.conn.resume_reading()
         more = self.more_body
         self.delivered_end = not more
         return {"type": "http.request", "body": data, "more_body": more}

@@ -15,7 +15,7 @@ from urllib.parse import unquote
 
 from mypkg.errors import ProtocolError
 from mypkg.http import framing
-from mypkg.http.cycle import RequestCycle
+from mypkg.http.cycle import BODY_HIGH_WATER, RequestCycle
 from mypkg.state import ServerState
 
 logger = logging.getLogger("mypkg.error")
@@ -45,6 +45,7 @@ class HttpProtocol(asyncio.Protocol):
         "drain_waiter",
         "loop",
         "parsing",
+        "pending_error",
         "phase",
         "pipeline",
         "reading_paused",
@@ -69,6 +70,7 @@ class HttpProtocol(asyncio.Protocol):
         self.write_paused = False
         self.drain_waiter: asyncio.Future[None] | None = None
         self.upgrade_scope: dict[str, Any] | None = None
+        self.pending_error: bytes | None = None  # answered once the pipeline ahead is done
         self.client: tuple[str, int] | None = None
         self.server: tuple[str, int] | None = None
         self.scheme = "http"
@@ -146,9 +148,16 @@ class HttpProtocol(asyncio.Protocol):
             self.transport.pause_reading()
 
     def resume_reading(self) -> None:
-        if self.reading_paused and not self.transport.is_closing():
-            self.reading_paused = False
-            self.transport.resume_reading()
+        """Read again, unless queued requests or an unread body still hold reading back."""
+        if not self.reading_paused or self.transport.is_closing():
+            return
+        parsing = self.parsing
+        if self.pipeline or self.pending_error is not None:
+            return
+        if parsing is not None and parsing.body_size > BODY_HIGH_WATER:
+            return
+        self.reading_paused = False
+        self.transport.resume_reading()
 
     # ------------------------------------------------------------------ requests
     def on_request_head(
@@ -159,6 +168,8 @@ class HttpProtocol(asyncio.Protocol):
         self.phase = BUSY
         self.deadline = 0.0
         if version != "1.1" and version != "1.0":
+            if version == "0.9":  # llhttp reads "GET /" as 0.9: not an HTTP/1 request line
+                raise ProtocolError(400, "HTTP/0.9 requests are not supported")
             raise ProtocolError(505, f"HTTP version {version} is not supported")
         keep_alive = version == "1.1"
         expect_100 = upgrade = False
@@ -257,31 +268,49 @@ class HttpProtocol(asyncio.Protocol):
             return
         if self.pipeline:
             self._start(self.pipeline.popleft())
-            if not self.pipeline:
-                self.resume_reading()
+            self.resume_reading()
+            return
+        if self.pending_error is not None:
+            self.transport.write(self.pending_error)
+            self.close()
             return
         self.phase = IDLE
         timeout = state.timeout_keep_alive
         self.deadline = state.now + timeout if timeout > 0 else 0.0
         self.resume_reading()
-        self.next_message()
+        try:
+            self.next_message()  # h11 parses what it buffered meanwhile: this runs in send()
+        except ProtocolError as exc:
+            self.reject(exc.status, exc.reason)
 
     # ------------------------------------------------------------------ ending connections
     def reject(self, status: int, reason: str) -> None:
-        """Answer a protocol error and close: nothing more is read from this client."""
+        """Answer a protocol error and close: nothing more is read from this client.
+
+        Requests parsed before the bad bytes are answered first, in order. A request whose own
+        body is malformed is abandoned (its app sees a disconnect); it gets the error response
+        unless its app already started answering."""
         if self.transport.is_closing():
             return
         logger.debug("Closing %s: %d %s", self.client, status, reason)
+        error = framing.error_response(status, self.state.default_headers, reason)
+        parsing = self.parsing
+        abandoned = parsing is not None and parsing.more_body and not parsing.complete
+        if abandoned:
+            assert parsing is not None
+            parsing.on_disconnect()
+            if parsing in self.pipeline:
+                self.pipeline.remove(parsing)
+            elif parsing.head_written:
+                self.close()  # its response is on the wire already: cut it, never complete it
+                return
         cycle = self.cycle
-        if cycle is None:
-            self.transport.write(framing.error_response(status, self.state.default_headers, reason))
-        elif cycle is not self.parsing or not cycle.more_body:
-            # A later pipelined request is bad: finish the response in flight, then close.
-            cycle.keep_alive = False
-            self.pipeline.clear()
+        if cycle is None or (abandoned and cycle is parsing):
+            self.transport.write(error)
+            self.close()
+        else:
+            self.pending_error = error  # after the responses ahead of it, in order
             self.pause_reading()
-            return
-        self.close()
 
     def on_deadline(self) -> None:
         """Called by the server's ticker when this connection's deadline has passed."""
