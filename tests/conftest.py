@@ -142,14 +142,14 @@ class RawClient:
         return response
 
     def _read_chunked(self) -> bytes:
-        body = b""
+        parts = []
         while True:
             size = int(self.read_until(b"\r\n").split(b";")[0], 16)
             if size == 0:
                 self.read_until(b"\r\n")
-                return body
-            body += self.read_exactly(size)
-            self.read_exactly(2)
+                return b"".join(parts)
+            parts.append(self.read_exactly(size))
+            assert self.read_exactly(2) == b"\r\n", "chunk not followed by CRLF"
 
     def is_closed(self, timeout: float = 5.0) -> bool:
         """True once the server closes the connection (EOF or reset) within ``timeout``."""
