@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from typing import Any
 
@@ -25,6 +26,7 @@ class Lifespan:
         self.startup_done = asyncio.Event()
         self.shutdown_done = asyncio.Event()
         self.failure = ""
+        self.received = False  # the app asked for lifespan.startup: it does speak lifespan
 
     async def startup(self) -> None:
         if not self.supported:
@@ -33,6 +35,9 @@ class Lifespan:
         await self.inbox.put({"type": "lifespan.startup"})
         await self.startup_done.wait()
         if self.failure:
+            self.task.cancel()  # an app that reported failure may still wait in receive()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.task
             raise StartupError(f"lifespan startup failed: {self.failure}")
 
     async def shutdown(self) -> None:
@@ -51,9 +56,12 @@ class Lifespan:
         }
         try:
             await self.app(scope, self.receive, self.send)
+        except asyncio.CancelledError:
+            raise  # we stopped it: not a failure of the app
         except BaseException as exc:
-            if not self.startup_done.is_set() and self.mode == "auto":
+            if not self.startup_done.is_set() and self.mode == "auto" and not self.received:
                 # An app without lifespan support raises on the unknown scope type: that is fine.
+                # One that raises after receiving lifespan.startup has failed its startup.
                 logger.debug("lifespan not supported by the app (%r); going on without it", exc)
                 self.supported = False
             elif not self.startup_done.is_set() or not self.shutdown_done.is_set():
@@ -68,6 +76,7 @@ class Lifespan:
             self.shutdown_done.set()
 
     async def receive(self) -> Message:
+        self.received = True
         return await self.inbox.get()
 
     async def send(self, message: Message) -> None:
