@@ -27,6 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog=PROG,
         description="Serve an ASGI application (HTTP/1.1 and WebSockets).",
         argument_default=argparse.SUPPRESS,
+        allow_abbrev=False,  # else a new setting could make an old abbreviation ambiguous
     )
     parser.add_argument(
         "--version",

@@ -106,14 +106,15 @@ class Server:
         state.on_max_requests = self._max_requests_reached
         state.on_tick = on_tick
         lifespan = Lifespan(app, config.lifespan, state.lifespan_state)
-        await lifespan.startup()
+        if install_signal_handlers:  # first: a SIGTERM right after startup must not kill us
+            self._install_signal_handlers()
         try:
-            await self._listen(sockets if sockets is not None else bind_sockets(config))
-            if install_signal_handlers:
-                self._install_signal_handlers()
-            state.start()
-            self.started.set()
-            await self._exit.wait()
+            await lifespan.startup()
+            if not self._exit.is_set():  # else a signal came during startup: stop, never serve
+                await self._listen(sockets if sockets is not None else bind_sockets(config))
+                state.start()
+                self.started.set()
+                await self._exit.wait()
             await self._shutdown()
         finally:
             state.stop()

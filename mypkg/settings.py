@@ -166,6 +166,7 @@ class Setting(Generic[T]):
         metavar: str | None = None,
         example: object = None,
         in_file: bool = True,
+        flag: str | None = None,
     ) -> None:
         self.default = default
         self.parse = parse
@@ -175,6 +176,7 @@ class Setting(Generic[T]):
         self.metavar = metavar
         self.example = example
         self.in_file = in_file
+        self._flag = flag  # when the familiar flag is not the name (uvicorn's --header)
         self.name = ""
         self.section = ""
 
@@ -185,7 +187,7 @@ class Setting(Generic[T]):
 
     @property
     def flag(self) -> str:
-        return "--" + self.name.replace("_", "-")
+        return self._flag or "--" + self.name.replace("_", "-")
 
     @property
     def env(self) -> str:
@@ -400,6 +402,7 @@ class HttpSettings:
         kind="append",
         metavar="NAME:VALUE",
         example=["X-Served-By:mypkg"],
+        flag="--header",
     )
 
 
