@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import traceback
 from typing import Any, NoReturn
 
 from mypkg import __version__
@@ -86,6 +87,8 @@ def main(argv: list[str] | None = None) -> int:
         configure_logging(config.log_level, config.access_log)
         serve(config)
     except ConfigError as exc:
+        if exc.__cause__ is not None:  # an error inside the app's own code: show where
+            traceback.print_exception(exc.__cause__)
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return exc.exit_code
     except StartupError as exc:

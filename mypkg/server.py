@@ -21,6 +21,7 @@ from mypkg.asgi import ASGI3App
 from mypkg.config import Config
 from mypkg.errors import ConfigError
 from mypkg.lifespan import Lifespan
+from mypkg.logging import configure_logging
 from mypkg.sockets import bind_sockets, describe
 from mypkg.state import ServerState
 
@@ -86,7 +87,9 @@ class Server:
 
     # ------------------------------------------------------------------ entry points
     def run(self, sockets: list[socket.socket] | None = None) -> None:
-        """Serve until told to stop (SIGINT/SIGTERM), in a new event loop."""
+        """Serve until told to stop (SIGINT/SIGTERM), in a new event loop, logging to stderr
+        unless the application configured mypkg's loggers itself."""
+        configure_logging(self.config.log_level, self.config.access_log)
         run_loop(self.serve(sockets), self.config.loop)
 
     async def serve(

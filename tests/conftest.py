@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from mypkg import Config, Server
+from mypkg.server import run_loop
 from mypkg.sockets import bind_tcp
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -50,8 +51,8 @@ def serve(app: Any, *, http: str = "httptools", **settings: Any) -> Iterator[Run
     running = Running(server, "127.0.0.1", sockets[0].getsockname()[1], None)  # type: ignore[arg-type]
 
     def target() -> None:
-        try:
-            server.run(sockets=sockets)
+        try:  # not server.run(): that would configure logging, hiding records from caplog
+            run_loop(server.serve(sockets), server.config.loop)
         except BaseException as exc:  # surfaced to the test below
             running.errors.append(exc)
 

@@ -22,8 +22,15 @@ _SERVING = re.compile(r"Serving on http://([^\s:]+):(\d+)")
 class ServerProcess:
     """``with ServerProcess("tests.apps:hello", "--http", "h11") as proc:`` serves until exit."""
 
-    def __init__(self, *args: str, env: dict[str, str] | None = None, port: bool = True) -> None:
-        command = mypkg_command(*args, *(("--port", "0") if port else ()))
+    def __init__(
+        self,
+        *args: str,
+        env: dict[str, str] | None = None,
+        port: bool = True,
+        command: list[str] | None = None,
+    ) -> None:
+        """Run ``python -m mypkg ARGS --port 0``, or ``command`` as given."""
+        command = command or mypkg_command(*args, *(("--port", "0") if port else ()))
         environ = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
         self.process = subprocess.Popen(
             command,
