@@ -343,17 +343,21 @@ class HttpProtocol(asyncio.Protocol):
 
 
 def split_target(target: bytes) -> tuple[bytes, bytes]:
-    """Path and query of an origin-form or absolute-form request target."""
+    """Path and query of an origin-form or absolute-form request target (no fragment)."""
+    if b"#" in target:
+        target = target.partition(b"#")[0]
     if not target.startswith(b"/"):
         if target == b"*":
             return target, b""
         scheme_end = target.find(b"://")
         if scheme_end <= 0:
             raise ProtocolError(400, "invalid request target")
-        slash = target.find(b"/", scheme_end + 3)
-        target = target[slash:] if slash != -1 else b"/"
+        authority = scheme_end + 3
+        ends = (target.find(b"/", authority), target.find(b"?", authority))
+        target = target[min((end for end in ends if end != -1), default=len(target)) :]
+        if not target.startswith(b"/"):
+            target = b"/" + target  # "http://host" or "http://host?query"
     path, _, query = target.partition(b"?")
-    path = path.partition(b"#")[0]
     return path, query
 
 
