@@ -88,6 +88,16 @@ def test_header_trickled_never_ending(http: str) -> None:
         assert_healthy(running.port)
 
 
+def test_pipelined_requests_within_limits_are_not_refused(http: str) -> None:
+    """Head limits count each request's own head, not the bytes of the requests before it."""
+    one = b"GET /x HTTP/1.1\r\nHost: x\r\nX-Pad: " + b"p" * 60 + b"\r\n\r\n"
+    with serve(apps.hello, http=http, **SMALL_LIMITS) as running, RawClient(running.port) as client:
+        client.send(one * 8 + one[:20])  # ends inside the ninth head
+        assert [client.response().status for _ in range(8)] == [200] * 8
+        client.send(one[20:])
+        assert client.response().status == 200
+
+
 # --------------------------------------------------------------------------- smuggling
 
 H = b"POST / HTTP/1.1\r\nHost: x\r\n"

@@ -30,10 +30,15 @@ class HttptoolsProtocol(HttpProtocol):
         except httptools.HttpParserError as exc:
             raise _protocol_error(exc) from None
         if self.in_head:
-            # llhttp buffers a header until it is complete: bound the whole head ourselves.
-            self.head_bytes += len(data)
-            if self.head_bytes > self.state.max_head_size:
-                raise ProtocolError(431, "request head too large")
+            # httptools buffers a header until it is complete: bound the whole head ourselves.
+            # It gives no offsets, so the read in which a head began is not counted (it may
+            # hold whole requests before it): the bound is the head budget plus one read.
+            if self.head_bytes < 0:
+                self.head_bytes = 0
+            else:
+                self.head_bytes += len(data)
+                if self.head_bytes > self.state.max_head_size:
+                    raise ProtocolError(431, "request head too large")
 
     def next_message(self) -> None:
         return None  # llhttp already parsed everything it was fed; pipelined cycles are queued
@@ -41,7 +46,7 @@ class HttptoolsProtocol(HttpProtocol):
     # ------------------------------------------------------------------ llhttp callbacks
     def on_message_begin(self) -> None:
         self.in_head = True
-        self.head_bytes = 0
+        self.head_bytes = -1  # began in the read being parsed
         self.url = b""
         self.header_list = []
 
