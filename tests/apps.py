@@ -141,6 +141,24 @@ class Recorder:
         await self.then(scope, receive, send)
 
 
+class UntilDisconnect:
+    """Receives until http.disconnect, recording every message; ``finished`` is set after."""
+
+    def __init__(self) -> None:
+        self.messages: list[Any] = []
+        self.finished = threading.Event()
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        while True:
+            message = await receive()
+            self.messages.append(message)
+            if message["type"] == "http.disconnect":
+                break
+        self.finished.set()
+
+
 # --------------------------------------------------------------------------- for real processes
 # These run in a mypkg subprocess (tests/processes.py); they talk to the test through files named
 # by environment variables, and through the requests themselves.

@@ -31,13 +31,19 @@ async def numbers() -> AsyncIterator[bytes]:
 EXPECTED_STREAM = b"".join(b"%d\n" % n for n in range(100))
 
 
-def starlette_app(events: list[str]) -> Starlette:
+def recording_lifespan(events: list[str]) -> Any:
+    """A lifespan that records startup and shutdown and shares a greeting in the state."""
+
     @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
+    async def lifespan(app: Any) -> AsyncIterator[dict[str, Any]]:
         events.append("startup")
         yield {"greeting": "hello from lifespan"}
         events.append("shutdown")
 
+    return lifespan
+
+
+def starlette_app(events: list[str]) -> Starlette:
     async def home(request: StarletteRequest) -> Response:
         return PlainTextResponse("home")
 
@@ -64,18 +70,12 @@ def starlette_app(events: list[str]) -> Starlette:
             Route("/stream", stream),
             Route("/upload", upload, methods=["POST"]),
         ],
-        lifespan=lifespan,
+        lifespan=recording_lifespan(events),
     )
 
 
 def fastapi_app(events: list[str]) -> FastAPI:
-    @contextlib.asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
-        events.append("startup")
-        yield {"greeting": "hello from lifespan"}
-        events.append("shutdown")
-
-    app = FastAPI(lifespan=lifespan)
+    app = FastAPI(lifespan=recording_lifespan(events))
 
     @app.get("/", response_class=PlainTextResponse)
     async def home() -> str:

@@ -158,24 +158,15 @@ def test_smuggling_refused(http: str, data: bytes) -> None:
 def test_chunked_body_error_reaches_app_as_disconnect(http: str) -> None:
     """The app reading a body whose chunks turn out malformed sees http.disconnect, and the
     client still gets a 400 (the app had not started its response)."""
-    seen: list[Any] = []
-
-    async def app(scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            return
-        while True:
-            message = await receive()
-            seen.append(message)
-            if message["type"] == "http.disconnect":
-                return
-
+    app = apps.UntilDisconnect()
     with serve(app, http=http) as running, RawClient(running.port) as client:
         client.send(CHUNKED + b"5\r\nhello\r\n")
         client.send(b"zz\r\n")
         assert client.response().status == 400
         assert client.is_closed()
-    assert seen[-1] == {"type": "http.disconnect"}
-    assert b"".join(m.get("body", b"") for m in seen) in (b"", b"hello")
+    assert app.finished.wait(5)
+    assert app.messages[-1] == {"type": "http.disconnect"}
+    assert b"".join(m.get("body", b"") for m in app.messages) in (b"", b"hello")
 
 
 def test_http_versions(http: str) -> None:
