@@ -24,6 +24,7 @@ import json
 import os
 import platform
 import re
+import shlex
 import shutil
 import signal
 import socket
@@ -119,7 +120,7 @@ def _granian(target: str, port: int, workers: int) -> list[str]:
     ]  # fmt: skip
 
 
-def _gunicorn_common(target: str, port: int, workers: int, worker_class: str) -> list[str]:
+def _gunicorn_common(port: int, workers: int, worker_class: str) -> list[str]:
     """Gunicorn's access log is off unless --access-logfile is given, so nothing to turn off."""
     argv = [
         sys.executable, "-m", "gunicorn",
@@ -134,7 +135,7 @@ def _gunicorn_common(target: str, port: int, workers: int, worker_class: str) ->
 
 
 def _gunicorn_asgi(target: str, port: int, workers: int) -> list[str]:
-    argv = _gunicorn_common(target, port, workers, "asgi")
+    argv = _gunicorn_common(port, workers, "asgi")
     if _gunicorn_has_setting("ASGILoop"):
         argv += ["--asgi-loop", "uvloop"]
     return [*argv, target]
@@ -142,11 +143,11 @@ def _gunicorn_asgi(target: str, port: int, workers: int) -> list[str]:
 
 def _gunicorn_uvicorn(target: str, port: int, workers: int) -> list[str]:
     # UvicornWorker picks uvloop and httptools by itself when they are installed.
-    return [*_gunicorn_common(target, port, workers, "uvicorn_worker.UvicornWorker"), target]
+    return [*_gunicorn_common(port, workers, "uvicorn_worker.UvicornWorker"), target]
 
 
 def _gunicorn_mypkg(target: str, port: int, workers: int) -> list[str]:
-    return [*_gunicorn_common(target, port, workers, "mypkg.workers.AsgiWorker"), target]
+    return [*_gunicorn_common(port, workers, "mypkg.workers.AsgiWorker"), target]
 
 
 def _gunicorn_has_setting(class_name: str) -> bool:
@@ -416,12 +417,18 @@ def stop_server(proc: subprocess.Popen[bytes]) -> None:
         proc.wait(timeout=STOP_TIMEOUT)
 
 
-def _log_tail(path: Path, lines: int = 8) -> str:
+def _log_lines(path: Path) -> list[str]:
     try:
-        text = path.read_text(errors="replace").strip().splitlines()
+        return [line for line in path.read_text(errors="replace").splitlines() if line.strip()]
     except OSError:
-        return ""
-    return "\n".join(f"    | {line}" for line in text[-lines:])
+        return []
+
+
+def _log_reason(lines: Sequence[str], width: int = 90) -> str:
+    """The line of a server log most likely to say why it failed: the last error, if any."""
+    errors = [line for line in lines if re.search(r"Error|Exception|error:", line)]
+    reason = (errors or lines or [""])[-1].strip()
+    return reason if len(reason) <= width else reason[: width - 3] + "..."
 
 
 @contextlib.contextmanager
@@ -520,6 +527,7 @@ class Options:
     wrk_threads: int
     server_cpus: str
     wrk_cpus: str
+    prime: int
     json_path: Path | None
     install: bool
 
@@ -583,9 +591,13 @@ def measure(spec: ServerSpec, app: str, round_no: int, opts: Options, logs: Path
         record.p99_ms = result.p99_ms
         record.non_2xx = result.non_2xx
         record.socket_errors = result.socket_errors
-    if record.error and log_path.exists():
-        tail = _log_tail(log_path)
-        print(f"    {record.error}" + (f"\n{tail}" if tail else ""), flush=True)
+    if record.error:
+        lines = _log_lines(log_path)
+        if lines:
+            record.error += f" ({_log_reason(lines)})"
+        print(f"    {record.error}", flush=True)
+        for line in lines[-8:]:
+            print(f"    | {line}", flush=True)
     return record
 
 
@@ -594,7 +606,32 @@ def round_order(servers: Sequence[str], round_no: int) -> list[str]:
     return list(servers) if round_no % 2 == 1 else list(reversed(servers))
 
 
+def prime_machine(opts: Options, logs: Path) -> None:
+    """Load the machine for a while before round 1, and throw the numbers away.
+
+    On shared (virtualised) hosts the first seconds of load after an idle period run
+    measurably slower, which would penalise whichever server happens to go first.
+    """
+    if opts.prime < 1:
+        return
+    target = APPS[opts.apps[0]]
+    for name in opts.servers:
+        spec = SERVERS[name]
+        if spec.unavailable():
+            continue
+        port = free_port()
+        argv = spec.build(target, port, opts.workers)
+        print(f"[prime] {opts.prime}s of load on {name}, not recorded ...", flush=True)
+        try:
+            with running_server(argv, port, opts.server_cpus, logs / "prime.log"):
+                run_wrk(port, opts.prime, opts.connections, opts.wrk_threads, opts.wrk_cpus)
+        except (StartFailure, RuntimeError, ValueError, OSError, subprocess.TimeoutExpired):
+            continue
+        return
+
+
 def run_all(opts: Options, logs: Path) -> list[RunRecord]:
+    prime_machine(opts, logs)
     records = []
     for round_no in range(1, opts.rounds + 1):
         for app in opts.apps:
@@ -625,6 +662,7 @@ class Summary:
     rounds_ok: int
     rounds: int
     requests_per_second: float | None = None
+    best_requests_per_second: float | None = None
     ratio_to_mypkg: float | None = None
     cpu_us_per_request: float | None = None
     cpu_percent: float | None = None
@@ -634,7 +672,7 @@ class Summary:
     socket_errors: int = 0
     spread_percent: float | None = None  # (max - min) / median of requests/s across rounds
     error: str | None = None
-    commands: list[list[str]] = field(default_factory=list)
+    command: list[str] = field(default_factory=list)  # of the first round; the port varies
 
 
 def _median(values: Sequence[float | None]) -> float | None:
@@ -654,12 +692,13 @@ def summarize(records: Sequence[RunRecord], opts: Options) -> list[Summary]:
 
 def _summarize_one(server: str, app: str, runs: Sequence[RunRecord]) -> Summary:
     ok = [r for r in runs if not r.error]
-    summary = Summary(server, app, len(ok), len(runs), commands=[r.command for r in runs[:1]])
+    summary = Summary(server, app, len(ok), len(runs), command=runs[0].command if runs else [])
     if not ok:
         summary.error = runs[0].error if runs else "not run"
         return summary
     rates = [r.requests_per_second for r in ok]
     summary.requests_per_second = statistics.median(rates)
+    summary.best_requests_per_second = max(rates)
     summary.cpu_us_per_request = _median([r.cpu_us_per_request for r in ok])
     summary.cpu_percent = _median([r.cpu_percent for r in ok])
     summary.p99_ms = _median([r.p99_ms for r in ok])
@@ -687,7 +726,7 @@ def _fmt(value: float | None, spec: str, suffix: str = "") -> str:
 
 
 COLUMNS = (
-    "server", "req/s", "vs mypkg", "CPU us/req", "CPU %", "p99 ms",
+    "server", "req/s", "best", "vs mypkg", "CPU us/req", "CPU %", "p99 ms",
     "RSS MiB", "non-2xx", "sock err", "spread", "notes",
 )  # fmt: skip
 
@@ -696,6 +735,7 @@ def _row(s: Summary) -> list[str]:
     return [
         s.server,
         _fmt(s.requests_per_second, ",.0f"),
+        _fmt(s.best_requests_per_second, ",.0f"),
         _fmt(s.ratio_to_mypkg, ".2f"),
         _fmt(s.cpu_us_per_request, ".1f"),
         _fmt(s.cpu_percent, ".0f"),
@@ -732,16 +772,18 @@ def _ratio_line(app_summaries: Sequence[Summary], other: str) -> str | None:
     if base and base.requests_per_second and peer.requests_per_second:
         ratio = base.requests_per_second / peer.requests_per_second
         return f"mypkg / {other} = {ratio:.2f}{TIMES}"
-    missing = BASELINE if not (base and base.requests_per_second) else other
+    if base is None:
+        return f"mypkg / {other} = n/a (mypkg was not in --servers)"
+    missing = BASELINE if not base.requests_per_second else other
     return f"mypkg / {other} = n/a ({missing} has no result)"
 
 
-def print_report(summaries: Sequence[Summary], opts: Options) -> None:
+def print_report(summaries: Sequence[Summary], opts: Options, env: dict[str, Any]) -> None:
     print()
     print(
         f"wrk -t{opts.wrk_threads} -c{opts.connections} -d{opts.duration}s --latency "
         f"(cpu {opts.wrk_cpus}); servers on cpu {opts.server_cpus}, {opts.workers} worker(s); "
-        f"median of {opts.rounds} round(s)"
+        f"median of {opts.rounds} round(s); gunicorn parser: {env['gunicorn_http_parser']}"
     )
     for app in opts.apps:
         app_summaries = [s for s in summaries if s.app == app]
@@ -750,10 +792,43 @@ def print_report(summaries: Sequence[Summary], opts: Options) -> None:
         ratio = _ratio_line(app_summaries, "uvicorn")
         if ratio:
             print(f"\n{ratio}")
+    print("\ncommands (each prefixed with taskset -c SERVER_CPUS; the port differs per run):")
+    for summary in summaries:
+        if summary.app == opts.apps[0] and summary.command:
+            print(f"  {summary.server}: {shlex.join(summary.command)}")
+
+
+def _working_tree_version() -> str | None:
+    """mypkg is run from this checkout: its __version__ plus the git commit, without importing."""
+    init = REPO_ROOT / "mypkg" / "__init__.py"
+    try:
+        found = re.search(r"^__version__\s*=\s*[\"']([^\"']+)", init.read_text(), re.MULTILINE)
+    except OSError:
+        return None
+    version = found.group(1) if found else "?"
+    try:
+        head = subprocess.run(
+            ["git", "-C", str(REPO_ROOT), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(REPO_ROOT), "status", "--porcelain", "--", "mypkg"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return f"{version} (working tree)"
+    return f"{version} (working tree @ {head}{'+dirty' if dirty else ''})"
 
 
 def environment() -> dict[str, Any]:
     versions = {name: _version(name) for name in VERSIONED_PACKAGES}
+    versions["mypkg"] = _working_tree_version() or versions["mypkg"]
     return {
         "python": platform.python_version(),
         "platform": platform.platform(),
@@ -821,6 +896,9 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
     parser.add_argument("--wrk-threads", type=int, default=1)
     parser.add_argument("--server-cpus", default="0", help="taskset CPU list for the servers")
     parser.add_argument("--wrk-cpus", default="1", help="taskset CPU list for wrk")
+    parser.add_argument(
+        "--prime", type=int, default=10, help="seconds of unrecorded load before round 1 (0: off)"
+    )
     parser.add_argument("--json", dest="json_path", type=Path, help="also write results here")
     parser.add_argument(
         "--no-install", dest="install", action="store_false", help="do not pip/apt install"
@@ -838,7 +916,9 @@ def _raise_keyboard_interrupt(signum: int, frame: FrameType | None) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     opts = parse_args(argv)
-    # SIGTERM/SIGHUP unwind like Ctrl-C, so every started server is stopped in its finally.
+    # SIGINT (even if inherited as ignored), SIGTERM and SIGHUP unwind like Ctrl-C, so every
+    # started server is stopped in its finally.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
     signal.signal(signal.SIGHUP, _raise_keyboard_interrupt)
     if opts.install:
@@ -850,14 +930,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     env = environment()
     print("versions: " + ", ".join(f"{k} {v}" for k, v in env["versions"].items()))
     logs = Path(tempfile.mkdtemp(prefix="mypkg-bench-logs-"))
-    records: list[RunRecord] = []
     try:
         records = run_all(opts, logs)
     except KeyboardInterrupt:
         print("\ninterrupted: every started server has been stopped", file=sys.stderr)
+        shutil.rmtree(logs, ignore_errors=True)
         return 130
     summaries = summarize(records, opts)
-    print_report(summaries, opts)
+    print_report(summaries, opts, env)
     if opts.json_path:
         write_json(opts.json_path, opts, env, records, summaries)
     if any(r.error for r in records):
