@@ -78,14 +78,14 @@ async def respond(send: Any, status: int, body: bytes, headers: list[Any] | None
 
 
 async def read_body(receive: Any) -> bytes:
-    body = b""
+    parts = []
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
             raise ConnectionError("client disconnected")
-        body += message.get("body", b"")
+        parts.append(message.get("body", b""))
         if not message.get("more_body"):
-            return body
+            return b"".join(parts)
 
 
 class Gate:

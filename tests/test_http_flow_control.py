@@ -14,11 +14,21 @@ from typing import Any
 
 from mypkg.http.cycle import BODY_HIGH_WATER, RequestCycle
 from mypkg.http.protocol import HttpProtocol
+from mypkg.sockets import bind_tcp
 from tests import apps
 from tests.conftest import RawClient, serve
 
 READ_SIZE = 256 * 1024  # the most asyncio or uvloop reads from a socket at once
 MB = 1024 * 1024
+
+
+def small_buffers() -> list[socket.socket]:
+    """A listener whose accepted sockets inherit fixed kernel buffers: what the kernel can
+    hold for us is then small on every host, whatever its TCP autotuning allows."""
+    sock = bind_tcp("127.0.0.1", 0, 128)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 128 * 1024)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 128 * 1024)
+    return [sock]
 
 
 async def body_length(scope: Any, receive: Any, send: Any) -> None:
@@ -37,7 +47,10 @@ def test_upload_to_an_app_that_does_not_read_is_bounded(http: str) -> None:
             await gate(scope, receive, send)
 
     head = b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % total
-    with serve(app, http=http) as running, RawClient(running.port) as client:
+    with (
+        serve(app, http=http, sockets=small_buffers()) as running,
+        RawClient(running.port) as client,
+    ):
         client.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 64 * 1024)
         client.send(head)
         gate.wait_entered(1)
@@ -78,7 +91,10 @@ def test_send_waits_while_the_client_does_not_read(http: str) -> None:
             progress["max_buffer"] = max(progress["max_buffer"], size)
         await send({"type": "http.response.body", "body": b""})
 
-    with serve(app, http=http) as running, RawClient(running.port) as client:
+    with (
+        serve(app, http=http, sockets=small_buffers()) as running,
+        RawClient(running.port) as client,
+    ):
         client.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
         client.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
         deadline = time.monotonic() + 10

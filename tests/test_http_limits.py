@@ -195,14 +195,14 @@ def test_bad_request_after_good_pipelined_ones(http: str) -> None:
 
 
 def test_request_head_deadline_against_trickling(http: str) -> None:
-    """One header byte every 0.1 s never gets past --timeout-request-head (408, close)."""
+    """One header byte every 0.2 s never gets past --timeout-request-head (408, close)."""
     timeout = 0.5
     with serve(apps.hello, http=http, timeout_request_head=timeout) as running:
         tick = running.server.state.tick_interval  # type: ignore[union-attr]
         with socket.create_connection(("127.0.0.1", running.port)) as sock:
             started = time.monotonic()
             sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n")
-            sock.settimeout(0.1)
+            sock.settimeout(0.2)  # the pace of the trickle: one byte per wait for an answer
             received = b""
             while time.monotonic() - started < 5:
                 try:
@@ -218,7 +218,7 @@ def test_request_head_deadline_against_trickling(http: str) -> None:
             elapsed = time.monotonic() - started
         assert received.startswith(b"HTTP/1.1 408 ")
         assert b"connection: close\r\n" in received
-        assert timeout - 0.05 <= elapsed <= timeout + tick + 0.5, elapsed
+        assert timeout - 0.05 <= elapsed <= timeout + tick + 1.0, elapsed  # slack for a busy CI
         assert_healthy(running.port)
 
 

@@ -11,6 +11,7 @@ import httpx
 
 from tests import apps
 from tests.conftest import RawClient, request, serve
+from tests.processes import ServerProcess
 
 
 def get(path: str = "/", *extra: bytes, version: bytes = b"1.1") -> bytes:
@@ -334,3 +335,12 @@ def test_app_headers_replace_the_defaults(http: str) -> None:
     assert names.count("server") == 1 and response.header("server") == "custom"
     assert names.count("x-default") == 1 and response.header("x-default") == "app"
     assert response.header("date") is not None
+
+
+def test_default_header_flags_in_a_real_process(http: str) -> None:
+    flags = ("--no-server-header", "--no-date-header", "--header", "X-Served-By: flag")
+    with ServerProcess("tests.apps:hello", "--http", http, *flags) as proc:
+        response = request(proc.wait_serving(), get())
+    assert response.header("server") is None
+    assert response.header("date") is None
+    assert response.header("x-served-by") == "flag"
