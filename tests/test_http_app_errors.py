@@ -125,16 +125,32 @@ def test_app_ending_mid_chunked_body_never_completes_it(http: str, ending: str) 
     assert rest == b"7\r\npartial\r\n"  # no terminating 0-chunk
 
 
-def test_app_raising_mid_fixed_length_body_sends_fewer_bytes_and_closes(http: str) -> None:
+@pytest.mark.parametrize("ending", ["raises", "returns", "finishes short"])
+def test_app_ending_mid_fixed_length_body_sends_fewer_bytes_and_closes(
+    http: str, ending: str
+) -> None:
     async def app(scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] == "http":
             await send(start(200, [(b"content-length", b"100")]))
-            await send(body(b"partial", more=True))
-            raise RuntimeError("boom")
+            await send(body(b"partial", more=ending != "finishes short"))
+            if ending == "raises":
+                raise RuntimeError("boom")
 
     head, _, rest = raw_exchange(app, http, KEEP).partition(b"\r\n\r\n")
     assert b"content-length: 100" in head.lower()
     assert rest == b"partial"
+
+
+def test_app_sending_more_than_its_content_length_is_cut(http: str) -> None:
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            await send(start(200, [(b"content-length", b"5")]))
+            await send(body(b"abc", more=True))
+            await send(body(b"defgh"))
+
+    head, _, rest = raw_exchange(app, http, KEEP).partition(b"\r\n\r\n")
+    assert b"content-length: 5" in head.lower()
+    assert rest == b"abc"
 
 
 def test_app_returning_without_responding_gets_500(http: str, caplog: Any) -> None:
