@@ -28,17 +28,31 @@ class Lifespan:
         self.failure = ""
         self.received = False  # the app asked for lifespan.startup: it does speak lifespan
 
-    async def startup(self) -> None:
+    async def startup(self, stop: asyncio.Event) -> bool:
+        """Run the app's startup; False if ``stop`` was set first (startup is then abandoned,
+        so that a signal can end a process whose startup hangs)."""
         if not self.supported:
-            return
+            return True
         self.task = asyncio.get_running_loop().create_task(self._main())
         await self.inbox.put({"type": "lifespan.startup"})
-        await self.startup_done.wait()
+        waiters = [asyncio.ensure_future(event.wait()) for event in (self.startup_done, stop)]
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        for waiter in waiters:
+            waiter.cancel()
+        if not self.startup_done.is_set():
+            logger.warning("Asked to stop: stopping before lifespan startup completed")
+            await self._cancel()
+            return False
         if self.failure:
-            self.task.cancel()  # an app that reported failure may still wait in receive()
+            await self._cancel()  # an app that reported failure may still wait in receive()
+            raise StartupError(f"lifespan startup failed: {self.failure}")
+        return True
+
+    async def _cancel(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self.task
-            raise StartupError(f"lifespan startup failed: {self.failure}")
 
     async def shutdown(self) -> None:
         if not self.supported or self.task is None or self.task.done():

@@ -112,8 +112,8 @@ class Server:
         if install_signal_handlers:  # first: a SIGTERM right after startup must not kill us
             self._install_signal_handlers()
         try:
-            await lifespan.startup()
-            if not self._exit.is_set():  # else a signal came during startup: stop, never serve
+            started = await lifespan.startup(self._exit)
+            if started and not self._exit.is_set():  # else a signal came during startup
                 await self._listen(sockets if sockets is not None else bind_sockets(config))
                 state.start()
                 self.started.set()

@@ -223,3 +223,12 @@ async def raising_startup(scope: Any, receive: Any, send: Any) -> None:
         await receive()
         raise RuntimeError("config file missing")
     await hello(scope, receive, send)
+
+
+async def hanging_startup(scope: Any, receive: Any, send: Any) -> None:
+    """Startup never completes (a dependency that never answers)."""
+    if scope["type"] == "lifespan":
+        await receive()
+        print("app: starting up", file=sys.stderr, flush=True)
+        await asyncio.Event().wait()
+    await hello(scope, receive, send)

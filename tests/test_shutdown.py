@@ -113,3 +113,12 @@ def test_idle_server_stops_at_once(http: str, tmp_path: Path, stop_signal: signa
         assert proc.wait() == 0
         assert time.monotonic() - signalled < 5
     assert events.read_text() == "startup\nshutdown\n"
+
+
+def test_signal_during_a_hanging_startup_stops_the_process(stop_signal: signal.Signals) -> None:
+    with ServerProcess("tests.apps:hanging_startup", "--lifespan", "on") as proc:
+        proc.wait_for_line("app: starting up")
+        proc.signal(stop_signal)
+        assert proc.wait() == 0
+    assert "Serving on" not in proc.output
+    assert "stopping before lifespan startup completed" in proc.output

@@ -151,9 +151,9 @@ class HttpProtocol(asyncio.Protocol):
         """Read again, unless queued requests or an unread body still hold reading back."""
         if not self.reading_paused or self.transport.is_closing():
             return
-        parsing = self.parsing
         if self.pipeline or self.pending_error is not None:
             return
+        parsing = self.parsing
         if parsing is not None and parsing.body_size > BODY_HIGH_WATER:
             return
         self.reading_paused = False
@@ -295,9 +295,9 @@ class HttpProtocol(asyncio.Protocol):
         logger.debug("Closing %s: %d %s", self.client, status, reason)
         error = framing.error_response(status, self.state.default_headers, reason)
         parsing = self.parsing
-        abandoned = parsing is not None and parsing.more_body and not parsing.complete
-        if abandoned:
-            assert parsing is not None
+        abandoned = False
+        if parsing is not None and parsing.more_body and not parsing.complete:
+            abandoned = True
             parsing.on_disconnect()
             if parsing in self.pipeline:
                 self.pipeline.remove(parsing)
