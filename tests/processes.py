@@ -109,4 +109,4 @@ class ServerProcess:
             self.process.stderr.close()
 
 
-__all__ = ["ServerProcess", "signal"]
+__all__ = ["ServerProcess"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -190,7 +191,7 @@ def test_env_file_reaches_the_app_in_a_real_process(tmp_path: Path) -> None:
     env_file.write_text(f"MYPKG_TEST_EVENTS={events}\n")
     with ServerProcess("tests.apps:held", "--env-file", str(env_file)) as proc:
         proc.wait_serving()
-        proc.signal(mypkg.server.signal.SIGTERM)
+        proc.signal(signal.SIGTERM)
         assert proc.wait() == 0
     assert events.read_text() == "startup\nshutdown\n"
 
