@@ -146,8 +146,9 @@ class Server:
             self._exit.set()
 
     def request_exit_threadsafe(self, force: bool = False) -> None:
-        if self._loop is not None:
-            self._loop.call_soon_threadsafe(self.request_exit, force)
+        loop = self._loop
+        if loop is not None and not loop.is_closed():  # a stopped server has nothing to stop
+            loop.call_soon_threadsafe(self.request_exit, force)
 
     # ------------------------------------------------------------------ internals
     async def _listen(self, sockets: list[socket.socket]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import queue
 from typing import Any
 
@@ -69,9 +70,11 @@ def test_subprotocol_and_extra_headers_on_accept(http: str) -> None:
 
 
 def test_subprotocol_not_offered_is_a_500(http: str) -> None:
-    with serve(echo_app(subprotocol="nope"), http=http) as running:
-        with pytest.raises(InvalidStatus) as caught:
-            connect(url(running.port), subprotocols=["chat"], open_timeout=5)
+    with (
+        serve(echo_app(subprotocol="nope"), http=http) as running,
+        pytest.raises(InvalidStatus) as caught,
+    ):
+        connect(url(running.port), subprotocols=["chat"], open_timeout=5)
     assert caught.value.response.status_code == 500
 
 
@@ -112,7 +115,10 @@ def test_close_before_accept_is_403(http: str) -> None:
         with pytest.raises(InvalidStatus) as caught:
             connect(url(running.port), open_timeout=5)
         assert caught.value.response.status_code == 403
-        assert events.get(timeout=5) == ("after", {"type": "websocket.disconnect", "code": 4003, "reason": ""})
+        assert events.get(timeout=5) == (
+            "after",
+            {"type": "websocket.disconnect", "code": 4003, "reason": ""},
+        )
 
 
 def test_denial_response_with_status_headers_and_body(http: str) -> None:
@@ -266,13 +272,9 @@ def test_ws_none_serves_upgrade_requests_as_plain_http(http: str) -> None:
 
 
 def test_many_concurrent_connections(http: str) -> None:
-    with serve(echo_app(), http=http) as running:
-        sockets = [connect(url(running.port)).__enter__() for _ in range(20)]
-        try:
-            for number, ws in enumerate(sockets):
-                ws.send(f"message {number}")
-            for number, ws in enumerate(sockets):
-                assert ws.recv(timeout=5) == f"message {number}"
-        finally:
-            for ws in sockets:
-                ws.close()
+    with serve(echo_app(), http=http) as running, contextlib.ExitStack() as stack:
+        sockets = [stack.enter_context(connect(url(running.port))) for _ in range(20)]
+        for number, ws in enumerate(sockets):
+            ws.send(f"message {number}")
+        for number, ws in enumerate(sockets):
+            assert ws.recv(timeout=5) == f"message {number}"
