@@ -119,10 +119,12 @@ async def measure(
         handles = await _websockets_clients(url, connections, payload, counter)
     await asyncio.sleep(warmup)
     start_count, start, start_cpu = counter.count, time.perf_counter(), cpu_seconds(pid)
+    own_cpu = time.process_time()
     await asyncio.sleep(duration)
     elapsed = time.perf_counter() - start
     rate = (counter.count - start_count) / elapsed
     busy = (cpu_seconds(pid) - start_cpu) / elapsed
+    print(f"  (client CPU {(time.process_time() - own_cpu) / elapsed:.0%})", end=" ")
     counter.running = False
     for handle in handles:
         if isinstance(handle, asyncio.Future):

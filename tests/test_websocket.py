@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import queue
 from typing import Any
 
@@ -278,3 +279,15 @@ def test_many_concurrent_connections(http: str) -> None:
             ws.send(f"message {number}")
         for number, ws in enumerate(sockets):
             assert ws.recv(timeout=5) == f"message {number}"
+
+
+def test_access_log_line_per_handshake(http: str, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="mypkg.access")
+    with serve(echo_app(), http=http) as running:
+        with connect(url(running.port, "/ws?room=1")) as ws:
+            ws.send("hi")
+            ws.recv(timeout=5)
+        assert request(running.port, handshake("/ws").replace(b"GET", b"POST")).status == 405
+    lines = [r.getMessage() for r in caplog.records if r.name == "mypkg.access"]
+    assert any(line.endswith('"WebSocket /ws?room=1" 101') for line in lines), lines
+    assert any(line.endswith('"WebSocket /ws" 405') for line in lines), lines

@@ -71,7 +71,6 @@ class WebSocketConnection(asyncio.Protocol):
         "final",
         "fragment_text",
         "fragments",
-        "http_scope",
         "inbox",
         "lost",
         "opened",
@@ -97,7 +96,6 @@ class WebSocketConnection(asyncio.Protocol):
         self.options = options
         self.state = options.state
         self.transport = transport
-        self.http_scope = http_scope
         self.scope = handshake.websocket_scope(http_scope)
         self.ws = HandoffProtocol(
             extensions=options.extensions, max_size=options.max_size, logger=options.logger
@@ -123,20 +121,20 @@ class WebSocketConnection(asyncio.Protocol):
         self.task: asyncio.Task[None] | None = None
 
     # ------------------------------------------------------------------ taking over
-    def start(self, rest: bytes) -> None:
+    def start(self, http_scope: Scope, rest: bytes) -> None:
         """Take the transport over, check the handshake, and start the app (or refuse)."""
         self.transport.set_protocol(self)
         self.state.add(self)
         if rest:
             self.pending.append(rest)
-        refusal = handshake.method_or_version_error(self.http_scope)
+        refusal = handshake.method_or_version_error(http_scope)
         if refusal is None and self.state.shutting_down:
             refusal = (503, "the server is shutting down")
         if refusal is not None:
             self._refuse(*refusal)
             return
         try:
-            request = handshake.handshake_request(self.http_scope)
+            request = handshake.handshake_request(http_scope)
         except (InvalidHeaderValue, ValueError) as exc:
             self._refuse(400, f"invalid handshake request: {exc}")
             return
@@ -265,7 +263,8 @@ class WebSocketConnection(asyncio.Protocol):
         waiter = self.waiter
         if waiter is not None:
             self.waiter = None
-            _release(waiter)
+            if not waiter.done():
+                waiter.set_result(None)
         if len(inbox) >= self.options.max_queue:
             self._pause_reading()  # the app is behind: let TCP push back on the client
 

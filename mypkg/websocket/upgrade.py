@@ -74,4 +74,4 @@ class Upgrader:
             state.tick_interval = max(0.05, min(state.tick_interval, *periods))
 
     def __call__(self, transport: asyncio.Transport, scope: Scope, rest: bytes) -> None:
-        WebSocketConnection(self.options, transport, scope).start(rest)
+        WebSocketConnection(self.options, transport, scope).start(scope, rest)
