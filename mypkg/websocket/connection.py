@@ -30,6 +30,7 @@ from websockets.typing import BytesLike
 
 from mypkg.asgi import Message, Scope
 from mypkg.errors import ClientDisconnected
+from mypkg.logging import client_and_path
 from mypkg.websocket import handshake
 
 if TYPE_CHECKING:
@@ -369,16 +370,15 @@ class WebSocketConnection(asyncio.Protocol):
 
     # ------------------------------------------------------------------ the ASGI app
     async def run(self) -> None:
+        """The app's whole session; whatever way it ends, the client gets a proper answer."""
         try:
-            app = self.state.app
-            result: object = await app(self.scope, self.receive, self.send)  # type: ignore[func-returns-value]
-        except BaseException as exc:
+            await self.state.app(self.scope, self.receive, self.send)
+        except Exception as exc:
             self._app_failed(exc)
-            if not isinstance(exc, Exception):
-                raise
+        except BaseException as exc:  # cancelled (graceful timeout) or exiting
+            self._app_failed(exc)
+            raise
         else:
-            if result is not None:
-                logger.error("ASGI callable returned a value (%r); it should return None", result)
             self._app_returned()
 
     def _task_done(self, task: asyncio.Task[None]) -> None:
@@ -550,14 +550,8 @@ class WebSocketConnection(asyncio.Protocol):
             self._log_access(response.status_code)
 
     def _log_access(self, status: int) -> None:
-        scope = self.scope
-        client = scope["client"]
-        path = scope["path"]
-        if scope["query_string"]:
-            path += "?" + scope["query_string"].decode("latin-1")
-        access_logger.info(
-            '%s - "WebSocket %s" %d', f"{client[0]}:{client[1]}" if client else "-", path, status
-        )
+        client, path = client_and_path(self.scope)
+        access_logger.info('%s - "WebSocket %s" %d', client, path, status)
 
 
 def _release(waiter: asyncio.Future[None] | None) -> None:
