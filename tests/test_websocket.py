@@ -252,6 +252,7 @@ def test_invalid_handshakes_get_clear_http_errors(http: str) -> None:
         response = request(running.port, no_key)
         assert response.status == 400
         assert b"Sec-WebSocket-Key" in response.body
+        assert response.header("server") == "mypkg"
         old = handshake().replace(b"Version: 13", b"Version: 8")
         assert request(running.port, old).status == 400
         post = handshake().replace(b"GET", b"POST")
@@ -291,3 +292,11 @@ def test_access_log_line_per_handshake(http: str, caplog: pytest.LogCaptureFixtu
     lines = [r.getMessage() for r in caplog.records if r.name == "mypkg.access"]
     assert any(line.endswith('"WebSocket /ws?room=1" 101') for line in lines), lines
     assert any(line.endswith('"WebSocket /ws" 405') for line in lines), lines
+
+
+def test_limit_concurrency_refuses_websockets_beyond_it(http: str) -> None:
+    with serve(echo_app(), http=http, limit_concurrency=1) as running:
+        with connect(url(running.port)) as ws:
+            assert request(running.port, handshake()).status == 503
+            ws.send("still served")
+            assert ws.recv(timeout=5) == "still served"

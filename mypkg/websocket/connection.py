@@ -43,7 +43,6 @@ access_logger = logging.getLogger("mypkg.access")
 CONNECTING, DENYING, OPEN, CLOSED = range(4)
 
 TEXT, BINARY, CONT, PONG = Opcode.TEXT, Opcode.BINARY, Opcode.CONT, Opcode.PONG
-_CONNECT: Message = {"type": "websocket.connect"}
 _RECEIVE = "websocket.receive"
 _SEND = "websocket.send"
 
@@ -125,12 +124,15 @@ class WebSocketConnection(asyncio.Protocol):
     def start(self, http_scope: Scope, rest: bytes) -> None:
         """Take the transport over, check the handshake, and start the app (or refuse)."""
         self.transport.set_protocol(self)
-        self.state.add(self)
+        self.state.add(self)  # the HTTP side has just left the registry: the count is unchanged
         if rest:
             self.pending.append(rest)
+        state = self.state
         refusal = handshake.method_or_version_error(http_scope)
-        if refusal is None and self.state.shutting_down:
+        if refusal is None and state.shutting_down:
             refusal = (503, "the server is shutting down")
+        elif refusal is None and state.too_busy():
+            refusal = (503, "too many connections (--limit-concurrency)")
         if refusal is not None:
             self._refuse(*refusal)
             return
@@ -141,11 +143,12 @@ class WebSocketConnection(asyncio.Protocol):
             return
         response = self.ws.accept(request)
         if response.status_code != 101:  # websockets explains what is wrong with the request
+            handshake.add_defaults(response.headers, state.default_header_list)
             self._answer(response)
             return
         self.response = response
-        self.inbox.append(_CONNECT)
-        task = self.task = self.state.loop.create_task(self.run())
+        self.inbox.append({"type": "websocket.connect"})
+        task = self.task = state.loop.create_task(self.run())
         task.add_done_callback(self._task_done)
 
     # ------------------------------------------------------------------ asyncio callbacks
