@@ -295,8 +295,10 @@ def test_access_log_line_per_handshake(http: str, caplog: pytest.LogCaptureFixtu
 
 
 def test_limit_concurrency_refuses_websockets_beyond_it(http: str) -> None:
-    with serve(echo_app(), http=http, limit_concurrency=1) as running:
-        with connect(url(running.port)) as ws:
-            assert request(running.port, handshake()).status == 503
-            ws.send("still served")
-            assert ws.recv(timeout=5) == "still served"
+    with (
+        serve(echo_app(), http=http, limit_concurrency=1) as running,
+        connect(url(running.port)) as ws,
+    ):
+        assert request(running.port, handshake()).status == 503
+        ws.send("still served")
+        assert ws.recv(timeout=5) == "still served"
