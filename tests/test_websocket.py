@@ -302,3 +302,22 @@ def test_limit_concurrency_refuses_websockets_beyond_it(http: str) -> None:
         assert request(running.port, handshake()).status == 503
         ws.send("still served")
         assert ws.recv(timeout=5) == "still served"
+
+
+def test_on_asyncio_own_loop(http: str) -> None:
+    """The same hand-off and half-close on asyncio's transports as on uvloop's."""
+    events: queue.Queue[Any] = queue.Queue()
+    with serve(echo_app(events), http=http, loop="asyncio") as running:
+        with connect(url(running.port)) as ws:
+            ws.send("over asyncio")
+            assert ws.recv(timeout=5) == "over asyncio"
+            ws.send("close-me")
+            with pytest.raises(ConnectionClosed):
+                ws.recv(timeout=5)
+            assert ws.close_code == 4001
+        with RawWebSocket(running.port) as client:
+            client.open(after=frame(0x1, b"first"))
+            assert client.read_frame() == (0x1, True, b"first")
+            client.send(frame(0x1, b"\xff"))
+            assert client.read_close()[0] == 1007
+            assert client.is_closed()
