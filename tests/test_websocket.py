@@ -321,3 +321,20 @@ def test_on_asyncio_own_loop(http: str) -> None:
             client.send(frame(0x1, b"\xff"))
             assert client.read_close()[0] == 1007
             assert client.is_closed()
+
+
+def test_upgrade_pipelined_behind_requests_waits_for_their_responses(http: str) -> None:
+    """The connection is handed over only once earlier responses are completely written."""
+    both = echo_app()
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await (apps.hello if scope["type"] == "http" else both)(scope, receive, send)
+
+    get = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
+    with serve(app, http=http) as running, RawWebSocket(running.port) as client:
+        client.send(get + get + handshake() + frame(0x1, b"after two responses"))
+        for _ in range(2):
+            response = client.response()
+            assert (response.status, response.body) == (200, b"Hello, world!")
+        assert client.read_until(b"\r\n\r\n").startswith(b"HTTP/1.1 101")
+        assert client.read_frame() == (0x1, True, b"after two responses")
