@@ -438,8 +438,9 @@ class WebSocketSettings:
     ws_ping_timeout = Setting(
         20.0,
         number(0),
-        "Seconds to wait for the pong to a keepalive ping before closing the connection (1011);"
-        " 0 waits forever.",
+        "Seconds to wait for the pong to a keepalive ping before closing the connection (1011),"
+        " and for a client to finish a closing handshake before the socket is cut; 0 waits"
+        " forever for pongs (closing handshakes then get 10 s).",
     )
     ws_per_message_deflate = Setting(
         True,
