@@ -47,6 +47,21 @@ def protocol_class(http: str) -> type[asyncio.Protocol]:
     return H11Protocol
 
 
+def websocket_upgrade(config: Config, state: ServerState) -> Callable[..., None] | None:
+    """The --ws setting: what takes over a connection after an accepted upgrade request."""
+    if config.ws == "none":
+        return None
+    try:
+        from mypkg.websocket.upgrade import Upgrader
+    except ImportError as exc:
+        if not (exc.name or "").startswith("websockets"):
+            raise
+        if config.ws == "websockets":
+            raise ConfigError("--ws websockets: the websockets package is not installed") from None
+        return None  # auto: upgrade requests are answered as plain HTTP
+    return Upgrader(config, state)
+
+
 def run_loop(main: Coroutine[Any, Any, None], loop: str) -> None:
     """Run ``main`` on uvloop or asyncio's own loop, as the --loop setting says."""
     factory: Callable[[], asyncio.AbstractEventLoop] | None = None
@@ -108,6 +123,7 @@ class Server:
         state = self.state = ServerState(config, app, loop)
         state.on_max_requests = self._max_requests_reached
         state.on_tick = on_tick
+        state.upgrade = websocket_upgrade(config, state)
         lifespan = Lifespan(app, config.lifespan, state.lifespan_state)
         if install_signal_handlers:  # first: a SIGTERM right after startup must not kill us
             self._install_signal_handlers()
@@ -134,8 +150,9 @@ class Server:
             self._exit.set()
 
     def request_exit_threadsafe(self, force: bool = False) -> None:
-        if self._loop is not None:
-            self._loop.call_soon_threadsafe(self.request_exit, force)
+        loop = self._loop
+        if loop is not None and not loop.is_closed():  # a stopped server has nothing to stop
+            loop.call_soon_threadsafe(self.request_exit, force)
 
     # ------------------------------------------------------------------ internals
     async def _listen(self, sockets: list[socket.socket]) -> None:

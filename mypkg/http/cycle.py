@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from mypkg.asgi import ASGI3App, Message, Scope
 from mypkg.errors import ClientDisconnected
 from mypkg.http import framing
+from mypkg.logging import client_and_path
 
 if TYPE_CHECKING:
     from mypkg.http.protocol import HttpProtocol
@@ -354,13 +355,10 @@ class RequestCycle:
 
     def _log_access(self) -> None:
         scope = self.scope
-        client = scope["client"]
-        path = scope["path"]
-        if scope["query_string"]:
-            path += "?" + scope["query_string"].decode("latin-1")
+        client, path = client_and_path(scope)
         access_logger.info(
             '%s - "%s %s HTTP/%s" %d %d %.1fms',
-            f"{client[0]}:{client[1]}" if client else "-",
+            client,
             scope["method"],
             path,
             scope["http_version"],

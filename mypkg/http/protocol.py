@@ -53,6 +53,7 @@ class HttpProtocol(asyncio.Protocol):
         "server",
         "state",
         "transport",
+        "upgrade_rest",
         "upgrade_scope",
         "write_paused",
     )
@@ -71,6 +72,7 @@ class HttpProtocol(asyncio.Protocol):
         self.drain_waiter: asyncio.Future[None] | None = None
         self.upgrade_scope: dict[str, Any] | None = None
         self.pending_error: bytes | None = None  # answered once the pipeline ahead is done
+        self.upgrade_rest: bytes | None = None  # an upgrade waiting for earlier responses
         self.client: tuple[str, int] | None = None
         self.server: tuple[str, int] | None = None
         self.scheme = "http"
@@ -244,6 +246,11 @@ class HttpProtocol(asyncio.Protocol):
 
     def switch_protocols(self, rest: bytes) -> None:
         """Hand the connection to the WebSocket layer with the bytes already read after the head."""
+        if self.cycle is not None:
+            # Responses to pipelined requests come first; on_response_complete hands over.
+            self.upgrade_rest = rest
+            self.pause_reading()
+            return
         scope, self.upgrade_scope = self.upgrade_scope, None
         assert scope is not None and self.state.upgrade is not None
         self.state.discard(self)
@@ -265,6 +272,10 @@ class HttpProtocol(asyncio.Protocol):
         state.request_finished()
         if not cycle.keep_alive or self.transport.is_closing():
             self.close()
+            return
+        if self.upgrade_rest is not None and not self.pipeline:
+            rest, self.upgrade_rest = self.upgrade_rest, None
+            self.switch_protocols(rest)
             return
         if self.pipeline:
             self._start(self.pipeline.popleft())
