@@ -14,6 +14,7 @@ import logging
 import logging.config
 import os
 import sys
+from collections.abc import Mapping
 from typing import Any
 
 from mypkg.errors import ConfigError
@@ -72,6 +73,10 @@ class _OwnHandler(logging.StreamHandler):  # type: ignore[type-arg]
     """Marks the handlers mypkg installed, so a second configure replaces instead of adding."""
 
 
+# The --log-config call last applied: the CLI and Server.run both configure, the file is read once.
+_applied: tuple[object, ...] | None = None
+
+
 def configure_logging(
     log_level: str,
     access_log: bool,
@@ -79,6 +84,11 @@ def configure_logging(
     use_colors: bool | None = None,
 ) -> None:
     """Set up mypkg's loggers; ConfigError (naming --log-config) if the user's file is bad."""
+    global _applied
+    key = (log_level, access_log, log_config, use_colors)
+    if log_config is not None and key == _applied:
+        return
+    _applied = None
     level = TRACE if log_level == "trace" else getattr(logging, log_level.upper())
     own = [logging.getLogger(ERROR_LOGGER), logging.getLogger(ACCESS_LOGGER)]
     for logger in own:
@@ -89,6 +99,7 @@ def configure_logging(
             logger.propagate = True
             logger.setLevel(logging.NOTSET)
         load_log_config(log_config)
+        _applied = key
         for logger in own:
             logger.disabled = False  # the server's own messages are never silenced by omission
     else:
@@ -155,3 +166,12 @@ def _one_line(exc: BaseException) -> str:
     if exc.__cause__ is not None:
         text += f": {exc.__cause__}"
     return " ".join(text.split())
+
+
+def client_and_path(scope: Mapping[str, Any]) -> tuple[str, str]:
+    """An access log line's client ("host:port", or "-") and path with its query string."""
+    client = scope["client"]
+    path: str = scope["path"]
+    if scope["query_string"]:
+        path += "?" + scope["query_string"].decode("latin-1")
+    return (f"{client[0]}:{client[1]}" if client else "-"), path

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import stat
 from pathlib import Path
@@ -16,7 +17,7 @@ from mypkg.errors import ConfigError, StartupError
 from mypkg.sockets import bind_sockets, bind_tcp, bind_unix
 from tests import apps
 from tests.conftest import RawClient, run_cli, serve
-from tests.procs import mypkg_process
+from tests.processes import ServerProcess
 
 
 def _get_tcp(host: str, port: int) -> httpx.Response:
@@ -166,8 +167,10 @@ def test_cli_binds_every_form(tmp_path: Path) -> None:
     path = str(tmp_path / "cli.sock")
     args = ["tests.apps:hello", "--bind", "127.0.0.1:0", "--bind", "[::1]:0"]
     args += ["--bind", f"unix:{path}", "--bind", f"fd://{fd}", "--uds-mode", "640"]
-    with mypkg_process(*args, listeners=4, pass_fds=[fd]) as server:
+    with ServerProcess(*args, port=False, pass_fds=(fd,)) as server:
+        fd_port = inherited.getsockname()[1]
         inherited.close()
+        server.wait_for_line(f"Serving on http://127.0.0.1:{fd_port}")  # the last one bound
         v4, v6, unix, passed = server.addresses
         assert v6.startswith("http://[::1]:")
         assert unix == f"unix:{path}"
@@ -175,20 +178,20 @@ def test_cli_binds_every_form(tmp_path: Path) -> None:
         for url in (v4, v6, passed):
             assert httpx.get(url + "/", timeout=5).text == "Hello, world!"
         assert _get_unix(path).text == "Hello, world!"
-        server.stop()
-    assert server.proc.returncode == 0
+        server.signal(signal.SIGTERM)
+        assert server.wait() == 0
 
 
 def test_cli_bind_from_environment_and_toml(tmp_path: Path) -> None:
     toml = tmp_path / "mypkg.toml"
     toml.write_text('bind = ["127.0.0.1:0", "[::1]:0"]\nuds_mode = 0o600\n')
-    with mypkg_process("tests.apps:hello", "--config", str(toml), listeners=2) as server:
+    with ServerProcess("tests.apps:hello", "--config", str(toml), port=False) as server:
+        server.wait_for_line("Serving on http://[::1]:")
         port = int(server.addresses[1].rsplit(":", 1)[1])
         with RawClient(port, host="::1") as client:
             client.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
             assert client.response().status == 200
-        server.stop()
     env = {"MYPKG_BIND": "127.0.0.1:0,[::1]:0"}
-    with mypkg_process("tests.apps:hello", listeners=2, env=env) as server:
+    with ServerProcess("tests.apps:hello", env=env, port=False) as server:
+        server.wait_for_line("Serving on http://[::1]:")
         assert [a.split("://")[1][0] for a in server.addresses] == ["1", "["]
-        server.stop()

@@ -16,7 +16,7 @@ import pytest
 
 from tests import apps, ext_apps
 from tests.conftest import RawClient, Response, serve
-from tests.procs import mypkg_process
+from tests.processes import ServerProcess
 from tests.tls_helpers import capture_logs, make_pki
 
 MB = 1024 * 1024
@@ -155,9 +155,9 @@ def test_pathsend_large_file_bounded_memory(http: str, loop: str, tmp_path: Path
     size = 50 * MB + 3
     path = tmp_path / "big.bin"
     digest = _make_file(path, size)
-    args = ["tests.ext_apps:pathsend", "--port", "0", "--http", http, "--loop", loop]
-    with mypkg_process(*args, "--no-access-log") as server:
-        pid, port = server.proc.pid, int(server.addresses[0].rsplit(":", 1)[1])
+    args = ["tests.ext_apps:pathsend", "--http", http, "--loop", loop]
+    with ServerProcess(*args, "--no-access-log") as server:
+        port, pid = server.wait_serving(), server.process.pid
         peak_before, reads_before = _vm_hwm_kib(pid), _read_syscalls(pid)
         sha = hashlib.sha256()
         with RawClient(port, timeout=20) as client:
@@ -177,7 +177,6 @@ def test_pathsend_large_file_bounded_memory(http: str, loop: str, tmp_path: Path
                 received += len(data)
                 sha.update(data)
         peak_after, reads_after = _vm_hwm_kib(pid), _read_syscalls(pid)
-        server.stop()
     assert received == size
     assert sha.hexdigest() == digest
     assert (peak_after - peak_before) * 1024 < 16 * MB, (peak_before, peak_after)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import time
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import httpx
 import pytest
 
 from tests.conftest import ROOT, free_port, run_cli
-from tests.procs import mypkg_process
+from tests.processes import ServerProcess
 
 FORMAT = "CUSTOM %(name)s %(levelname)s %(message)s"
 
@@ -79,6 +80,15 @@ format = {FORMAT}
 """
 
 
+def _served_output(*args: str) -> str:
+    """Start mypkg, wait until it serves, stop it with SIGTERM: all it logged."""
+    with ServerProcess("tests.apps:hello", *args) as server:
+        server.wait_for_line("Serving on")
+        server.signal(signal.SIGTERM)
+        assert server.wait() == 0
+        return server.output
+
+
 def _write(tmp_path: Path, kind: str) -> Path:
     contents = {
         "json": json.dumps(DICT_CONFIG),
@@ -94,12 +104,14 @@ def _write(tmp_path: Path, kind: str) -> Path:
 @pytest.mark.parametrize("kind", ["json", "toml", "yaml", "ini"])
 def test_log_config_formats(kind: str, tmp_path: Path) -> None:
     path = _write(tmp_path, kind)
-    args = ["tests.apps:hello", "--port", "0", "--log-config", str(path)]
-    with mypkg_process(*args) as server:
+    with ServerProcess("tests.apps:hello", "--log-config", str(path)) as server:
+        server.wait_for_line("Serving on")
         url = server.addresses[0]
         assert httpx.get(url + "/x", timeout=5).status_code == 200
-        server.read_until(r'"GET /x HTTP/1.1" 200')
-        output = server.stop().splitlines()
+        server.wait_for_line('"GET /x HTTP/1.1" 200')
+        server.signal(signal.SIGTERM)
+        assert server.wait() == 0
+        output = server.output.splitlines()
     serving = [line for line in output if "Serving on" in line]
     access = [line for line in output if '"GET /x HTTP/1.1" 200' in line]
     assert serving == [f"CUSTOM mypkg.error INFO Serving on {url}"]  # once, in the user's format
@@ -110,17 +122,14 @@ def test_log_config_formats(kind: str, tmp_path: Path) -> None:
 def test_explicit_disable_existing_loggers_keeps_the_servers_own(tmp_path: Path) -> None:
     path = tmp_path / "logging.json"
     path.write_text(json.dumps({**DICT_CONFIG, "disable_existing_loggers": True}))
-    with mypkg_process("tests.apps:hello", "--port", "0", "--log-config", str(path)) as server:
-        output = server.stop()
-    assert "CUSTOM mypkg.error INFO Serving on" in output
+    assert "CUSTOM mypkg.error INFO Serving on" in _served_output("--log-config", str(path))
 
 
 def test_log_level_fills_in_what_the_file_leaves_unset(tmp_path: Path) -> None:
     quiet_root = {**DICT_CONFIG, "root": {"handlers": ["stderr"], "level": "WARNING"}}
     path = tmp_path / "root-warning.json"
     path.write_text(json.dumps(quiet_root))
-    with mypkg_process("tests.apps:hello", "--port", "0", "--log-config", str(path)) as server:
-        output = server.stop()
+    output = _served_output("--log-config", str(path))
     assert "CUSTOM mypkg.error INFO Serving on" in output  # --log-level info reached mypkg.*
 
     quiet_error = {**DICT_CONFIG, "loggers": {"mypkg.error": {"level": "WARNING"}}}
@@ -128,18 +137,20 @@ def test_log_level_fills_in_what_the_file_leaves_unset(tmp_path: Path) -> None:
     path.write_text(json.dumps(quiet_error))
     port = free_port()
     args = ["tests.apps:hello", "--port", str(port), "--log-config", str(path)]
-    with mypkg_process(*args, listeners=0) as server:
+    with ServerProcess(*args, port=False) as server:
         deadline = time.monotonic() + 15
         while True:  # nothing is logged at startup now: poll the port, with a deadline
             try:
                 response = httpx.get(f"http://127.0.0.1:{port}/", timeout=5)
                 break
             except httpx.ConnectError:
-                assert time.monotonic() < deadline and server.proc.poll() is None
+                assert time.monotonic() < deadline and server.process.poll() is None
                 time.sleep(0.05)
         assert response.status_code == 200
-        server.read_until('"GET / HTTP/1.1" 200')
-        output = server.stop()
+        server.wait_for_line('"GET / HTTP/1.1" 200')
+        server.signal(signal.SIGTERM)
+        assert server.wait() == 0
+        output = server.output
     assert "Serving on" not in output  # the file's level for mypkg.error wins over --log-level
 
 
@@ -195,9 +206,7 @@ def test_yaml_without_pyyaml_says_so(tmp_path: Path) -> None:
     ("flag", "colored"), [("--use-colors", True), ("--no-use-colors", False), (None, False)]
 )
 def test_use_colors(flag: str | None, colored: bool) -> None:
-    args = ["tests.apps:hello", "--port", "0"] + ([flag] if flag else [])
-    with mypkg_process(*args) as server:
-        output = server.stop()
+    output = _served_output(*([flag] if flag else []))
     serving = next(line for line in output.splitlines() if "Serving on" in line)
     assert ("[\x1b[32mINFO\x1b[0m]" in serving) is colored  # stderr is a pipe here: off by default
     assert ("[INFO]" in serving) is not colored
