@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -59,3 +60,20 @@ async def early_hints(scope: Any, receive: Any, send: Any) -> None:
     await send({"type": "http.response.body", "body": b"page", "more_body": True})
     await send({"type": "http.response.early_hint", "links": [b"</late.css>; rel=preload"]})
     await send({"type": "http.response.body", "body": b""})
+
+
+async def websocket_scope(scope: Any, receive: Any, send: Any) -> None:
+    """Accepts, sends what its scope says (scheme, client, extensions), and closes."""
+    if scope["type"] != "websocket":
+        return
+    await receive()
+    await send({"type": "websocket.accept"})
+    tls = scope["extensions"].get("tls")
+    report = {
+        "scheme": scope["scheme"],
+        "client": scope["client"],
+        "extensions": sorted(scope["extensions"]),
+        "tls_version": tls["tls_version"] if tls else None,
+    }
+    await send({"type": "websocket.send", "text": json.dumps(report)})
+    await send({"type": "websocket.close"})

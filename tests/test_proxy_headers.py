@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from websockets.sync.client import connect
 
 from mypkg.middleware import ProxyHeadersMiddleware, TrustedPeers
 from mypkg.sockets import bind_unix
-from tests import apps
+from tests import apps, ext_apps
 from tests.conftest import run_cli, serve
 
 CHAIN = {"x-forwarded-for": "203.0.113.7, 10.1.2.3", "x-forwarded-proto": "https, http"}
@@ -161,3 +163,13 @@ def test_trusted_peers() -> None:
     assert "8.8.8.8" in TrustedPeers("*") and None in TrustedPeers("*")
     with pytest.raises(ValueError, match="'bogus'"):
         TrustedPeers(["127.0.0.1", "bogus"])
+
+
+def test_websocket_scope_from_a_trusted_proxy(http: str) -> None:
+    headers = {"x-forwarded-for": "198.51.100.9", "x-forwarded-proto": "https"}
+    with serve(ext_apps.websocket_scope, http=http, lifespan="off") as running:
+        url = f"ws://127.0.0.1:{running.port}/ws"
+        with connect(url, additional_headers=headers, open_timeout=5) as ws:
+            report = json.loads(ws.recv(timeout=5))
+    assert report["scheme"] == "wss"
+    assert report["client"] == ["198.51.100.9", 0]

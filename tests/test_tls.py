@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import ssl
 from pathlib import Path
 
 import httpx
 import pytest
+from websockets.sync.client import connect
 
 from mypkg import Config
 from mypkg.errors import ConfigError
 from mypkg.tls import quiet_tls_errors, rfc4514_name
-from tests import apps
+from tests import apps, ext_apps
 from tests.conftest import run_cli, serve
 from tests.tls_helpers import Pki, capture_logs, json_body, make_pki, tls_get
 
@@ -236,3 +238,14 @@ def test_rfc4514_name() -> None:
     subject = ((("countryName", "DE"),), (("organizationName", "A, B"),), (("commonName", " x"),))
     assert rfc4514_name({"subject": subject}) == "CN=\\ x,O=A\\, B,C=DE"
     assert rfc4514_name({}) is None
+
+
+def test_wss_scope(http: str, pki: Pki) -> None:
+    settings = {"ssl_certfile": pki.server_combined, "lifespan": "off"}
+    with serve(ext_apps.websocket_scope, http=http, **settings) as running:
+        url = f"wss://127.0.0.1:{running.port}/ws"
+        with connect(url, ssl=pki.client_context(with_cert=False), open_timeout=5) as ws:
+            report = json.loads(ws.recv(timeout=5))
+    assert report["scheme"] == "wss"
+    assert report["extensions"] == ["tls", "websocket.http.response"]  # no http.response.*
+    assert report["tls_version"] == 0x0304

@@ -35,7 +35,8 @@ _DENIAL_FRAMING = frozenset((b"content-length", b"transfer-encoding", b"connecti
 
 
 def websocket_scope(http_scope: Scope) -> dict[str, Any]:
-    """The ASGI websocket scope: the HTTP scope's keys (and extensions), minus the method."""
+    """The ASGI websocket scope: the HTTP scope's keys, minus the method; of its extensions only
+    those that are not about HTTP responses (``tls``) carry over."""
     scope = dict(http_scope)
     del scope["method"]
     subprotocols: list[str] = []
@@ -45,7 +46,12 @@ def websocket_scope(http_scope: Scope) -> dict[str, Any]:
     scope["type"] = "websocket"
     scope["scheme"] = "wss" if http_scope["scheme"] == "https" else "ws"
     scope["subprotocols"] = subprotocols
-    scope["extensions"] = {**(http_scope.get("extensions") or {}), DENIAL_EXTENSION: {}}
+    carried = {
+        name: value
+        for name, value in (http_scope.get("extensions") or {}).items()
+        if not name.startswith("http.")
+    }
+    scope["extensions"] = {**carried, DENIAL_EXTENSION: {}}
     return scope
 
 
