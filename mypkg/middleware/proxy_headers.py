@@ -30,6 +30,7 @@ _SCHEMES = {
 # One ``name=value`` pair of a Forwarded element, then the separator that follows it.
 _PAIR = re.compile(r'\s*([!#$%&\'*+.^_`|~0-9A-Za-z-]+)=("(?:[^"\\]|\\.)*"|[^;,\s"]*)\s*([;,]|$)')
 _QUOTED = re.compile(r"\\(.)")
+_PROXY_HEADERS = frozenset((b"forwarded", b"x-forwarded-for", b"x-forwarded-proto"))
 _CACHE_LIMIT = 1024
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -123,11 +124,13 @@ def apply_proxy_headers(scope: Scope, trusted: TrustedPeers) -> None:
     """Set scope client/scheme from the proxy headers of a request that came from a trusted peer."""
     forwarded = forwarded_for = forwarded_proto = None
     for name, value in scope["headers"]:
+        if name not in _PROXY_HEADERS:  # one set lookup for the headers that are not ours
+            continue
         if name == b"forwarded":
             forwarded = _join(forwarded, value)
         elif name == b"x-forwarded-for":
             forwarded_for = _join(forwarded_for, value)
-        elif name == b"x-forwarded-proto":
+        else:
             forwarded_proto = _join(forwarded_proto, value)
     if forwarded is not None:
         hops = parse_forwarded(forwarded.decode("latin-1"))
