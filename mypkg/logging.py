@@ -28,3 +28,21 @@ def configure_logging(log_level: str, access_log: bool) -> None:
     logging.getLogger(ERROR_LOGGER).setLevel(level)
     access = logging.getLogger(ACCESS_LOGGER)
     access.setLevel(logging.INFO if access_log and level <= logging.INFO else logging.WARNING)
+
+
+def reopen_log_files() -> None:
+    """SIGUSR1: reopen every file a logging handler writes to (after logrotate moved it).
+
+    The stream is closed and dropped under the handler's lock; ``FileHandler.emit`` opens the
+    file again, by name, on the next record.
+    """
+    loggers = [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]
+    for logger in loggers:
+        for handler in getattr(logger, "handlers", ()):
+            if isinstance(handler, logging.FileHandler) and handler.stream is not None:
+                handler.acquire()
+                try:
+                    stream, handler.stream = handler.stream, None
+                    stream.close()
+                finally:
+                    handler.release()

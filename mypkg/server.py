@@ -95,15 +95,21 @@ class Server:
         *,
         install_signal_handlers: bool = True,
         on_tick: Callable[[], None] | None = None,
+        on_max_requests: Callable[[], None] | None = None,
     ) -> None:
-        """Start, serve until ``request_exit``, shut down gracefully."""
+        """Start, serve until ``request_exit``, shut down gracefully.
+
+        ``on_tick`` runs on every tick of the server's clock, from the event loop (a heartbeat
+        written there proves the loop runs). ``on_max_requests``, if given, replaces exiting at
+        --limit-max-requests: a supervisor starts the replacement first, then asks us to exit.
+        """
         config = self.config
         config.check()
         loop = self._loop = asyncio.get_running_loop()
         self._exit = asyncio.Event()
         app = self.app = self.app or config.load_app()
         state = self.state = ServerState(config, app, loop)
-        state.on_max_requests = self._max_requests_reached
+        state.on_max_requests = on_max_requests or self._max_requests_reached
         state.on_tick = on_tick
         lifespan = Lifespan(app, config.lifespan, state.lifespan_state)
         await lifespan.startup()

@@ -21,6 +21,10 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("mypkg.error")
 
+# While draining, how long an idle keep-alive connection (or one still waiting for its request
+# head) is kept open for a request its client may already be sending (see ServerState.drain).
+DRAIN_IDLE_GRACE = 1.0
+
 
 class Connection(Protocol):
     """What the server needs from any connection (HTTP or WebSocket)."""
@@ -125,6 +129,14 @@ class ServerState:
             self._ticker.cancel()
             self._ticker = None
 
+    def _retick(self, interval: float) -> None:
+        """Tick at ``interval`` from now on (draining wants finer deadlines)."""
+        self.tick_interval = interval
+        self.now = self.loop.time()
+        if self._ticker is not None:
+            self._ticker.cancel()
+            self._ticker = self.loop.call_later(interval, self._tick)
+
     def _tick(self) -> None:
         self.now = now = self.loop.time()
         self._refresh_date()
@@ -169,8 +181,16 @@ class ServerState:
         return limit is not None and (len(self.connections) > limit or self.inflight >= limit)
 
     async def drain(self, timeout: float) -> bool:
-        """Ask every connection to finish; wait until all are closed. False if time ran out."""
+        """Ask every connection to finish; wait until all are closed. False if time ran out.
+
+        Idle connections are not closed at once: their client may be sending its next request
+        right now, and closing would make that request fail (the classic loss during restarts
+        and recycling). They get DRAIN_IDLE_GRACE seconds, as a short keep-alive timeout, for
+        that request, which is answered with ``Connection: close``.
+        """
         self.shutting_down = True
+        self.timeout_keep_alive = min(DRAIN_IDLE_GRACE, timeout)
+        self._retick(max(0.05, min(self.tick_interval, DRAIN_IDLE_GRACE / 4)))
         for conn in list(self.connections):
             conn.shutdown()
         if self.connections:

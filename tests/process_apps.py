@@ -1,0 +1,63 @@
+"""Apps the supervisor tests run in real worker processes. Every answer is the worker's pid."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import time
+from typing import Any
+
+_ballast: list[bytes] = []
+
+
+async def app(scope: Any, receive: Any, send: Any) -> None:
+    if scope["type"] == "lifespan":
+        await _lifespan(receive, send)
+        return
+    path = scope["path"]
+    if path == "/slow":  # keeps a request in flight across a process change
+        await asyncio.sleep(0.2)
+    elif path == "/block":  # blocks the event loop: the heartbeat stops
+        time.sleep(60)
+    elif path == "/block-hard":  # blocked, and deaf to SIGABRT: only SIGKILL ends it
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGABRT})
+        time.sleep(60)
+    elif path == "/grow":  # 64 MiB of touched memory that stays
+        _ballast.append(b"\x01" * (64 * 1024 * 1024))
+    elif path == "/log":
+        logging.getLogger("mypkg.error").warning("log line from %d", os.getpid())
+    body = str(os.getpid()).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [(b"content-type", b"text/plain"), (b"content-length", b"%d" % len(body))],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _lifespan(receive: Any, send: Any) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+
+
+async def failing_startup(scope: Any, receive: Any, send: Any) -> None:
+    """Lifespan startup fails: a worker that cannot boot."""
+    if scope["type"] == "lifespan":
+        await receive()
+        await send({"type": "lifespan.startup.failed", "message": "database unreachable"})
+
+
+def with_file_log(path: str) -> Any:
+    """The app, with the error log also written to ``path`` (for SIGUSR1 reopening)."""
+    handler = logging.FileHandler(path)
+    logging.getLogger("mypkg.error").addHandler(handler)
+    return app
