@@ -22,7 +22,7 @@ from mypkg.config import Config
 from mypkg.errors import ConfigError
 from mypkg.lifespan import Lifespan
 from mypkg.sockets import bind_sockets, describe
-from mypkg.state import ServerState
+from mypkg.state import ServerState, settle
 
 logger = logging.getLogger("mypkg.error")
 
@@ -163,8 +163,7 @@ class Server:
     async def _shutdown(self) -> None:
         assert self.state is not None
         state = self.state
-        for listener in self._listeners:
-            listener.close()
+        await self._stop_accepting()
         timeout = self.config.timeout_graceful_shutdown
         if state.connections and not self.force_exit:
             logger.info("Finishing in-flight requests (up to %ss)", timeout)
@@ -177,6 +176,22 @@ class Server:
             cancelled = state.abort_all()
             if cancelled:  # let cancelled app tasks unwind before lifespan shutdown runs
                 await asyncio.wait(cancelled, timeout=1.0)
+
+    async def _stop_accepting(self) -> None:
+        """Close the listeners without dropping connections the loop has just accepted.
+
+        asyncio sets each accepted connection up in a task one loop iteration later; if the
+        listener is closed first, that task fails silently and the client is reset (CPython
+        3.11's ``Server._attach`` asserts the server is open). So: stop accepting, let those
+        tasks run, then close. Other loops (uvloop) ignore the remove_reader.
+        """
+        loop = asyncio.get_running_loop()
+        for listener in self._listeners:
+            for sock in listener.sockets:
+                loop.remove_reader(sock.fileno())
+        await settle()
+        for listener in self._listeners:
+            listener.close()
 
     def _max_requests_reached(self) -> None:
         if self._exit is not None and not self._exit.is_set():

@@ -26,6 +26,17 @@ logger = logging.getLogger("mypkg.error")
 DRAIN_IDLE_GRACE = 1.0
 
 
+# Loop iterations from accept() to connection_made: asyncio sets a connection up in a task that
+# schedules connection_made (two iterations); uvloop schedules it (one). One more to spare.
+ACCEPT_SETTLE_ITERATIONS = 3
+
+
+async def settle() -> None:
+    """Let connections the loop has accepted reach connection_made."""
+    for _ in range(ACCEPT_SETTLE_ITERATIONS):
+        await asyncio.sleep(0)
+
+
 class Connection(Protocol):
     """What the server needs from any connection (HTTP or WebSocket)."""
 
@@ -193,13 +204,19 @@ class ServerState:
         self._retick(max(0.05, min(self.tick_interval, DRAIN_IDLE_GRACE / 4)))
         for conn in list(self.connections):
             conn.shutdown()
-        if self.connections:
-            self._all_closed = asyncio.Event()
-            try:
-                await asyncio.wait_for(self._all_closed.wait(), timeout)
-            except asyncio.TimeoutError:
-                return False
-        return True
+        deadline = self.loop.time() + timeout
+        while True:
+            if self.connections:
+                self._all_closed = asyncio.Event()
+                try:
+                    await asyncio.wait_for(self._all_closed.wait(), deadline - self.loop.time())
+                except asyncio.TimeoutError:
+                    return False
+            # A connection accepted just before the listeners closed may reach connection_made
+            # (and this registry) a few iterations later: wait for stragglers, then check.
+            await settle()
+            if not self.connections:
+                return True
 
     def abort_all(self) -> list[asyncio.Task[None]]:
         """Cut every connection; the app tasks that were cancelled, to wait for."""

@@ -37,11 +37,13 @@ class Load:
         connections: int = 16,
         path: str = "/",
         stop_on_close: bool = False,
+        keep_alive: bool = True,
         limit: float = 30.0,
     ) -> None:
         self.port = port
         self.connections = connections
-        self.request = f"GET {path} HTTP/1.1\r\nHost: test\r\n\r\n".encode()
+        close = "" if keep_alive else "Connection: close\r\n"  # a new connection per request
+        self.request = f"GET {path} HTTP/1.1\r\nHost: test\r\n{close}\r\n".encode()
         self.stop_on_close = stop_on_close  # for a stopping server: a close means "goodbye"
         self.limit = limit  # hard bound on the run, whatever the test does
         self.tally = Tally()

@@ -10,6 +10,7 @@ import time
 from typing import Any
 
 _ballast: list[bytes] = []
+_SYSTEMD = {"NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_FDS", "LISTEN_PID"}
 
 
 async def app(scope: Any, receive: Any, send: Any) -> None:
@@ -29,6 +30,8 @@ async def app(scope: Any, receive: Any, send: Any) -> None:
     elif path == "/log":
         logging.getLogger("mypkg.error").warning("log line from %d", os.getpid())
     body = str(os.getpid()).encode()
+    if path == "/systemd-variables":  # which systemd variables the worker inherited
+        body = " ".join(sorted(name for name in os.environ if name in _SYSTEMD)).encode()
     await send(
         {
             "type": "http.response.start",
@@ -56,8 +59,12 @@ async def failing_startup(scope: Any, receive: Any, send: Any) -> None:
         await send({"type": "lifespan.startup.failed", "message": "database unreachable"})
 
 
-def with_file_log(path: str) -> Any:
-    """The app, with the error log also written to ``path`` (for SIGUSR1 reopening)."""
-    handler = logging.FileHandler(path)
-    logging.getLogger("mypkg.error").addHandler(handler)
+def _logged() -> Any:
+    """The app, with the error log also written to $MYPKG_TEST_LOG (for SIGUSR1 reopening)."""
+    path = os.environ.get("MYPKG_TEST_LOG")
+    if path:
+        logging.getLogger("mypkg.error").addHandler(logging.FileHandler(path))
     return app
+
+
+logged = _logged()

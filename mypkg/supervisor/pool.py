@@ -75,9 +75,12 @@ class Pool:
                 stream.flush()
         pid = os.fork()
         if pid == 0:  # pragma: no cover - the child's own coverage is not collected
-            for other in self.children.values():
-                other.heartbeat.close()
-            run_worker(spec)
+            try:
+                for other in self.children.values():
+                    other.heartbeat.close()
+                run_worker(spec)
+            finally:
+                os._exit(1)  # never return into the master's code
         child = Child(pid, generation, heartbeat, time.monotonic())
         self.children[pid] = child
         logger.info("Booting worker %d", pid)
