@@ -75,13 +75,20 @@ def bind_unix(path: str, backlog: int, mode: int = 0o660) -> socket.socket:
 
 
 def socket_from_fd(fd: int, backlog: int) -> socket.socket:
+    sock = _stream_socket(fd, f"--fd {fd}")
+    sock.listen(backlog)
+    return sock
+
+
+def _stream_socket(fd: int, where: str) -> socket.socket:
+    """An inherited descriptor as a non-blocking stream socket, or a StartupError naming it."""
     try:
         sock = socket.socket(fileno=fd)
     except OSError as exc:
-        raise StartupError(f"--fd {fd}: not a usable socket: {exc.strerror or exc}") from None
+        raise StartupError(f"{where}: not a usable socket: {exc.strerror or exc}") from None
     if sock.type != socket.SOCK_STREAM:
-        raise StartupError(f"--fd {fd}: not a stream socket")
-    sock.listen(backlog)
+        sock.detach()  # not ours to close
+        raise StartupError(f"{where}: not a stream socket")
     sock.setblocking(False)
     return sock
 
@@ -101,17 +108,8 @@ def systemd_sockets(environ: MutableMapping[str, str] = os.environ) -> list[sock
         return []
     for name in _SYSTEMD_VARIABLES:
         environ.pop(name, None)
-    sockets = []
-    for fd in range(SD_LISTEN_FDS_START, SD_LISTEN_FDS_START + count):
-        try:
-            sock = socket.socket(fileno=fd)
-        except OSError as exc:
-            raise StartupError(f"LISTEN_FDS: fd {fd} is not a socket: {exc.strerror}") from None
-        if sock.type != socket.SOCK_STREAM:
-            raise StartupError(f"LISTEN_FDS: fd {fd} is not a stream socket (use ListenStream=)")
-        sock.setblocking(False)
-        sockets.append(sock)
-    return sockets
+    first = SD_LISTEN_FDS_START
+    return [_stream_socket(fd, f"LISTEN_FDS (fd {fd})") for fd in range(first, first + count)]
 
 
 def describe(sock: socket.socket) -> str:

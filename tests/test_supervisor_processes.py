@@ -9,13 +9,14 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import httpx
 import pytest
 
 from mypkg.errors import EXIT_APP_LOAD, EXIT_CONFIG, EXIT_STARTUP
-from tests.conftest import run_cli
+from tests.conftest import ROOT, free_port, mypkg_command, run_cli
 from tests.master import Master, status_of, title_of
 
 APP = "tests.process_apps:app"
@@ -91,30 +92,32 @@ def test_repeated_deaths_back_off() -> None:
         master.wait_for(r"Workers keep dying: waiting 1\.0s", after=mark)
 
 
-def test_hung_worker_gets_sigabrt_and_is_replaced() -> None:
+@pytest.mark.parametrize(
+    ("path", "ending"),
+    [
+        # The loop is blocked in time.sleep: SIGABRT's handler says where, and the worker exits.
+        ("/block", [r"aborted: its event loop was blocked", r"exited \(exit code 6\)"]),
+        # The loop is blocked with SIGABRT masked: SIGKILL follows.
+        (
+            "/block-hard",
+            [
+                r"did not exit in time after SIGABRT; sending SIGKILL",
+                r"exited \(killed by SIGKILL\)",
+            ],
+        ),
+    ],
+)
+def test_hung_worker_is_aborted_and_replaced(path: str, ending: list[str]) -> None:
     with Master("-w", "1", APP, "--port", "0", "--worker-timeout", "3") as master:
         port = master.ready()
         (pid,) = master.workers()
         mark = master.mark()
-        _fire(port, "/block")
+        _fire(port, path)
         master.wait_for(rf"Worker {pid} is hung: .* \(--worker-timeout 3\); sending SIGABRT")
-        # The worker says where its loop was stuck, then exits; a new one takes over.
-        master.wait_for(rf"Worker {pid} aborted: its event loop was blocked", after=mark)
-        master.wait_for(r"time\.sleep\(60\)", after=mark)
-        master.wait_for(rf"Worker {pid} exited \(exit code 6\)", after=mark)
-        new = int(master.wait_for(r"Worker (\d+) ready", after=mark).group(1))
-        assert _get(port).text == str(new)
-
-
-def test_worker_deaf_to_sigabrt_gets_sigkill() -> None:
-    with Master("-w", "1", APP, "--port", "0", "--worker-timeout", "3") as master:
-        port = master.ready()
-        (pid,) = master.workers()
-        mark = master.mark()
-        _fire(port, "/block-hard")
-        master.wait_for(rf"Worker {pid} is hung", after=mark)
-        master.wait_for(rf"Worker {pid} did not exit in time after SIGABRT; sending SIGKILL")
-        master.wait_for(rf"Worker {pid} exited \(killed by SIGKILL\)", after=mark)
+        for line in ending:
+            master.wait_for(rf"Worker {pid} {line}", after=mark)
+        if path == "/block":
+            master.wait_for(r"time\.sleep\(60\)", after=mark)  # the stuck line, logged
         new = int(master.wait_for(r"Worker (\d+) ready", after=mark).group(1))
         assert _get(port).text == str(new)
 
@@ -239,3 +242,47 @@ def test_usr1_reopens_log_files(tmp_path: Path) -> None:
         else:
             raise AssertionError("the worker did not reopen its log file")
         assert f"log line from {pid}" in rotated.read_text()
+
+
+def test_without_workers_one_process_serves() -> None:
+    """No --workers, no --reload: no master; the process itself answers (uvicorn's habit)."""
+    port = free_port()
+    process = subprocess.Popen(
+        mypkg_command(APP, "--port", str(port)),
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    try:
+        for _ in range(200):
+            try:
+                response = _get(port)
+                break
+            except httpx.ConnectError:
+                time.sleep(0.05)
+        else:
+            raise AssertionError("the single process did not start")
+        assert response.text == str(process.pid)
+        process.send_signal(signal.SIGTERM)
+        _, log = process.communicate(timeout=20)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 0
+    assert "Master" not in log and "Booting worker" not in log
+
+
+def test_quit_stops_fast_and_workers_ignore_sigint() -> None:
+    with Master("-w", "2", APP, "--port", "0") as master:
+        port = master.ready()
+        workers = master.workers()
+        # Ctrl-C in a terminal reaches every process of the group: only the master acts on it.
+        for pid in workers:
+            os.kill(pid, signal.SIGINT)
+        assert master.workers() == workers and _get(port).status_code == 200
+        master.send(signal.SIGQUIT)
+        assert master.wait_exit() == 0
+        assert "Stopping fast: 2 worker(s)" in master.log
+        assert "died unexpectedly" not in master.log  # SIGINT killed no worker

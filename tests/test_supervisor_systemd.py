@@ -16,6 +16,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from mypkg.errors import StartupError
+from mypkg.sockets import systemd_sockets
 from mypkg.supervisor.arbiter import STOP_MARGIN, TICK
 from mypkg.supervisor.systemd import Notifier
 from tests.conftest import ROOT, free_port
@@ -170,3 +172,35 @@ def test_service_unit_is_consistent_with_the_master() -> None:
     for directive in ("NoNewPrivileges", "ProtectSystem", "PrivateTmp", "ProtectHome"):
         assert directive in service
     assert unit["Unit"]["Requires"] == "mypkg.socket"
+
+
+def test_listen_fds_for_another_process_are_left_alone() -> None:
+    environ = {"LISTEN_PID": str(os.getpid() + 1), "LISTEN_FDS": "1"}
+    assert systemd_sockets(environ) == []
+    assert environ == {"LISTEN_PID": str(os.getpid() + 1), "LISTEN_FDS": "1"}
+
+
+def test_listen_fds_that_are_not_stream_sockets_are_refused() -> None:
+    """fd 3 is made a datagram socket here: a clear error naming LISTEN_FDS, not a crash."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as datagram:
+        saved = os.dup(3) if _is_open(3) else None
+        os.dup2(datagram.fileno(), 3)
+        try:
+            environ = {"LISTEN_PID": str(os.getpid()), "LISTEN_FDS": "1", "LISTEN_FDNAMES": "x"}
+            with pytest.raises(StartupError, match=r"LISTEN_FDS \(fd 3\): not a stream socket"):
+                systemd_sockets(environ)
+            assert environ == {}  # consumed, as sd_listen_fds(3) does
+        finally:
+            if saved is not None:
+                os.dup2(saved, 3)
+                os.close(saved)
+            else:
+                os.close(3)
+
+
+def _is_open(fd: int) -> bool:
+    try:
+        os.fstat(fd)
+    except OSError:
+        return False
+    return True

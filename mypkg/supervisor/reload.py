@@ -51,8 +51,8 @@ class FileFilter:
         return os.path.basename(path)
 
 
-class StatWatcher:
-    """Polls modification times: no dependency, fine for a project's source tree."""
+class _ThreadWatcher:
+    """A watcher thread that calls ``on_change`` with the changed paths until stopped."""
 
     def __init__(self, file_filter: FileFilter, delay: float, on_change: OnChange) -> None:
         self.filter = file_filter
@@ -60,6 +60,24 @@ class StatWatcher:
         self.on_change = on_change
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="mypkg-reload", daemon=True)
+
+    def _run(self) -> None:
+        raise NotImplementedError
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(5)
+
+
+class StatWatcher(_ThreadWatcher):
+    """Polls modification times: no dependency, fine for a project's source tree."""
+
+    def __init__(self, file_filter: FileFilter, delay: float, on_change: OnChange) -> None:
+        super().__init__(file_filter, delay, on_change)
         self._snapshot = self.scan()
 
     def scan(self) -> dict[str, int]:
@@ -83,9 +101,6 @@ class StatWatcher:
         paths = before.keys() | after.keys()
         return sorted(path for path in paths if before.get(path) != after.get(path))
 
-    def start(self) -> None:
-        self._thread.start()
-
     def _run(self) -> None:
         while not self._stop.wait(self.delay):
             changed = self.changes()
@@ -97,24 +112,9 @@ class StatWatcher:
             if changed and not self._stop.is_set():
                 self.on_change(changed)
 
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(5)
 
-
-class WatchfilesWatcher:
+class WatchfilesWatcher(_ThreadWatcher):
     """Kernel notifications through watchfiles: instant, and cheap on big trees."""
-
-    def __init__(self, file_filter: FileFilter, delay: float, on_change: OnChange) -> None:
-        self.filter = file_filter
-        self.delay = delay
-        self.on_change = on_change
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="mypkg-reload", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
 
     def _run(self) -> None:
         import watchfiles
@@ -130,11 +130,6 @@ class WatchfilesWatcher:
             raise_interrupt=False,
         ):
             self.on_change(sorted({path for _, path in changes}))
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(5)
 
 
 class Watcher(Protocol):
