@@ -140,3 +140,16 @@ def test_stat_watcher_sees_added_changed_and_removed_files(tmp_path: Path) -> No
     os.utime(tmp_path / "a.py", ns=(0, 10**9))
     (tmp_path / "b.py").unlink()
     assert watcher.changes() == [str(tmp_path / "a.py"), str(tmp_path / "b.py")]
+
+
+def test_reload_starting_with_a_broken_app_waits_for_a_fix(tmp_path: Path) -> None:
+    _write_app(tmp_path, "zero", broken=True)
+    args = ("--reload", "devapp:app", "--app-dir", str(tmp_path), "--reload-delay", "0.1")
+    with Master(*args, "--port", "0", cwd=tmp_path) as master:
+        master.wait_for(r"could not boot: .*SyntaxError.*Waiting for a change")
+        assert master.process.poll() is None  # no exit, no respawn loop
+        assert master.count("Booting worker") == 1
+        _write_app(tmp_path, "fixed")
+        port = master.ready()
+        assert _get(port).text == "fixed"
+        assert master.count("Booting worker") == 2  # one broken, one fixed: nothing between

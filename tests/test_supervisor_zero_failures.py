@@ -58,6 +58,7 @@ def test_max_requests_recycling(http: str) -> None:
                 pid = master.wait_for(r"Worker (\d+) served \d+ requests", after=mark).group(1)
                 _wait_exits(master, {int(pid)}, mark)
                 mark = master.mark()
+            load.wait_for(load.tally.ok + 200)  # the replacements serve too
         tally = load.stop()
     assert not tally.failures, str(tally)
     assert len(tally.pids) >= 4, tally.pids

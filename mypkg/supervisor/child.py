@@ -131,7 +131,7 @@ def _boot_failed(spec: WorkerSpec, code: int, reason: str) -> int:
 
 def _on_abort(signum: int, frame: FrameType | None) -> None:
     """The master found our event loop blocked: say where it was stuck, then go."""
-    where = "".join(traceback.format_stack(frame)) if frame is not None else "(unknown)\n"
+    where = "".join(traceback.format_stack(frame, limit=12)) if frame else "(unknown)\n"
     logger.error(
         "Worker %d aborted: its event loop was blocked (--worker-timeout). It was here:\n%s",
         os.getpid(),
