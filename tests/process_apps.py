@@ -14,9 +14,8 @@ _SYSTEMD = {"NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_FDS", "LIS
 
 
 async def app(scope: Any, receive: Any, send: Any) -> None:
-    if scope["type"] == "lifespan":
-        await _lifespan(receive, send)
-        return
+    if scope["type"] != "http":
+        return  # lifespan "auto": an app that ignores it runs without it
     path = scope["path"]
     if path == "/slow":  # keeps a request in flight across a process change
         await asyncio.sleep(0.2)
@@ -40,16 +39,6 @@ async def app(scope: Any, receive: Any, send: Any) -> None:
         }
     )
     await send({"type": "http.response.body", "body": body})
-
-
-async def _lifespan(receive: Any, send: Any) -> None:
-    while True:
-        message = await receive()
-        if message["type"] == "lifespan.startup":
-            await send({"type": "lifespan.startup.complete"})
-        elif message["type"] == "lifespan.shutdown":
-            await send({"type": "lifespan.shutdown.complete"})
-            return
 
 
 async def failing_startup(scope: Any, receive: Any, send: Any) -> None:

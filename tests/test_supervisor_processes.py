@@ -9,15 +9,15 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
 from mypkg.errors import EXIT_APP_LOAD, EXIT_CONFIG, EXIT_STARTUP
-from tests.conftest import ROOT, free_port, mypkg_command, run_cli
+from tests.conftest import run_cli
 from tests.master import Master, status_of, title_of
+from tests.processes import ServerProcess
 
 APP = "tests.process_apps:app"
 
@@ -52,8 +52,8 @@ def test_workers_serve_with_titles_and_master_does_not_import_app(tmp_path: Path
         assert {int(_get(port).text) for _ in range(20)} <= workers
         imported = {int(line) for line in imports.read_text().split()}
         assert imported == workers  # the master never imported the app
-        master.send(signal.SIGTERM)
-        assert master.wait_exit() == 0
+        master.signal(signal.SIGTERM)
+        assert master.wait() == 0
 
 
 def test_preload_imports_once_in_the_master(tmp_path: Path) -> None:
@@ -129,9 +129,9 @@ def test_graceful_timeout_is_enforced_with_sigkill() -> None:
         port = master.ready()
         (pid,) = master.workers()
         _fire(port, "/block-hard")
-        master.send(signal.SIGTERM)
+        master.signal(signal.SIGTERM)
         master.wait_for(rf"Worker {pid} did not exit in time after SIGTERM; sending SIGKILL")
-        assert master.wait_exit() == 0
+        assert master.wait() == 0
 
 
 @pytest.mark.parametrize(
@@ -206,8 +206,8 @@ def test_pidfile_group_umask(tmp_path: Path) -> None:
         second = run_cli("-w", "1", APP, "--port", "0", "--pid", str(pidfile))
         assert second.returncode == EXIT_STARTUP
         assert f"names running process {master.process.pid}" in second.stderr
-        master.send(signal.SIGTERM)
-        assert master.wait_exit() == 0
+        master.signal(signal.SIGTERM)
+        assert master.wait() == 0
     assert not pidfile.exists()
 
 
@@ -232,7 +232,7 @@ def test_usr1_reopens_log_files(tmp_path: Path) -> None:
         rotated = tmp_path / "app.log.1"
         log.rename(rotated)
         mark = master.mark()
-        master.send(signal.SIGUSR1)
+        master.signal(signal.SIGUSR1)
         master.wait_for("Received SIGUSR1", after=mark)
         (pid,) = master.workers()
         for _ in range(200):  # USR1 reaches the worker asynchronously: log until it has
@@ -246,32 +246,12 @@ def test_usr1_reopens_log_files(tmp_path: Path) -> None:
 
 def test_without_workers_one_process_serves() -> None:
     """No --workers, no --reload: no master; the process itself answers (uvicorn's habit)."""
-    port = free_port()
-    process = subprocess.Popen(
-        mypkg_command(APP, "--port", str(port)),
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
-    try:
-        for _ in range(200):
-            try:
-                response = _get(port)
-                break
-            except httpx.ConnectError:
-                time.sleep(0.05)
-        else:
-            raise AssertionError("the single process did not start")
-        assert response.text == str(process.pid)
-        process.send_signal(signal.SIGTERM)
-        _, log = process.communicate(timeout=20)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.communicate()
-    assert process.returncode == 0
-    assert "Master" not in log and "Booting worker" not in log
+    with ServerProcess(APP) as process:
+        port = process.wait_serving()
+        assert _get(port).text == str(process.process.pid)
+        process.signal(signal.SIGTERM)
+        assert process.wait() == 0
+    assert "Master" not in process.output and "Booting worker" not in process.output
 
 
 def test_quit_stops_fast_and_workers_ignore_sigint() -> None:
@@ -282,7 +262,7 @@ def test_quit_stops_fast_and_workers_ignore_sigint() -> None:
         for pid in workers:
             os.kill(pid, signal.SIGINT)
         assert master.workers() == workers and _get(port).status_code == 200
-        master.send(signal.SIGQUIT)
-        assert master.wait_exit() == 0
-        assert "Stopping fast: 2 worker(s)" in master.log
-        assert "died unexpectedly" not in master.log  # SIGINT killed no worker
+        master.signal(signal.SIGQUIT)
+        assert master.wait() == 0
+        assert "Stopping fast: 2 worker(s)" in master.output
+        assert "died unexpectedly" not in master.output  # SIGINT killed no worker

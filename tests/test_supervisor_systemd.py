@@ -22,6 +22,7 @@ from mypkg.supervisor.arbiter import STOP_MARGIN, TICK
 from mypkg.supervisor.systemd import Notifier
 from tests.conftest import ROOT, free_port
 from tests.master import Master
+from tests.processes import ServerProcess
 
 APP = "tests.process_apps:app"
 
@@ -54,15 +55,15 @@ def test_notify_ready_status_reloading_stopping_watchdog(tmp_path: Path) -> None
             # Workers never inherit the variables (only the master may notify).
             inherited = httpx.get(f"http://127.0.0.1:{port}/systemd-variables", timeout=5)
             assert inherited.text == ""
-            master.send(signal.SIGHUP)
+            master.signal(signal.SIGHUP)
             reloading = _receive_until(sock, "RELOADING=1", seen)
             assert "STATUS=Reloading (SIGHUP)" in reloading
             assert any(line.startswith("MONOTONIC_USEC=") for line in reloading)
             _receive_until(sock, "READY=1", seen)  # the reload is over: new workers serve
-            master.send(signal.SIGTERM)
+            master.signal(signal.SIGTERM)
             stopping = _receive_until(sock, "STOPPING=1", seen)
             assert "STATUS=Stopping gracefully" in stopping
-            assert master.wait_exit() == 0
+            assert master.wait() == 0
 
 
 def test_notifier_without_socket_does_nothing() -> None:
@@ -101,30 +102,18 @@ def test_socket_activation(workers: list[str]) -> None:
         "--port",
         "1",  # never bound: the passed socket wins
     ]
-    process = subprocess.Popen(
-        command, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, cwd=ROOT
-    )
-    try:
-        response = None
-        for _ in range(100):  # until the activator listens; then the first request starts mypkg
-            try:
-                response = httpx.get(f"http://127.0.0.1:{port}/", timeout=15)
-                break
-            except httpx.ConnectError:
-                time.sleep(0.05)
-        assert response is not None and response.status_code == 200
+    with ServerProcess(command=command) as process:
+        process.wait_for_line(f"Listening on 127.0.0.1:{port}")
+        # mypkg starts on this first connection, which waits in systemd's socket meanwhile.
+        response = httpx.get(f"http://127.0.0.1:{port}/", timeout=15)
+        assert response.status_code == 200
         if workers:  # with a master, workers answer
-            assert response.text != str(process.pid)
+            assert response.text != str(process.process.pid)
         inherited = httpx.get(f"http://127.0.0.1:{port}/systemd-variables", timeout=5)
         assert inherited.text == ""  # LISTEN_* were for mypkg, not for the app's children
-        process.send_signal(signal.SIGTERM)
-        _, log = process.communicate(timeout=20)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.communicate()
-    assert process.returncode == 0, log
-    assert "Using 1 socket(s) passed by systemd (LISTEN_FDS)" in log
+        process.signal(signal.SIGTERM)
+        assert process.wait() == 0, process.output
+    assert "Using 1 socket(s) passed by systemd (LISTEN_FDS)" in process.output
 
 
 # --------------------------------------------------------------------------- unit files

@@ -35,7 +35,7 @@ def test_hup_rolling_restart(http: str) -> None:
         with Load(port) as load:
             load.wait_for(300)
             mark = master.mark()
-            master.send(signal.SIGHUP)
+            master.signal(signal.SIGHUP)
             master.wait_for(r"Reloaded \(SIGHUP\)", after=mark)
             _wait_exits(master, old, mark)
             load.wait_for(load.tally.ok + 300)
@@ -75,7 +75,7 @@ def test_recycling_with_a_new_connection_per_request(http: str, loop: str) -> No
             time.sleep(3)  # load for a fixed time: as many recycles as fit
         tally = load.stop()
         recycles = master.count(r"served \d+ requests")
-    assert recycles >= 4, master.log
+    assert recycles >= 4, master.output
     assert not tally.failures, f"{tally} over {recycles} recycles"
     assert tally.reconnects == tally.ok
 
@@ -86,12 +86,12 @@ def test_ttou_and_ttin(http: str) -> None:
         with Load(port) as load:
             load.wait_for(200)
             mark = master.mark()
-            master.send(signal.SIGTTOU)
+            master.signal(signal.SIGTTOU)
             master.wait_for(r"Worker \d+ exited \(exit code 0\)", after=mark)
             load.wait_for(load.tally.ok + 200)
             assert len(master.workers()) == 2
             mark = master.mark()
-            master.send(signal.SIGTTIN)
+            master.signal(signal.SIGTTIN)
             master.wait_for(r"Worker \d+ ready", after=mark)
             load.wait_for(load.tally.ok + 200)
         tally = load.stop()
@@ -129,8 +129,8 @@ def test_graceful_term_finishes_in_flight_requests(http: str) -> None:
         with fast, slow:
             fast.wait_for(200)
             slow.wait_for(16)
-            master.send(signal.SIGTERM)
-            assert master.wait_exit() == 0
-        assert "Stopping gracefully" in master.log
+            master.signal(signal.SIGTERM)
+            assert master.wait() == 0
+        assert "Stopping gracefully" in master.output
     for tally in (fast.tally, slow.tally):
         assert not tally.failures, str(tally)

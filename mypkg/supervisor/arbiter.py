@@ -16,6 +16,7 @@ import random
 import selectors
 import signal
 import socket
+import sys
 import time
 from collections import deque
 from collections.abc import Callable
@@ -113,6 +114,10 @@ class Arbiter:
         if config.preload:
             self.app = load_app(config)
         if config.reload:
+            # A .pyc is trusted when the source's mtime (in whole seconds) and size match: an
+            # edit within the second of the last import could load stale code. Workers forked
+            # for development write none.
+            sys.dont_write_bytecode = True
             self.watcher = make_watcher(
                 config.reload_dir or [os.getcwd()],
                 config.reload_include,
@@ -134,7 +139,7 @@ class Arbiter:
         for message in self.channel.receive():
             self._on_message(message)
         while self.changes:
-            self._reload("changes in " + ", ".join(_short(path) for path in self.changes.popleft()))
+            self._reload("changes in " + ", ".join(self.changes.popleft()))
         for child, code in self.pool.reap():
             self._on_exit(child, code)
         now = time.monotonic()
@@ -253,7 +258,11 @@ class Arbiter:
 
     def _on_exit(self, child: Child, code: int) -> None:
         how = describe_exit(code)
-        if self.stopping or (child.stopping and not (child.hung and not child.ready)):
+        # A boot failure counts for the current generation only: workers of a reload that was
+        # abandoned or superseded (another HUP) were going away anyway.
+        booting_for_nothing = not child.ready and child.generation < self.generation
+        expected = child.stopping and not (child.hung and not child.ready)
+        if self.stopping or expected or booting_for_nothing:
             logger.info("Worker %d exited (%s)", child.pid, how)
         elif not child.ready:
             timeout = self.config.worker_timeout
@@ -284,7 +293,7 @@ class Arbiter:
                 child.pid,
                 reason,
             )
-            self._abandon_reload(old, reason)
+            self._abandon_reload(reason)
         elif self.config.reload:
             logger.error("Worker %d could not boot: %s. Waiting for a change.", child.pid, reason)
             self.broken = reason
@@ -299,13 +308,15 @@ class Arbiter:
             self.notifier.status(f"Failed: {reason}")
             self._stop(graceful=True)
 
-    def _abandon_reload(self, old: list[Child], reason: str) -> None:
+    def _abandon_reload(self, reason: str) -> None:
+        """Keep every serving worker (old or new) as the current generation; stop the rest."""
         now = time.monotonic()
+        self.generation += 1
         for child in self.pool.active():
-            if child.generation == self.generation and not child.ready:
+            if child.ready:
+                child.generation = self.generation
+            else:
                 self.pool.signal(child, signal.SIGTERM, now + STOP_MARGIN)
-        for child in old:
-            child.generation = self.generation
         self.reloading = ""
         self.broken = reason
         self.notifier.ready(f"Reload failed: {reason}")
@@ -438,9 +449,3 @@ class Arbiter:
         for sock in self.sockets:
             sock.close()
         self.sockets = []
-
-
-def _short(path: str) -> str:
-    with contextlib.suppress(ValueError):
-        return os.path.relpath(path)
-    return path

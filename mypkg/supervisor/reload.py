@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 logger = logging.getLogger("mypkg.error")
 
-OnChange = Callable[[list[str]], None]
+OnChange = Callable[[list[str]], None]  # paths relative to the watched directory
 
 ALWAYS_INCLUDE = ("*.py",)
 ALWAYS_EXCLUDE = (".*", "*.py[cod]", "*~", "__pycache__")  # hidden, bytecode, editor backups
@@ -36,14 +36,15 @@ class FileFilter:
         return any(fnmatch.fnmatch(name, pattern) for pattern in self.exclude)
 
     def __call__(self, path: str) -> bool:
-        relative = PurePath(self._relative(path))
+        relative = PurePath(self.relative(path))
         if any(self.excluded_part(part) for part in relative.parts):
             return False
         if any(relative.match(pattern) for pattern in self.exclude):
             return False
         return any(relative.match(pattern) for pattern in self.include)
 
-    def _relative(self, path: str) -> str:
+    def relative(self, path: str) -> str:
+        """The path below its watched directory (for matching, and for the log)."""
         path = os.path.abspath(path)
         for root in self.roots:
             if path.startswith(root + os.sep):
@@ -63,6 +64,9 @@ class _ThreadWatcher:
 
     def _run(self) -> None:
         raise NotImplementedError
+
+    def _report(self, paths: Iterable[str]) -> None:
+        self.on_change(sorted({self.filter.relative(path) for path in paths}))
 
     def start(self) -> None:
         self._thread.start()
@@ -110,7 +114,7 @@ class StatWatcher(_ThreadWatcher):
                     break
                 changed = sorted({*changed, *more})
             if changed and not self._stop.is_set():
-                self.on_change(changed)
+                self._report(changed)
 
 
 class WatchfilesWatcher(_ThreadWatcher):
@@ -129,7 +133,7 @@ class WatchfilesWatcher(_ThreadWatcher):
             stop_event=self._stop,
             raise_interrupt=False,
         ):
-            self.on_change(sorted({path for _, path in changes}))
+            self._report(path for _, path in changes)
 
 
 class Watcher(Protocol):
