@@ -6,6 +6,7 @@ import argparse
 import logging
 import sys
 import traceback
+from collections.abc import Callable
 from typing import Any, NoReturn
 
 from mypkg import __version__
@@ -14,6 +15,7 @@ from mypkg.errors import EXIT_OK, ConfigError, StartupError
 from mypkg.logging import configure_logging
 from mypkg.server import Server
 from mypkg.settings import SETTINGS, Setting
+from mypkg.supervisor import refuse_master_settings, supervise, wants_supervisor
 
 PROG = "mypkg-supervise"
 
@@ -73,19 +75,24 @@ def parse_config(argv: list[str] | None = None) -> Config:
     return Config.from_sources(vars(args))
 
 
-def serve(config: Config) -> None:
-    """Serve in this process, or hand over to the supervisor for several workers or reload."""
+def serve(config: Config, reread: Callable[[], Config] | None = None) -> int:
+    """Serve in this process, or run mypkg's master when --workers is given or --reload.
+
+    ``reread`` loads the settings again from their sources (the master calls it on SIGHUP).
+    """
     config.check()
-    if config.workers > 1:
-        raise ConfigError("--workers above 1 needs the supervisor, which is not built yet")
+    if wants_supervisor(config):
+        return supervise(config, reread)
+    refuse_master_settings(config)
     Server(config).run()
+    return EXIT_OK
 
 
 def main(argv: list[str] | None = None) -> int:
     try:
         config = parse_config(argv)
         configure_logging(config.log_level, config.access_log, config.log_config, config.use_colors)
-        serve(config)
+        return serve(config, reread=lambda: parse_config(argv))
     except ConfigError as exc:
         if exc.__cause__ is not None:  # an error inside the app's own code: show where
             traceback.print_exception(exc.__cause__)

@@ -175,3 +175,21 @@ def client_and_path(scope: Mapping[str, Any]) -> tuple[str, str]:
     if scope["query_string"]:
         path += "?" + scope["query_string"].decode("latin-1")
     return (f"{client[0]}:{client[1]}" if client else "-"), path
+
+
+def reopen_log_files() -> None:
+    """SIGUSR1: reopen every file a logging handler writes to (after logrotate moved it).
+
+    The stream is closed and dropped under the handler's lock; ``FileHandler.emit`` opens the
+    file again, by name, on the next record.
+    """
+    loggers = [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]
+    for logger in loggers:
+        for handler in getattr(logger, "handlers", ()):
+            if isinstance(handler, logging.FileHandler) and handler.stream is not None:
+                handler.acquire()
+                try:
+                    stream, handler.stream = handler.stream, None
+                    stream.close()
+                finally:
+                    handler.release()

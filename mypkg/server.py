@@ -23,7 +23,7 @@ from mypkg.errors import ConfigError
 from mypkg.lifespan import Lifespan
 from mypkg.logging import configure_logging
 from mypkg.sockets import bind_sockets, describe
-from mypkg.state import ServerState
+from mypkg.state import ServerState, settle
 from mypkg.tls import TlsInfo, quiet_tls_errors
 
 logger = logging.getLogger("mypkg.error")
@@ -115,15 +115,21 @@ class Server:
         *,
         install_signal_handlers: bool = True,
         on_tick: Callable[[], None] | None = None,
+        on_max_requests: Callable[[], None] | None = None,
     ) -> None:
-        """Start, serve until ``request_exit``, shut down gracefully."""
+        """Start, serve until ``request_exit``, shut down gracefully.
+
+        ``on_tick`` runs on every tick of the server's clock, from the event loop (a heartbeat
+        written there proves the loop runs). ``on_max_requests``, if given, replaces exiting at
+        --limit-max-requests: a supervisor starts the replacement first, then asks us to exit.
+        """
         config = self.config
         config.check()
         loop = self._loop = asyncio.get_running_loop()
         self._exit = asyncio.Event()
         app = self.app = self.app or config.load_app()
         state = self.state = ServerState(config, app, loop)
-        state.on_max_requests = self._max_requests_reached
+        state.on_max_requests = on_max_requests or self._max_requests_reached
         state.on_tick = on_tick
         state.upgrade = websocket_upgrade(config, state)
         if config.ssl_context is not None and config.ssl_certfile is not None:
@@ -188,8 +194,7 @@ class Server:
     async def _shutdown(self) -> None:
         assert self.state is not None
         state = self.state
-        for listener in self._listeners:
-            listener.close()
+        await self._stop_accepting()
         timeout = self.config.timeout_graceful_shutdown
         if state.connections and not self.force_exit:
             logger.info("Finishing in-flight requests (up to %ss)", timeout)
@@ -202,6 +207,22 @@ class Server:
             cancelled = state.abort_all()
             if cancelled:  # let cancelled app tasks unwind before lifespan shutdown runs
                 await asyncio.wait(cancelled, timeout=1.0)
+
+    async def _stop_accepting(self) -> None:
+        """Close the listeners without dropping connections the loop has just accepted.
+
+        asyncio sets each accepted connection up in a task one loop iteration later; if the
+        listener is closed first, that task fails silently and the client is reset (CPython
+        3.11's ``Server._attach`` asserts the server is open). So: stop accepting, let those
+        tasks run, then close. Other loops (uvloop) ignore the remove_reader.
+        """
+        loop = asyncio.get_running_loop()
+        for listener in self._listeners:
+            for sock in listener.sockets:
+                loop.remove_reader(sock.fileno())
+        await settle()
+        for listener in self._listeners:
+            listener.close()
 
     def _max_requests_reached(self) -> None:
         if self._exit is not None and not self._exit.is_set():

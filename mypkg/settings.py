@@ -77,6 +77,22 @@ def number(minimum: float | None = None) -> Parser[float]:
     return parse
 
 
+def octal(value: object) -> int:
+    """A file mode mask such as a umask: ``"022"``/``"0o22"`` are octal; a TOML integer is as is."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        number = value
+    elif isinstance(value, str):
+        try:
+            number = int(value.strip().lower().removeprefix("0o") or "x", 8)
+        except ValueError:
+            raise ValueError(f"expected an octal mode such as 022, got {value!r}") from None
+    else:
+        raise ValueError(f"expected an octal mode such as 022, got {value!r}")
+    if not 0 <= number <= 0o777:
+        raise ValueError(f"expected a mode from 000 to 777, got {oct(number)}")
+    return number
+
+
 def choice(*options: str) -> Parser[str]:
     def parse(value: object) -> str:
         if value not in options:
@@ -346,7 +362,13 @@ class SocketSettings:
 class ProcessSettings:
     section = "Processes"
 
-    workers = Setting(1, integer(1), "Number of worker processes.", short="-w")
+    workers = Setting(
+        1,
+        integer(1),
+        "Number of worker processes. Giving it at all (even -w 1) runs them under mypkg's own"
+        " master (heartbeat, recycling, HUP); without it mypkg serves in a single process.",
+        short="-w",
+    )
     loop = Setting(
         "auto",
         choice("auto", "uvloop", "asyncio"),
@@ -553,7 +575,100 @@ class ProxySettings:
 
 
 class SupervisorSettings:
+    """The master's own settings (mypkg/supervisor/); each needs the master, see ``--workers``."""
+
     section = "Supervisor"
+
+    pid = Setting[str | None](
+        None,
+        optional(text),
+        "Write the master's process id to this file (removed on exit).",
+        metavar="FILE",
+        example="/run/mypkg/mypkg.pid",
+    )
+    user = Setting[str | None](
+        None,
+        optional(text),
+        "Workers switch to this user (name or uid) after fork; the master keeps its own.",
+        example="www-data",
+    )
+    group = Setting[str | None](
+        None,
+        optional(text),
+        "Workers switch to this group (name or gid); default: the --user's primary group.",
+        example="www-data",
+    )
+    umask = Setting[int | None](
+        None,
+        optional(octal),
+        "File mode creation mask of the master and its workers (octal), e.g. 027.",
+        example="027",
+    )
+    worker_timeout = Setting(
+        30.0,
+        number(0),
+        "A worker whose event loop has not written its heartbeat for this many seconds (or"
+        " that has not finished booting in this time) gets SIGABRT, then SIGKILL, and is"
+        " replaced. 0 turns the check off; otherwise at least 2.",
+    )
+    max_requests_jitter = Setting(
+        0,
+        integer(0),
+        "Add a random 0..N to each worker's --limit-max-requests so workers do not all"
+        " recycle at once.",
+    )
+    limit_max_memory = Setting[int | None](
+        None,
+        optional(integer(1)),
+        "Recycle a worker whose resident memory exceeds this many MiB: its replacement is"
+        " started first, then it finishes its in-flight requests and exits (Linux).",
+        metavar="MIB",
+    )
+    preload = Setting(
+        False,
+        boolean,
+        "Import the app in the master before forking (shares memory copy-on-write; HUP then"
+        " re-reads settings but not app code).",
+        kind="switch",
+    )
+    reload = Setting(
+        False,
+        boolean,
+        "Development: restart the workers when a watched file changes (watchfiles if"
+        " installed, else a stat-based poller). A broken app keeps the watcher running.",
+        kind="switch",
+    )
+    reload_dir = Setting[list[str]](
+        [],
+        listing(text),
+        "A directory to watch with --reload (default: the current directory); repeat for more.",
+        kind="append",
+        metavar="DIR",
+        example=["src"],
+    )
+    reload_include = Setting[list[str]](
+        [],
+        listing(text),
+        "A glob pattern of files to watch besides *.py, e.g. '*.html'; repeat for more.",
+        kind="append",
+        metavar="GLOB",
+        example=["*.toml"],
+    )
+    reload_exclude = Setting[list[str]](
+        [],
+        listing(text),
+        "A glob pattern of files not to watch (hidden files, *.py[cod] and __pycache__ never"
+        " are); repeat for more.",
+        kind="append",
+        metavar="GLOB",
+        example=["tests/*"],
+    )
+    reload_delay = Setting(
+        0.25,
+        number(0.01),
+        "Seconds of quiet after a change before reloading (a burst of saves is one reload);"
+        " also the stat poller's interval.",
+    )
 
 
 class Settings(

@@ -1,4 +1,5 @@
-"""Binding listening sockets: TCP (IPv4, IPv6, dual stack), UNIX domain sockets, inherited fds.
+"""Binding listening sockets: TCP (IPv4, IPv6, dual stack), UNIX domain sockets, inherited fds,
+and sockets passed by systemd socket activation.
 
 The process that binds (a single server, the supervisor's master, Gunicorn's arbiter) is not
 always the one that serves: ``Server.serve`` only ever receives bound sockets.
@@ -7,20 +8,33 @@ always the one that serves: ``Server.serve`` only ever receives bound sockets.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import socket
 import stat
+from collections.abc import MutableMapping
 
 from mypkg.binds import BindTarget
 from mypkg.config import Config
 from mypkg.errors import StartupError
 
+logger = logging.getLogger("mypkg.error")
+
+SD_LISTEN_FDS_START = 3  # sd_listen_fds(3): passed sockets start at this descriptor
+_SYSTEMD_VARIABLES = ("LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES")
+
 
 def bind_sockets(config: Config) -> list[socket.socket]:
     """The listening sockets the settings ask for, bound and listening.
 
-    Every --bind, plus --uds and --fd when given; --host/--port only when none of those is.
+    Sockets passed by systemd (socket activation) win: the unit's ListenStream= is the bind
+    address then, and the socket outlives restarts of the service. Otherwise every --bind, plus
+    --uds and --fd when given; --host/--port only when none of those is.
     """
+    passed = systemd_sockets()
+    if passed:
+        logger.info("Using %d socket(s) passed by systemd (LISTEN_FDS)", len(passed))
+        return passed
     targets = list(config.bind)
     if config.uds is not None:
         targets.append(BindTarget("unix", path=config.uds))
@@ -104,15 +118,41 @@ def _socket_in_use(path: str) -> bool:
 
 
 def socket_from_fd(fd: int, backlog: int) -> socket.socket:
+    sock = _stream_socket(fd, f"--fd {fd}")
+    sock.listen(backlog)
+    return sock
+
+
+def _stream_socket(fd: int, where: str) -> socket.socket:
+    """An inherited descriptor as a non-blocking stream socket, or a StartupError naming it."""
     try:
         sock = socket.socket(fileno=fd)
     except OSError as exc:
-        raise StartupError(f"--fd {fd}: not a usable socket: {exc.strerror or exc}") from None
+        raise StartupError(f"{where}: not a usable socket: {exc.strerror or exc}") from None
     if sock.type != socket.SOCK_STREAM:
-        raise StartupError(f"--fd {fd}: not a stream socket")
-    sock.listen(backlog)
+        sock.detach()  # not ours to close
+        raise StartupError(f"{where}: not a stream socket")
     sock.setblocking(False)
     return sock
+
+
+def systemd_sockets(environ: MutableMapping[str, str] = os.environ) -> list[socket.socket]:
+    """The listening sockets of systemd socket activation, if they are meant for this process.
+
+    Per sd_listen_fds(3): only when LISTEN_PID is our pid; the variables are then removed so
+    that workers and the app's own subprocesses do not take the sockets for theirs.
+    """
+    try:
+        pid = int(environ.get("LISTEN_PID", "0"))
+        count = int(environ.get("LISTEN_FDS", "0"))
+    except ValueError:
+        raise StartupError("LISTEN_PID/LISTEN_FDS are not numbers") from None
+    if pid != os.getpid() or count < 1:
+        return []
+    for name in _SYSTEMD_VARIABLES:
+        environ.pop(name, None)
+    first = SD_LISTEN_FDS_START
+    return [_stream_socket(fd, f"LISTEN_FDS (fd {fd})") for fd in range(first, first + count)]
 
 
 def describe(sock: socket.socket, tls: bool = False) -> str:

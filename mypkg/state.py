@@ -23,6 +23,21 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("mypkg.error")
 
+# While draining, how long an idle keep-alive connection (or one still waiting for its request
+# head) is kept open for a request its client may already be sending (see ServerState.drain).
+DRAIN_IDLE_GRACE = 1.0
+
+
+# Loop iterations from accept() to connection_made: asyncio sets a connection up in a task that
+# schedules connection_made (two iterations); uvloop schedules it (one). One more to spare.
+ACCEPT_SETTLE_ITERATIONS = 3
+
+
+async def settle() -> None:
+    """Let connections the loop has accepted reach connection_made."""
+    for _ in range(ACCEPT_SETTLE_ITERATIONS):
+        await asyncio.sleep(0)
+
 
 class Connection(Protocol):
     """What the server needs from any connection (HTTP or WebSocket)."""
@@ -134,6 +149,14 @@ class ServerState:
             self._ticker.cancel()
             self._ticker = None
 
+    def _retick(self, interval: float) -> None:
+        """Tick at ``interval`` from now on (draining wants finer deadlines)."""
+        self.tick_interval = interval
+        self.now = self.loop.time()
+        if self._ticker is not None:
+            self._ticker.cancel()
+            self._ticker = self.loop.call_later(interval, self._tick)
+
     def _tick(self) -> None:
         self.now = now = self.loop.time()
         self._refresh_date()
@@ -178,17 +201,31 @@ class ServerState:
         return limit is not None and (len(self.connections) > limit or self.inflight >= limit)
 
     async def drain(self, timeout: float) -> bool:
-        """Ask every connection to finish; wait until all are closed. False if time ran out."""
+        """Ask every connection to finish; wait until all are closed. False if time ran out.
+
+        Idle connections are not closed at once: their client may be sending its next request
+        right now, and closing would make that request fail (the classic loss during restarts
+        and recycling). They get DRAIN_IDLE_GRACE seconds, as a short keep-alive timeout, for
+        that request, which is answered with ``Connection: close``.
+        """
         self.shutting_down = True
+        self.timeout_keep_alive = min(DRAIN_IDLE_GRACE, timeout)
+        self._retick(max(0.05, min(self.tick_interval, DRAIN_IDLE_GRACE / 4)))
         for conn in list(self.connections):
             conn.shutdown()
-        if self.connections:
-            self._all_closed = asyncio.Event()
-            try:
-                await asyncio.wait_for(self._all_closed.wait(), timeout)
-            except asyncio.TimeoutError:
-                return False
-        return True
+        deadline = self.loop.time() + timeout
+        while True:
+            if self.connections:
+                self._all_closed = asyncio.Event()
+                try:
+                    await asyncio.wait_for(self._all_closed.wait(), deadline - self.loop.time())
+                except asyncio.TimeoutError:
+                    return False
+            # A connection accepted just before the listeners closed may reach connection_made
+            # (and this registry) a few iterations later: wait for stragglers, then check.
+            await settle()
+            if not self.connections:
+                return True
 
     def abort_all(self) -> list[asyncio.Task[None]]:
         """Cut every connection; the app tasks that were cancelled, to wait for."""

@@ -108,6 +108,8 @@ class HttpProtocol(asyncio.Protocol):
         state.add(self)
         if state.timeout_request_head > 0:
             self.deadline = state.now + state.timeout_request_head
+        if state.shutting_down:  # accepted just before the listener closed
+            self.shutdown()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.state.discard(self)
@@ -350,12 +352,19 @@ class HttpProtocol(asyncio.Protocol):
             self.close()
 
     def shutdown(self) -> None:
-        """Stop after what is in flight: idle connections close now, busy ones when done."""
+        """Stop after what is in flight, without racing a request the client is sending.
+
+        A response not yet started says ``Connection: close`` (the cycle sees shutting_down)
+        and the connection closes after it. An idle connection (or one whose head has not
+        arrived, or whose response promised keep-alive before the shutdown) stays open for the
+        short keep-alive timeout ``ServerState.drain`` set: its next request is answered with
+        ``Connection: close``; if none comes, the deadline closes it.
+        """
         if self.cycle is None:
-            self.close()
-        else:
-            self.cycle.keep_alive = False
-            self.pipeline.clear()
+            state = self.state
+            deadline = state.now + state.timeout_keep_alive
+            if self.deadline == 0.0 or self.deadline > deadline:
+                self.deadline = deadline
 
     def close(self) -> None:
         if not self.transport.is_closing():

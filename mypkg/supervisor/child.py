@@ -1,0 +1,194 @@
+"""A worker process: what a forked child does, from fork to ``os._exit``.
+
+It becomes a worker (title, signals, identity), loads the app unless the master preloaded it,
+and ends in ``Server(config).serve(sockets)`` on the sockets inherited from the master. The
+server's own ticker, run by the event loop, writes the heartbeat and reports readiness; the
+master hears of readiness, recycling and boot failures through the channel.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import socket
+import sys
+import traceback
+from dataclasses import dataclass, field
+from types import FrameType
+from typing import NoReturn
+
+from setproctitle import setproctitle
+
+from mypkg.asgi import ASGI3App
+from mypkg.config import Config
+from mypkg.errors import EXIT_STARTUP, AppLoadError, ConfigError, StartupError
+from mypkg.logging import reopen_log_files
+from mypkg.server import Server, run_loop
+from mypkg.supervisor.channel import Channel
+from mypkg.supervisor.heartbeat import Heartbeat
+from mypkg.supervisor.privileges import Identity
+
+logger = logging.getLogger("mypkg.error")
+
+EXIT_CRASHED = 1  # an unexpected exception after the worker was serving
+EXIT_ABORTED = 6  # the master's SIGABRT: the event loop was blocked too long
+
+# Until it serves, a worker dies of TERM/QUIT (it has nothing to drain) and ignores the rest:
+# SIGINT from a terminal's Ctrl-C reaches every process of the group, but only the master acts.
+_IGNORED = (signal.SIGINT, signal.SIGHUP, signal.SIGUSR1, signal.SIGTTIN, signal.SIGTTOU)
+_DEFAULT = (signal.SIGTERM, signal.SIGQUIT, signal.SIGCHLD, signal.SIGWINCH)
+
+
+@dataclass
+class WorkerSpec:
+    """Everything the master hands a child at fork."""
+
+    config: Config
+    sockets: list[socket.socket]
+    channel: Channel
+    heartbeat: Heartbeat
+    identity: Identity
+    title: str
+    master_pid: int
+    app: ASGI3App | None = None  # preloaded by the master (--preload)
+    max_requests: int | None = None  # --limit-max-requests plus this worker's jitter
+    close_fds: list[int] = field(default_factory=list)  # the master's own descriptors
+
+
+def run_worker(spec: WorkerSpec) -> NoReturn:
+    """Run in the child right after fork; never returns into the master's code."""
+    code = EXIT_CRASHED
+    try:
+        code = _run(spec)
+    except BaseException:
+        logger.exception("Worker %d crashed", os.getpid())
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(OSError, ValueError):
+                stream.flush()
+        os._exit(code)
+
+
+def _run(spec: WorkerSpec) -> int:
+    _become_worker(spec)
+    try:
+        spec.identity.apply()
+        spec.config.limit_max_requests = spec.max_requests
+        app = spec.app if spec.app is not None else load_app(spec.config)
+    except ConfigError as exc:
+        return _boot_failed(spec, exc.exit_code, str(exc))
+    worker = Worker(spec, app)
+    try:
+        run_loop(worker.main(), spec.config.loop)
+    except (ConfigError, StartupError) as exc:
+        if not worker.ready:
+            return _boot_failed(spec, exc.exit_code, str(exc))
+        logger.error("%s", exc)
+        return EXIT_CRASHED
+    except Exception as exc:
+        logger.exception("Worker %d failed", os.getpid())
+        if not worker.ready:
+            return _boot_failed(spec, EXIT_STARTUP, f"{type(exc).__name__}: {exc}")
+        return EXIT_CRASHED
+    return 0
+
+
+def _become_worker(spec: WorkerSpec) -> None:
+    signal.set_wakeup_fd(-1)  # the master's; asyncio installs the worker's own
+    for sig in _IGNORED:
+        signal.signal(sig, signal.SIG_IGN)
+    for sig in _DEFAULT:
+        signal.signal(sig, signal.SIG_DFL)
+    signal.signal(signal.SIGABRT, _on_abort)
+    for fd in spec.close_fds:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    spec.channel.close_reader()
+    if spec.config.umask is not None:
+        os.umask(spec.config.umask)
+    setproctitle(spec.title)
+
+
+def load_app(config: Config) -> ASGI3App:
+    """Import the app; any failure is an app-load error (exit 3) with its traceback logged."""
+    try:
+        return config.load_app()
+    except ConfigError:
+        raise
+    except Exception as exc:
+        logger.exception("Cannot load the app %r", config.app)
+        raise AppLoadError(f"cannot load {config.app!r}: {type(exc).__name__}: {exc}") from None
+
+
+def _boot_failed(spec: WorkerSpec, code: int, reason: str) -> int:
+    logger.error("%s", reason)
+    spec.channel.send("failed", f"{code} {reason}")
+    return code
+
+
+def _on_abort(signum: int, frame: FrameType | None) -> None:
+    """The master found our event loop blocked: say where it was stuck, then go."""
+    where = "".join(traceback.format_stack(frame, limit=12)) if frame else "(unknown)\n"
+    logger.error(
+        "Worker %d aborted: its event loop was blocked (--worker-timeout). It was here:\n%s",
+        os.getpid(),
+        where.rstrip("\n"),
+    )
+    os._exit(EXIT_ABORTED)
+
+
+class Worker:
+    """The serving worker: heartbeat, readiness, recycling requests, signals from the master."""
+
+    def __init__(self, spec: WorkerSpec, app: ASGI3App) -> None:
+        self.spec = spec
+        self.server = Server(spec.config)
+        self.server.app = app
+        self.ready = False
+        self.leaving = False  # asked the master for a replacement
+        self.stopping = False
+
+    async def main(self) -> None:
+        await self.server.serve(
+            self.spec.sockets,
+            install_signal_handlers=False,
+            on_tick=self.on_tick,
+            on_max_requests=self.on_max_requests,
+        )
+
+    def on_tick(self) -> None:
+        """Run by the server's ticker in the event loop: the proof that the loop runs."""
+        self.spec.heartbeat.beat()
+        if not self.ready:
+            self.ready = True
+            self._install_signal_handlers()
+            self.spec.channel.send("ready")
+        elif os.getppid() != self.spec.master_pid and not self.stopping:
+            logger.warning("The master is gone; finishing in-flight requests and exiting")
+            self.stop()
+
+    def on_max_requests(self) -> None:
+        if self.leaving:
+            return
+        self.leaving = True
+        served = self.server.state.total_requests if self.server.state else 0
+        reason = f"served {served} requests (--limit-max-requests)"
+        if not self.spec.channel.send("recycle", reason):
+            self.stop()  # no master to start a replacement first: just go
+
+    def stop(self, force: bool = False) -> None:
+        """Graceful once (a repeated TERM, e.g. from systemd and the master, is not a QUIT)."""
+        if force:
+            self.server.request_exit(force=True)
+        elif not self.stopping:
+            self.server.request_exit()
+        self.stopping = True
+
+    def _install_signal_handlers(self) -> None:
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGTERM, self.stop)
+        loop.add_signal_handler(signal.SIGQUIT, self.stop, True)
+        loop.add_signal_handler(signal.SIGUSR1, reopen_log_files)

@@ -1,0 +1,54 @@
+"""--pid FILE: the master's pid, written atomically, refused if another live master owns it."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+
+from mypkg.errors import StartupError
+
+
+class Pidfile:
+    def __init__(self, path: str) -> None:
+        self.path = os.path.abspath(path)
+        self.pid: int | None = None
+
+    def create(self, pid: int) -> None:
+        other = self.read()
+        if other is not None and other != pid and _alive(other):
+            raise StartupError(f"--pid: {self.path} names running process {other}; stop it first")
+        temporary = f"{self.path}.{pid}.tmp"
+        try:
+            with open(temporary, "w") as file:
+                file.write(f"{pid}\n")
+            os.replace(temporary, self.path)  # readers never see a half-written file
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)
+            raise StartupError(f"--pid: cannot write {self.path}: {exc.strerror}") from None
+        self.pid = pid
+
+    def read(self) -> int | None:
+        try:
+            with open(self.path) as file:
+                text = file.read().strip()
+        except OSError:
+            return None
+        return int(text) if text.isdigit() else None
+
+    def remove(self) -> None:
+        """Unlink the file if it is still ours (a successor may have replaced it)."""
+        if self.pid is not None and self.read() == self.pid:
+            with contextlib.suppress(OSError):
+                os.unlink(self.path)
+        self.pid = None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # exists, owned by someone else
+    return True

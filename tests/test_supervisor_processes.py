@@ -1,0 +1,268 @@
+"""The master as a process: boot, titles, hung and dying workers, boot failures, operations."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import httpx
+import pytest
+
+from mypkg.errors import EXIT_APP_LOAD, EXIT_CONFIG, EXIT_STARTUP
+from tests.conftest import run_cli
+from tests.master import Master, status_of, title_of
+from tests.processes import ServerProcess
+
+APP = "tests.process_apps:app"
+
+
+def _get(port: int, path: str = "/") -> httpx.Response:
+    return httpx.get(f"http://127.0.0.1:{port}{path}", timeout=5)
+
+
+def _fire(port: int, path: str) -> threading.Thread:
+    """A request that will never be answered (it blocks its worker): sent from a thread."""
+
+    def send() -> None:
+        with socket.create_connection(("127.0.0.1", port), timeout=15) as sock:
+            sock.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+            with contextlib.suppress(OSError):
+                sock.recv(1)
+
+    thread = threading.Thread(target=send, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_workers_serve_with_titles_and_master_does_not_import_app(tmp_path: Path) -> None:
+    imports = tmp_path / "imports"
+    env = {"MYPKG_TEST_IMPORTS": str(imports)}
+    with Master("-w", "2", "tests.import_marker:app", "--port", "0", env=env) as master:
+        port = master.ready()
+        workers = master.workers()
+        assert len(workers) == 2
+        assert title_of(master.process.pid) == "mypkg: master [tests.import_marker:app]"
+        assert {title_of(pid) for pid in workers} == {"mypkg: worker [tests.import_marker:app]"}
+        assert {int(_get(port).text) for _ in range(20)} <= workers
+        imported = {int(line) for line in imports.read_text().split()}
+        assert imported == workers  # the master never imported the app
+        master.signal(signal.SIGTERM)
+        assert master.wait() == 0
+
+
+def test_preload_imports_once_in_the_master(tmp_path: Path) -> None:
+    imports = tmp_path / "imports"
+    env = {"MYPKG_TEST_IMPORTS": str(imports)}
+    args = ("-w", "2", "tests.import_marker:app", "--port", "0", "--preload")
+    with Master(*args, env=env) as master:
+        port = master.ready()
+        assert _get(port).status_code == 200
+        assert imports.read_text().split() == [str(master.process.pid)]
+
+
+def test_single_worker_is_supervised_and_respawned() -> None:
+    """-w 1 runs the master; a worker killed outright is replaced."""
+    with Master("-w", "1", APP, "--port", "0") as master:
+        port = master.ready()
+        (pid,) = master.workers()
+        mark = master.mark()
+        os.kill(pid, signal.SIGKILL)
+        master.wait_for(rf"Worker {pid} died unexpectedly \(killed by SIGKILL\)", after=mark)
+        new = int(master.wait_for(r"Worker (\d+) ready", after=mark).group(1))
+        assert new != pid
+        assert _get(port).text == str(new)
+
+
+def test_repeated_deaths_back_off() -> None:
+    with Master("-w", "1", APP, "--port", "0") as master:
+        master.ready()
+        (pid,) = master.workers()
+        mark = master.mark()
+        for _ in range(3):
+            step = master.mark()
+            os.kill(pid, signal.SIGKILL)
+            pid = int(master.wait_for(r"Worker (\d+) ready", after=step).group(1))
+        master.wait_for(r"Workers keep dying: waiting 0\.5s", after=mark)
+        master.wait_for(r"Workers keep dying: waiting 1\.0s", after=mark)
+
+
+@pytest.mark.parametrize(
+    ("path", "ending"),
+    [
+        # The loop is blocked in time.sleep: SIGABRT's handler says where, and the worker exits.
+        ("/block", [r"aborted: its event loop was blocked", r"exited \(exit code 6\)"]),
+        # The loop is blocked with SIGABRT masked: SIGKILL follows.
+        (
+            "/block-hard",
+            [
+                r"did not exit in time after SIGABRT; sending SIGKILL",
+                r"exited \(killed by SIGKILL\)",
+            ],
+        ),
+    ],
+)
+def test_hung_worker_is_aborted_and_replaced(path: str, ending: list[str]) -> None:
+    with Master("-w", "1", APP, "--port", "0", "--worker-timeout", "3") as master:
+        port = master.ready()
+        (pid,) = master.workers()
+        mark = master.mark()
+        _fire(port, path)
+        master.wait_for(rf"Worker {pid} is hung: .* \(--worker-timeout 3\); sending SIGABRT")
+        for line in ending:
+            master.wait_for(rf"Worker {pid} {line}", after=mark)
+        if path == "/block":
+            master.wait_for(r"time\.sleep\(60\)", after=mark)  # the stuck line, logged
+        new = int(master.wait_for(r"Worker (\d+) ready", after=mark).group(1))
+        assert _get(port).text == str(new)
+
+
+def test_graceful_timeout_is_enforced_with_sigkill() -> None:
+    """A worker that cannot drain (its loop is blocked) is killed after the graceful timeout."""
+    args = ("-w", "1", APP, "--port", "0", "--worker-timeout", "0")
+    with Master(*args, "--timeout-graceful-shutdown", "0.5") as master:
+        port = master.ready()
+        (pid,) = master.workers()
+        _fire(port, "/block-hard")
+        master.signal(signal.SIGTERM)
+        master.wait_for(rf"Worker {pid} did not exit in time after SIGTERM; sending SIGKILL")
+        assert master.wait() == 0
+
+
+@pytest.mark.parametrize(
+    ("app", "code", "message"),
+    [
+        ("tests.broken_app:app", EXIT_APP_LOAD, "RuntimeError: boom while importing the app"),
+        ("tests.process_apps:nothing", EXIT_APP_LOAD, "has no attribute 'nothing'"),
+        ("tests.process_apps:failing_startup", EXIT_STARTUP, "database unreachable"),
+    ],
+)
+def test_boot_failure_stops_the_master(app: str, code: int, message: str) -> None:
+    result = run_cli("-w", "2", app, "--port", "0", "--lifespan", "auto", timeout=30)
+    assert result.returncode == code, result.stderr
+    assert "failed to boot" in result.stderr and message in result.stderr
+    assert "a broken app is not restarted in a loop" in result.stderr
+    assert result.stderr.count("Booting worker") == 2  # no respawn loop
+
+
+def test_master_settings_need_the_master() -> None:
+    result = run_cli(APP, "--limit-max-memory", "100")
+    assert result.returncode == EXIT_CONFIG
+    assert "--limit-max-memory needs mypkg's master: add --workers N (e.g. -w 1)" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--worker-timeout", "1"], "--worker-timeout: expected 0 (off) or at least 2 seconds"),
+        (["--user", "no-such-user-here"], "--user: no such user 'no-such-user-here'"),
+        (["--umask", "999"], "--umask: expected an octal mode such as 022"),
+        (["--reload-delay", "1"], "--reload-delay needs --reload"),
+        (["--max-requests-jitter", "5"], "--max-requests-jitter needs --limit-max-requests"),
+    ],
+)
+def test_bad_master_settings_are_refused(args: list[str], message: str) -> None:
+    result = run_cli("-w", "1", APP, "--port", "0", *args)
+    assert result.returncode == EXIT_CONFIG, result.stderr
+    assert message in result.stderr
+
+
+def _nobody_can_run_python() -> bool:
+    """Whether this interpreter and its stdlib are readable by 'nobody' (not under /root)."""
+    try:
+        probe = subprocess.run(
+            [sys.executable, "-c", "import http, asyncio"],
+            user=65534,
+            group=65534,
+            extra_groups=[],
+            capture_output=True,
+            timeout=20,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return probe.returncode == 0
+
+
+def test_pidfile_group_umask(tmp_path: Path) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("switching a worker's group needs root")
+    pidfile = tmp_path / "mypkg.pid"
+    args = ("--pid", str(pidfile), "--group", "nogroup", "--umask", "027")
+    with Master("-w", "1", APP, "--port", "0", *args) as master:
+        master.ready()
+        assert pidfile.read_text().strip() == str(master.process.pid)
+        (pid,) = master.workers()
+        worker = status_of(pid)
+        assert worker["Gid"].split()[0] == "65534"
+        assert worker["Groups"] == "65534"
+        assert worker["Umask"] == "0027"
+        assert status_of(master.process.pid)["Gid"].split()[0] == "0"  # the master keeps its own
+        # A second master refuses the pid file of a live one.
+        second = run_cli("-w", "1", APP, "--port", "0", "--pid", str(pidfile))
+        assert second.returncode == EXIT_STARTUP
+        assert f"names running process {master.process.pid}" in second.stderr
+        master.signal(signal.SIGTERM)
+        assert master.wait() == 0
+    assert not pidfile.exists()
+
+
+def test_user(tmp_path: Path) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("switching a worker's user needs root")
+    if not _nobody_can_run_python():
+        pytest.skip(f"user nobody cannot run {sys.executable} (its stdlib is not readable)")
+    with Master("-w", "1", APP, "--port", "0", "--user", "nobody") as master:
+        port = master.ready()
+        (pid,) = master.workers()
+        assert status_of(pid)["Uid"].split()[0] == "65534"
+        assert _get(port).text == str(pid)
+
+
+def test_usr1_reopens_log_files(tmp_path: Path) -> None:
+    log = tmp_path / "app.log"
+    env = {"MYPKG_TEST_LOG": str(log)}
+    with Master("-w", "1", "tests.process_apps:logged", "--port", "0", env=env) as master:
+        port = master.ready()
+        _get(port, "/log")
+        rotated = tmp_path / "app.log.1"
+        log.rename(rotated)
+        mark = master.mark()
+        master.signal(signal.SIGUSR1)
+        master.wait_for("Received SIGUSR1", after=mark)
+        (pid,) = master.workers()
+        for _ in range(200):  # USR1 reaches the worker asynchronously: log until it has
+            _get(port, "/log")
+            if log.exists() and "log line" in log.read_text():
+                break
+        else:
+            raise AssertionError("the worker did not reopen its log file")
+        assert f"log line from {pid}" in rotated.read_text()
+
+
+def test_without_workers_one_process_serves() -> None:
+    """No --workers, no --reload: no master; the process itself answers (uvicorn's habit)."""
+    with ServerProcess(APP) as process:
+        port = process.wait_serving()
+        assert _get(port).text == str(process.process.pid)
+        process.signal(signal.SIGTERM)
+        assert process.wait() == 0
+    assert "Master" not in process.output and "Booting worker" not in process.output
+
+
+def test_quit_stops_fast_and_workers_ignore_sigint() -> None:
+    with Master("-w", "2", APP, "--port", "0") as master:
+        port = master.ready()
+        workers = master.workers()
+        # Ctrl-C in a terminal reaches every process of the group: only the master acts on it.
+        for pid in workers:
+            os.kill(pid, signal.SIGINT)
+        assert master.workers() == workers and _get(port).status_code == 200
+        master.signal(signal.SIGQUIT)
+        assert master.wait() == 0
+        assert "Stopping fast: 2 worker(s)" in master.output
+        assert "died unexpectedly" not in master.output  # SIGINT killed no worker
