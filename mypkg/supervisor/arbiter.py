@@ -245,7 +245,8 @@ class Arbiter:
         keepers = self._keepers()
         if self.stopping or len(keepers) < self.target or not all(c.ready for c in keepers):
             return
-        addresses = ", ".join(describe(sock) for sock in self.sockets)
+        tls = self.config.ssl_certfile is not None
+        addresses = ", ".join(describe(sock, tls=tls) for sock in self.sockets)
         status = f"{self.target} worker(s) serving on {addresses}"
         if not self.announced:
             self.announced = True
