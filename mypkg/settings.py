@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, Literal, TypeVar, overload
 
+from mypkg.accesslog import DEFAULT_FORMAT, check_format
 from mypkg.errors import ConfigError
 
 T = TypeVar("T")
@@ -408,6 +409,14 @@ class LoggingSettings:
 
     log_level = Setting("info", choice(*LOG_LEVELS), "Log level of the server's own messages.")
     access_log = Setting(True, boolean, "Log one line per request.", kind="toggle")
+    access_log_format = Setting(
+        DEFAULT_FORMAT,
+        check_format,
+        "The access log line, in Gunicorn's atoms: %(h)s client, %(r)s request line, %(s)s"
+        " status, %(b)s body bytes, %(L)s seconds, %({name}i)s a request header, ... (see"
+        " docs/access-log.md).",
+        example='%(h)s "%(r)s" %(s)s %(M)sms %({x-request-id}i)s',
+    )
 
 
 class WebSocketSettings:

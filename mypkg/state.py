@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
+from mypkg.accesslog import AccessLog
 from mypkg.asgi import ASGI3App
 
 if TYPE_CHECKING:
@@ -40,6 +41,7 @@ class ServerState:
         "_last_second",
         "_ticker",
         "access_log",
+        "access_logger",
         "app",
         "connections",
         "date_header",
@@ -77,6 +79,7 @@ class ServerState:
         self.access_log = config.access_log and logging.getLogger("mypkg.access").isEnabledFor(
             logging.INFO
         )
+        self.access_logger = AccessLog(config.access_log_format)
         self.root_path = config.root_path
         self.root_path_bytes = config.root_path.encode("latin-1")
         self.limit_concurrency = config.limit_concurrency

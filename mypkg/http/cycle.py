@@ -20,7 +20,6 @@ if TYPE_CHECKING:
     from mypkg.http.protocol import HttpProtocol
 
 logger = logging.getLogger("mypkg.error")
-access_logger = logging.getLogger("mypkg.access")
 
 # Request body buffered beyond this pauses reading until the app consumes it.
 BODY_HIGH_WATER = 65536
@@ -333,24 +332,7 @@ class RequestCycle:
         if self.length_left:
             logger.error("response body is shorter than its Content-Length; closing the connection")
             self.keep_alive = False
-        if self.start_time:
-            self._log_access()
+        if self.start_time:  # set only while the access log is on
+            self.conn.state.access_logger.log(self)
         self._wake()
         self.conn.on_response_complete(self)
-
-    def _log_access(self) -> None:
-        scope = self.scope
-        client = scope["client"]
-        path = scope["path"]
-        if scope["query_string"]:
-            path += "?" + scope["query_string"].decode("latin-1")
-        access_logger.info(
-            '%s - "%s %s HTTP/%s" %d %d %.1fms',
-            f"{client[0]}:{client[1]}" if client else "-",
-            scope["method"],
-            path,
-            scope["http_version"],
-            self.status,
-            self.bytes_sent,
-            (time.perf_counter() - self.start_time) * 1000,
-        )
