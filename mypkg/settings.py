@@ -371,7 +371,10 @@ class HttpSettings:
         "Answer 503 when more than this many connections or requests are in flight.",
     )
     timeout_keep_alive = Setting(
-        5.0, number(0), "Seconds an idle keep-alive connection is kept open between requests."
+        5.0,
+        number(0),
+        "Seconds an idle keep-alive connection is kept open between requests; 0 turns"
+        " keep-alive off (every response closes its connection).",
     )
     timeout_request_head = Setting(
         10.0,

@@ -22,6 +22,8 @@ logger = logging.getLogger("mypkg.error")
 
 # Connection phases, for deadlines: waiting for or reading a head; idle between requests; busy.
 HEAD, IDLE, BUSY = 0, 1, 2
+# Seconds an idle keep-alive connection stays open once shutdown begins (see ``shutdown``).
+DRAIN_IDLE_GRACE = 1.0
 
 _SPECIAL_REQUEST_HEADERS = frozenset(
     (b"host", b"content-length", b"transfer-encoding", b"connection", b"expect", b"upgrade")
@@ -215,8 +217,8 @@ class HttpProtocol(asyncio.Protocol):
             if state.upgrade is not None and _header(headers, b"upgrade") == b"websocket":
                 self.upgrade_scope = scope
                 return
-        if state.shutting_down:
-            keep_alive = False
+        if state.shutting_down or not state.timeout_keep_alive:
+            keep_alive = False  # stopping, or keep-alive turned off (--timeout-keep-alive 0)
         cycle = RequestCycle(
             self,
             scope,
@@ -292,12 +294,22 @@ class HttpProtocol(asyncio.Protocol):
             self.close()
 
     def shutdown(self) -> None:
-        """Stop after what is in flight: idle connections close now, busy ones when done."""
-        if self.cycle is None:
-            self.close()
-        else:
+        """Stop after what is in flight. A busy connection closes after its response (which says
+        ``Connection: close``). An idle one is not closed at once: a request its client already
+        sent would meet a reset. It gets up to DRAIN_IDLE_GRACE (never more than its keep-alive
+        timeout) for such a request, answered with ``Connection: close``; the ticker closes it
+        when the deadline passes, as an ordinary keep-alive timeout would."""
+        if self.cycle is not None:
             self.cycle.keep_alive = False
             self.pipeline.clear()
+            return
+        grace = min(self.state.timeout_keep_alive, DRAIN_IDLE_GRACE)
+        if grace <= 0:
+            self.close()
+            return
+        deadline = self.state.now + grace
+        if not self.deadline or self.deadline > deadline:
+            self.deadline = deadline
 
     def close(self) -> None:
         if not self.transport.is_closing():
