@@ -18,6 +18,8 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from mypkg.asgi import Scope
+
 if TYPE_CHECKING:
     from mypkg.http.cycle import RequestCycle
 
@@ -43,51 +45,93 @@ def _text(value: bytes | str) -> str:
     return text.translate(_ESCAPES)
 
 
-def _path(cycle: RequestCycle) -> str:
-    """The path as the client sent it, without the root_path the server put in front."""
-    state = cycle.conn.state
-    path: str = cycle.scope["path"]
-    if state.root_path and path.startswith(state.root_path):
-        path = path[len(state.root_path) :]
-    return path
+# --------------------------------------------------------------------------- the request, by scope
+# Plain values computed from an ASGI scope; the Gunicorn worker's request hooks use them too.
 
 
-def _raw_target(cycle: RequestCycle) -> str:
-    scope = cycle.scope
+def path_info(scope: Scope) -> str:
+    """The decoded path without the root_path prefix (WSGI's PATH_INFO)."""
+    path: str = scope["path"]
+    root: str = scope["root_path"]
+    return path[len(root) :] if root and path.startswith(root) else path
+
+
+def raw_uri(scope: Scope) -> str:
+    """The request target as the client sent it."""
     raw: bytes = scope["raw_path"]
-    state = cycle.conn.state
-    if state.root_path and raw.startswith(state.root_path_bytes):
-        raw = raw[len(state.root_path_bytes) :]
+    root = scope["root_path"].encode("latin-1")
+    if root and raw.startswith(root):
+        raw = raw[len(root) :]
     if scope["query_string"]:
         raw += b"?" + scope["query_string"]
-    return _text(raw)
+    return raw.decode("latin-1")
 
 
-def _request_line(cycle: RequestCycle, elapsed: float) -> str:
-    scope = cycle.scope
-    return f"{scope['method']} {_raw_target(cycle)} HTTP/{scope['http_version']}"
+def request_header(scope: Scope, name: bytes) -> str | None:
+    """A request header (lowercase name); repeated fields joined with ', '."""
+    values = [value for key, value in scope["headers"] if key == name]
+    return b", ".join(values).decode("latin-1") if values else None
 
 
-def _client_host(cycle: RequestCycle, elapsed: float) -> str:
-    client = cycle.scope["client"]
-    return str(client[0]) if client else "-"
+def _address_part(key: str, index: int) -> Callable[[Scope], str]:
+    def get(scope: Scope) -> str:
+        address = scope[key]
+        return str(address[index]) if address else ""
+
+    return get
 
 
-def _request_header(cycle: RequestCycle, name: bytes) -> str | None:
-    values = [value for key, value in cycle.scope["headers"] if key == name]
-    return _text(b", ".join(values)) if values else None
+# What Gunicorn's WSGI environ holds, for %({NAME}e)s and for post_request's environ.
+CGI: dict[str, Callable[[Scope], str]] = {
+    "REMOTE_ADDR": _address_part("client", 0),
+    "REMOTE_PORT": _address_part("client", 1),
+    "SERVER_NAME": _address_part("server", 0),
+    "SERVER_PORT": _address_part("server", 1),
+    "REQUEST_METHOD": lambda scope: str(scope["method"]),
+    "SCRIPT_NAME": lambda scope: str(scope["root_path"]),
+    "PATH_INFO": path_info,
+    "QUERY_STRING": lambda scope: bytes(scope["query_string"]).decode("latin-1"),
+    "SERVER_PROTOCOL": lambda scope: "HTTP/" + str(scope["http_version"]),
+    "RAW_URI": raw_uri,
+    "wsgi.url_scheme": lambda scope: str(scope["scheme"]),
+}
+
+
+# --------------------------------------------------------------------------- the atoms
+
+
+def _scope_atom(function: Callable[[Scope], str]) -> Getter:
+    def get(cycle: RequestCycle, elapsed: float) -> str:
+        return _text(function(cycle.scope)) or "-"
+
+    return get
+
+
+def _header_atom(name: str, response: bool) -> Getter:
+    key = name.lower().encode("latin-1")
+
+    def get(cycle: RequestCycle, elapsed: float) -> str:
+        value = _response_header(cycle, key) if response else request_header(cycle.scope, key)
+        return _text(value) if value is not None else "-"
+
+    return get
 
 
 def _response_header(cycle: RequestCycle, name: bytes) -> str | None:
     values = [value for key, value in cycle.headers if key.lower() == name]
     if not values:  # Server, Date and --header values, unless the app set its own
         values = [value for key, value in cycle.conn.state.default_header_list if key == name]
-    return _text(b", ".join(values)) if values else None
+    return b", ".join(values).decode("latin-1") if values else None
+
+
+def _request_line(cycle: RequestCycle, elapsed: float) -> str:
+    scope = cycle.scope
+    return f"{scope['method']} {_text(raw_uri(scope))} HTTP/{scope['http_version']}"
 
 
 def _user(cycle: RequestCycle, elapsed: float) -> str:
     """The user name of HTTP Basic authentication, as Gunicorn's ``%(u)s`` gives it."""
-    auth = _request_header(cycle, b"authorization")
+    auth = request_header(cycle.scope, b"authorization")
     if not auth or auth[:6].lower() != "basic ":
         return "-"
     try:
@@ -97,33 +141,8 @@ def _user(cycle: RequestCycle, elapsed: float) -> str:
     return _text(decoded.split(":", 1)[0]) or "-"
 
 
-def _header_atom(lookup: Callable[[RequestCycle, bytes], str | None], name: str) -> Getter:
-    key = name.lower().encode("latin-1")
-
-    def get(cycle: RequestCycle, elapsed: float) -> str:
-        return lookup(cycle, key) or "-"
-
-    return get
-
-
 def _dash(cycle: RequestCycle, elapsed: float) -> str:
     return "-"
-
-
-def _method(cycle: RequestCycle, elapsed: float) -> str:
-    return str(cycle.scope["method"])
-
-
-def _path_atom(cycle: RequestCycle, elapsed: float) -> str:
-    return _text(_path(cycle))
-
-
-def _query(cycle: RequestCycle, elapsed: float) -> str:
-    return _text(cycle.scope["query_string"])
-
-
-def _protocol(cycle: RequestCycle, elapsed: float) -> str:
-    return "HTTP/" + str(cycle.scope["http_version"])
 
 
 def _status(cycle: RequestCycle, elapsed: float) -> int | None:
@@ -136,14 +155,6 @@ def _bytes(cycle: RequestCycle, elapsed: float) -> int:
 
 def _bytes_text(cycle: RequestCycle, elapsed: float) -> str:
     return str(cycle.bytes_sent)
-
-
-def _referer(cycle: RequestCycle, elapsed: float) -> str:
-    return _request_header(cycle, b"referer") or "-"
-
-
-def _user_agent(cycle: RequestCycle, elapsed: float) -> str:
-    return _request_header(cycle, b"user-agent") or "-"
 
 
 def _seconds(cycle: RequestCycle, elapsed: float) -> int:
@@ -165,67 +176,25 @@ def _decimal_seconds(cycle: RequestCycle, elapsed: float) -> str:
 # Fixed atoms, as Gunicorn documents them. ``t`` and ``p`` are bound per AccessLog (a cached
 # clock, the worker's pid); the {name}i, {name}o and {name}e atoms are built on demand.
 ATOMS: dict[str, tuple[str, Getter]] = {
-    "h": ("remote address", _client_host),
+    "h": ("remote address", _scope_atom(CGI["REMOTE_ADDR"])),
     "l": ("'-'", _dash),
     "u": ("user name (HTTP Basic authentication)", _user),
     "t": ("date of the request, [10/Oct/2000:13:55:36 -0700]", _dash),
     "r": ("request line", _request_line),
-    "m": ("request method", _method),
-    "U": ("URL path without query string", _path_atom),
-    "q": ("query string", _query),
-    "H": ("protocol", _protocol),
+    "m": ("request method", _scope_atom(CGI["REQUEST_METHOD"])),
+    "U": ("URL path without query string", _scope_atom(path_info)),
+    "q": ("query string", _scope_atom(CGI["QUERY_STRING"])),
+    "H": ("protocol", _scope_atom(CGI["SERVER_PROTOCOL"])),
     "s": ("status", _status),
     "B": ("response body length (integer)", _bytes),
     "b": ("response body length", _bytes_text),
-    "f": ("referer", _referer),
-    "a": ("user agent", _user_agent),
+    "f": ("referer", _header_atom("referer", response=False)),
+    "a": ("user agent", _header_atom("user-agent", response=False)),
     "T": ("request time in seconds (integer)", _seconds),
     "M": ("request time in milliseconds (integer)", _milliseconds),
     "D": ("request time in microseconds (integer)", _microseconds),
     "L": ("request time in decimal seconds", _decimal_seconds),
     "p": ("process id, as <1234>", _dash),
-}
-
-
-def _server_part(index: int) -> Getter:
-    def get(cycle: RequestCycle, elapsed: float) -> str:
-        server = cycle.scope["server"]
-        return str(server[index]) if server else "-"
-
-    return get
-
-
-def _client_port(cycle: RequestCycle, elapsed: float) -> str:
-    client = cycle.scope["client"]
-    return str(client[1]) if client else "-"
-
-
-def _script_name(cycle: RequestCycle, elapsed: float) -> str:
-    return _text(cycle.scope["root_path"]) or "-"
-
-
-def _raw_uri(cycle: RequestCycle, elapsed: float) -> str:
-    return _raw_target(cycle)
-
-
-def _scheme(cycle: RequestCycle, elapsed: float) -> str:
-    return str(cycle.scope["scheme"])
-
-
-# ``%({NAME}e)s``: the request's CGI/WSGI variables (what Gunicorn's environ holds), else the
-# process environment variable NAME.
-_CGI: dict[str, Getter] = {
-    "remote_addr": _client_host,
-    "remote_port": _client_port,
-    "server_name": _server_part(0),
-    "server_port": _server_part(1),
-    "request_method": _method,
-    "script_name": _script_name,
-    "path_info": _path_atom,
-    "query_string": _query,
-    "server_protocol": _protocol,
-    "raw_uri": _raw_uri,
-    "wsgi.url_scheme": _scheme,
 }
 
 
@@ -279,22 +248,21 @@ class AccessLog:
             return ATOMS[name][1]
         if name.startswith("{") and name[-2:-1] == "}" and name[-1] in "ioe":
             inner, kind = name[1:-2], name[-1]
-            if kind == "i":
-                return _header_atom(_request_header, inner)
-            if kind == "o":
-                return _header_atom(_response_header, inner)
-            return self._variable(inner)
+            if kind == "e":
+                return self._variable(inner)
+            return _header_atom(inner, response=kind == "o")
         error_logger.warning("access_log_format: unknown atom %%(%s)s is logged as '-'", name)
         return lambda cycle, elapsed: "-"
 
     @staticmethod
     def _variable(name: str) -> Getter:
+        """A CGI variable of the request, an HTTP_* header, else the process environment's."""
         lowered = name.lower()
-        cgi = _CGI.get(lowered)
-        if cgi is not None:
-            return cgi
+        for key, function in CGI.items():
+            if key.lower() == lowered:
+                return _scope_atom(function)
         if lowered.startswith("http_"):
-            return _header_atom(_request_header, lowered[5:].replace("_", "-"))
+            return _header_atom(lowered[5:].replace("_", "-"), response=False)
         value = next((v for k, v in os.environ.items() if k.lower() == lowered), "-")
         return lambda cycle, elapsed: value
 

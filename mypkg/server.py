@@ -9,6 +9,7 @@ lifespan shutdown, all within the graceful timeout.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 import socket
@@ -46,23 +47,32 @@ def protocol_class(http: str) -> type[asyncio.Protocol]:
     return H11Protocol
 
 
-def run_loop(main: Coroutine[Any, Any, None], loop: str) -> None:
-    """Run ``main`` on uvloop or asyncio's own loop, as the --loop setting says."""
-    factory: Callable[[], asyncio.AbstractEventLoop] | None = None
+def loop_factory(loop: str) -> Callable[[], asyncio.AbstractEventLoop]:
+    """uvloop's or asyncio's event loop constructor, as the --loop setting says."""
     if loop in ("auto", "uvloop"):
         try:
             import uvloop
         except ImportError:
             if loop == "uvloop":
-                main.close()
                 raise ConfigError("--loop uvloop: the uvloop package is not installed") from None
         else:
-            factory = uvloop.new_event_loop
+            factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
+            return factory
+    return asyncio.new_event_loop
+
+
+def run_loop(main: Coroutine[Any, Any, None], loop: str) -> None:
+    """Run ``main`` on uvloop or asyncio's own loop, as the --loop setting says."""
+    try:
+        factory = loop_factory(loop)
+    except ConfigError:
+        main.close()
+        raise
     if sys.version_info >= (3, 11):
         with asyncio.Runner(loop_factory=factory) as runner:
             runner.run(main)
     else:  # pragma: no cover - Python 3.10
-        event_loop = factory() if factory else asyncio.new_event_loop()
+        event_loop = factory()
         asyncio.set_event_loop(event_loop)
         try:
             event_loop.run_until_complete(main)
@@ -129,9 +139,15 @@ class Server:
         if self._exit is not None:
             self._exit.set()
 
+    @property
+    def stopping(self) -> bool:
+        """True once a shutdown has begun (a signal, request_exit, or the request limit)."""
+        return self._exit is not None and self._exit.is_set()
+
     def request_exit_threadsafe(self, force: bool = False) -> None:
         if self._loop is not None:
-            self._loop.call_soon_threadsafe(self.request_exit, force)
+            with contextlib.suppress(RuntimeError):  # the loop has closed: already stopped
+                self._loop.call_soon_threadsafe(self.request_exit, force)
 
     # ------------------------------------------------------------------ internals
     async def _listen(self, sockets: list[socket.socket]) -> None:
