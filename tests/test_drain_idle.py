@@ -40,9 +40,10 @@ def test_idle_connection_is_closed_after_the_grace(http: str) -> None:
 
 
 def test_keep_alive_zero_closes_every_response(http: str) -> None:
-    with serve(apps.hello, http=http, timeout_keep_alive=0) as running:
-        with RawClient(running.port) as client:
-            client.send(GET)
-            response = client.response()
-            assert response.header("connection") == "close"
-            assert client.is_closed()
+    with (
+        serve(apps.hello, http=http, timeout_keep_alive=0) as running,
+        RawClient(running.port) as client,
+    ):
+        client.send(GET)
+        assert client.response().header("connection") == "close"
+        assert client.is_closed()
