@@ -108,14 +108,11 @@ TABLE: dict[str, Row] = {
         "Gunicorn binds TCP, UNIX and fd:// addresses (and systemd's LISTEN_FDS); the worker"
         " serves the sockets it is handed."
     ),
-    "backlog": to("backlog"),
+    "backlog": to("backlog", "Length of the listen queue."),
     # ---- Worker Processes
     "workers": master(),
     "worker_class": master("`mypkg.workers.AsgiWorker` or `mypkg.workers.AsgiH11Worker`."),
-    "threads": ignored(
-        "One event loop per worker; concurrency is worker_connections. A value above 1 is"
-        " warned about."
-    ),
+    "threads": ignored("One event loop per worker; concurrency comes from worker_connections."),
     "worker_connections": to(
         "limit_concurrency", "Beyond this many connections or in-flight requests: 503."
     ),
@@ -194,7 +191,9 @@ TABLE: dict[str, Row] = {
     "disable_redirect_access_to_syslog": master(_LOGGING + "."),
     "access_log_format": to("access_log_format", "Every Gunicorn atom, see docs/access-log.md."),
     "errorlog": worker(_LOGGING + ": mypkg.error writes through gunicorn.error."),
-    "loglevel": to("log_level", "", lambda value, worker: str(value).lower()),
+    "loglevel": to(
+        "log_level", "Level of mypkg.error (through gunicorn.error).", lambda v, w: str(v).lower()
+    ),
     "capture_output": master(_LOGGING + "."),
     "logger_class": ignored(
         "Its handlers are used; its access() method is not called, because the worker formats"
@@ -253,14 +252,14 @@ TABLE: dict[str, Row] = {
     "protocol": refused("Only `http` is served; the uWSGI protocol is not supported."),
     "uwsgi_allow_ips": na("Only used with protocol = uwsgi."),
     # ---- SSL
-    "keyfile": to("ssl_keyfile"),
+    "keyfile": to("ssl_keyfile", "The certificate's private key."),
     "certfile": to("ssl_certfile", "TLS is on when a certificate is given."),
-    "ssl_version": to("ssl_version"),
+    "ssl_version": to("ssl_version", "Deprecated in Gunicorn too; kept for old configs."),
     "cert_reqs": to("ssl_cert_reqs", "0 none, 1 optional, 2 required client certificates."),
-    "ca_certs": to("ssl_ca_certs"),
+    "ca_certs": to("ssl_ca_certs", "CA bundle to verify client certificates."),
     "suppress_ragged_eofs": na("asyncio's TLS transport handles an unclean TLS close."),
     "do_handshake_on_connect": na("asyncio performs the handshake when a connection arrives."),
-    "ciphers": to("ssl_ciphers"),
+    "ciphers": to("ssl_ciphers", "OpenSSL cipher list."),
     # ---- HTTP/2
     "http_protocols": ignored(_HTTP2 + "; with h2 listed, clients fall back to HTTP/1.1."),
     "http2_cleartext": ignored(_HTTP2 + "."),
@@ -282,8 +281,8 @@ TABLE: dict[str, Row] = {
         _LENIENCY + ": header names with underscores are passed to the app as they are."
     ),
     # ---- Gunicorn's own ASGI worker settings, which mean the same here
-    "asgi_loop": to("loop"),
-    "asgi_lifespan": to("lifespan"),
+    "asgi_loop": to("loop", "auto: uvloop if installed; asyncio; uvloop."),
+    "asgi_lifespan": to("lifespan", "auto, on, off; a failed startup stops Gunicorn (exit 3)."),
     "asgi_disconnect_grace_period": na(
         "mypkg never cancels a request task because its client left: the app learns it from"
         " receive() (http.disconnect) or send() (an OSError) and finishes on its own."
@@ -294,7 +293,7 @@ TABLE: dict[str, Row] = {
         "auto: httptools if installed, else h11; fast: httptools; python: h11.",
         _choice({"fast": "httptools", "python": "h11"}),
     ),
-    "root_path": to("root_path"),
+    "root_path": to("root_path", "ASGI root_path: the prefix the app is mounted under."),
     # ---- Dirty Arbiters, Control
     "dirty_apps": master(_DIRTY + "."),
     "dirty_workers": master(_DIRTY + "."),

@@ -204,7 +204,7 @@ class AsgiH11Worker(AsgiWorker):
 def build_config(worker: Any) -> Config:
     """Gunicorn's settings through the table, over MYPKG_* variables (and MYPKG_CONFIG's file)."""
     values = mapping.translate(worker)
-    values.update(type(worker).FORCED)
+    values.update(getattr(worker, "FORCED", {}))
     for line in ignored_variables(os.environ, values):
         worker.log.warning("%s", line)
     return Config.from_sources(values, os.environ)
