@@ -27,9 +27,10 @@ class HttptoolsProtocol(HttpProtocol):
             if self.upgrade_scope is not None:
                 self.switch_protocols(data[exc.args[0] :])
             return
-        except ProtocolError:
-            raise
         except httptools.HttpParserError as exc:
+            # httptools wraps what a callback raises (our 414/431 checks) in its own error.
+            if isinstance(exc.__context__, ProtocolError):
+                raise exc.__context__ from None
             raise ProtocolError(400, f"invalid HTTP request: {exc}") from None
         if self.in_head:
             # llhttp buffers a header until it is complete: bound the whole head ourselves.
