@@ -8,6 +8,9 @@ import os
 import time
 from typing import Any
 
+# Lets a test catch a worker while it is still importing the app.
+time.sleep(float(os.environ.get("TEST_IMPORT_DELAY", "0")))
+
 
 def _mark(line: str) -> None:
     path = os.environ.get("TEST_MARKER")

@@ -82,6 +82,17 @@ class Master:
         return self.proc.wait(timeout)
 
 
+_SYSTEMD_EXEC = """
+import os, sys
+fd = int(sys.argv[1])
+if fd != 3:
+    os.dup2(fd, 3)
+    os.close(fd)
+os.environ.update(LISTEN_FDS="1", LISTEN_PID=str(os.getpid()))
+os.execv(sys.executable, [sys.executable, *sys.argv[2:]])
+"""
+
+
 @contextmanager
 def gunicorn(
     tmp_path: Path,
@@ -91,17 +102,27 @@ def gunicorn(
     workers: int = 1,
     env: dict[str, str] | None = None,
     ready: bool = True,
+    bind: str | None = None,
+    systemd: bool = False,
 ) -> Iterator[Master]:
-    """``python -m gunicorn -k WORKER ... APP`` on a socket bound here and passed as fd://N."""
+    """``python -m gunicorn -k WORKER ... APP``. By default on a socket bound here and passed as
+    ``fd://N`` (no port race); ``bind`` lets Gunicorn bind; ``systemd`` passes the socket as
+    systemd does (fd 3, LISTEN_FDS, LISTEN_PID)."""
     sock = bind_tcp("127.0.0.1", 0, 128)
     port = sock.getsockname()[1]
     fd = sock.fileno()
     os.set_inheritable(fd, True)
+    if bind is None:
+        bind = "" if systemd else f"fd://{fd}"
+    elif bind.startswith("127.0.0.1:"):
+        port = int(bind.rpartition(":")[2])
     log_path = tmp_path / f"gunicorn-{port}.log"
     command = [
-        sys.executable, "-m", "gunicorn", "-k", worker, "--bind", f"fd://{fd}",
+        sys.executable, "-m", "gunicorn", "-k", worker, *(["--bind", bind] if bind else []),
         "--workers", str(workers), "--no-control-socket", "--graceful-timeout", "5", *args, app,
     ]  # fmt: skip
+    if systemd:  # as systemd does: the socket on fd 3, LISTEN_PID naming the process it execs
+        command = [sys.executable, "-c", _SYSTEMD_EXEC, str(fd), *command[1:]]
     environ = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
@@ -123,9 +144,7 @@ def gunicorn(
                 proc.wait(5)
 
 
-def start_gunicorn(
-    command: list[str], tmp_path: Path, **kwargs: Any
-) -> subprocess.CompletedProcess[str]:
+def run_gunicorn(*command: str, **kwargs: Any) -> subprocess.CompletedProcess[str]:
     """Run a Gunicorn that is expected to stop by itself (a boot failure); bounded."""
     environ = {**os.environ, "PYTHONPATH": str(ROOT), **kwargs.pop("env", {})}
     return subprocess.run(
@@ -218,6 +237,15 @@ class Load:
                 self.pids[pid] += 1
             else:
                 self.failures.append(failure)
+
+
+def process_gone(pid: int) -> bool:
+    """Exited (a zombie counts: it no longer runs anything)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return True
+    return "\nState:\tZ" in status
 
 
 def pids_in_log(log: str) -> list[int]:

@@ -146,8 +146,9 @@ class AsgiWorker(Worker):  # type: ignore[misc]  # gunicorn is untyped
     def _close_loop(self, loop: asyncio.AbstractEventLoop) -> None:
         """Cancel what the app left running and stop the executor, briefly; then close."""
         try:
-            if not self.aborting:
-                loop.run_until_complete(_finish_leftovers(fast=self.quick))
+            loop.run_until_complete(_finish_leftovers(fast=self.quick or self.aborting))
+        except Exception:
+            self.log.debug("Error while cancelling leftover tasks", exc_info=True)
         finally:
             asyncio.set_event_loop(None)
             loop.close()
