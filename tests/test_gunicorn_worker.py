@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import signal
 import socket
 import time
 from pathlib import Path
@@ -15,7 +14,6 @@ from tests.conftest import RawClient, free_port
 from tests.gunicorn_support import (
     WORKER_CLASSES,
     gunicorn,
-    process_gone,
     run_gunicorn,
     wait_until,
 )
