@@ -219,3 +219,14 @@ def test_ignored_variables_lists_only_mypkg_names() -> None:
     assert ignored_variables(environ, {"http": "auto"}) == [
         "MYPKG_HTTP is ignored under Gunicorn: http_parser sets http"
     ]
+
+
+def test_mypkg_config_file_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    toml = tmp_path / "mypkg.toml"
+    toml.write_text("timeout_request_head = 4.5\nserver_header = false\n")
+    monkeypatch.setenv("MYPKG_CONFIG", str(toml))
+    config = build_config(fake_worker())
+    assert config.timeout_request_head == 4.5
+    assert config.server_header is False

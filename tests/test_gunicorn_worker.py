@@ -193,3 +193,20 @@ def test_boot_failure_stops_gunicorn(
     assert result.returncode == code, output
     assert message in output
     assert output.count("Booting worker") == 1  # stopped, not respawned
+
+
+def test_reload_restarts_the_worker_when_the_app_changes(tmp_path: Path) -> None:
+    module = tmp_path / "reloaded_app.py"
+    source = """
+async def app(scope, receive, send):
+    if scope["type"] == "http":
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"VERSION"})
+"""
+    module.write_text(source.replace("VERSION", "v1"))
+    args = ("--reload", "--chdir", str(tmp_path))
+    with gunicorn(tmp_path, *args, app="reloaded_app:app") as master:
+        assert master.request("/").body == b"v1"
+        module.write_text(source.replace("VERSION", "v2"))
+        master.wait_for_log("Serving on", count=2)
+        assert master.request("/").body == b"v2"
