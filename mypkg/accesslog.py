@@ -26,10 +26,11 @@ if TYPE_CHECKING:
 access_logger = logging.getLogger("mypkg.access")
 error_logger = logging.getLogger("mypkg.error")
 
-# Gunicorn's default is Apache's combined format; mypkg's own default keeps its timestamp to the
-# log handler (whose prefix already has one) and adds the request duration in seconds.
+# Gunicorn's default is Apache's combined format. mypkg's own default is the line it always wrote
+# (client address:port as uvicorn shows it, request line, status, body bytes, milliseconds) and
+# leaves the timestamp to the log handler, whose prefix already has one.
 GUNICORN_FORMAT = '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s"'
-DEFAULT_FORMAT = '%(h)s - "%(r)s" %(s)s %(b)s %(L)ss'
+DEFAULT_FORMAT = '%(h)s:%({REMOTE_PORT}e)s - "%(r)s" %(s)s %(b)s %(M)sms'
 
 Getter = Callable[["RequestCycle", float], object]
 
