@@ -33,7 +33,10 @@ async def echo(scope: Any, receive: Any, send: Any) -> None:
         {
             "type": "http.response.start",
             "status": 200,
-            "headers": [(b"x-method", scope["method"].encode()), (b"x-path", scope["path"].encode())],
+            "headers": [
+                (b"x-method", scope["method"].encode()),
+                (b"x-path", scope["path"].encode()),
+            ],
         }
     )
     await send({"type": "http.response.body", "body": body})

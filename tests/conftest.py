@@ -127,7 +127,7 @@ class RawClient:
         """Read one response, framed by Content-Length, chunked encoding or close."""
         head = self.read_until(b"\r\n\r\n").decode("latin-1")
         status_line, *lines = head.split("\r\n")
-        _, status, reason = (status_line.split(" ", 2) + [""])[:3]
+        _, status, reason = [*status_line.split(" ", 2), ""][:3]
         headers = [tuple(part.strip() for part in line.split(":", 1)) for line in lines]
         response = Response(int(status), reason, headers, b"")  # type: ignore[arg-type]
         if head_only or response.status in (204, 304) or response.status < 200:
