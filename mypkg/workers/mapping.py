@@ -98,6 +98,9 @@ _LOGGING = "Configures Gunicorn's loggers, which mypkg's loggers write through"
 _LENIENCY = "mypkg's parsers apply RFC 9112 strictly; Gunicorn's parser leniency does not apply"
 _DIRTY = "Gunicorn's dirty arbiter runs its own processes, apart from the ASGI workers"
 _HTTP2 = "mypkg serves HTTP/1.1 (and WebSockets); HTTP/2 settings have no effect"
+_HTTP2_LIMITS = "max_concurrent_streams initial_window_size max_frame_size max_header_list_size"
+_DIRTY_SETTINGS = """dirty_apps dirty_workers dirty_timeout dirty_threads dirty_graceful_timeout
+    on_dirty_starting dirty_post_fork dirty_worker_init dirty_worker_exit"""
 
 TABLE: dict[str, Row] = {
     # ---- Config File
@@ -263,17 +266,15 @@ TABLE: dict[str, Row] = {
     # ---- HTTP/2
     "http_protocols": ignored(_HTTP2 + "; with h2 listed, clients fall back to HTTP/1.1."),
     "http2_cleartext": ignored(_HTTP2 + "."),
-    "http2_max_concurrent_streams": na(_HTTP2 + "."),
-    "http2_initial_window_size": na(_HTTP2 + "."),
-    "http2_max_frame_size": na(_HTTP2 + "."),
-    "http2_max_header_list_size": na(_HTTP2 + "."),
+    **dict.fromkeys([f"http2_{name}" for name in _HTTP2_LIMITS.split()], na(_HTTP2 + ".")),
     # ---- Server Mechanics (parser leniency)
     "raw_paste_global_conf": na("Paste Deployment configures WSGI applications."),
     "permit_obsolete_folding": ignored(_LENIENCY + ": obs-fold gets 400."),
-    "strip_header_spaces": ignored(_LENIENCY + "."),
-    "permit_unconventional_http_method": ignored(_LENIENCY + "."),
+    **dict.fromkeys(
+        ["strip_header_spaces", "permit_unconventional_http_method", "casefold_http_method"],
+        ignored(_LENIENCY + "."),
+    ),
     "permit_unconventional_http_version": ignored(_LENIENCY + ": other versions get 505."),
-    "casefold_http_method": ignored(_LENIENCY + "."),
     "forwarder_headers": na(
         "WSGI environ overrides (SCRIPT_NAME, PATH_INFO) do not exist in ASGI."
     ),
@@ -295,18 +296,8 @@ TABLE: dict[str, Row] = {
     ),
     "root_path": to("root_path", "ASGI root_path: the prefix the app is mounted under."),
     # ---- Dirty Arbiters, Control
-    "dirty_apps": master(_DIRTY + "."),
-    "dirty_workers": master(_DIRTY + "."),
-    "dirty_timeout": master(_DIRTY + "."),
-    "dirty_threads": master(_DIRTY + "."),
-    "dirty_graceful_timeout": master(_DIRTY + "."),
-    "on_dirty_starting": master(_DIRTY + "."),
-    "dirty_post_fork": master(_DIRTY + "."),
-    "dirty_worker_init": master(_DIRTY + "."),
-    "dirty_worker_exit": master(_DIRTY + "."),
-    "control_socket": master(),
-    "control_socket_mode": master(),
-    "control_socket_disable": master(),
+    **dict.fromkeys(_DIRTY_SETTINGS.split(), master(_DIRTY + ".")),
+    **dict.fromkeys(["control_socket", "control_socket_mode", "control_socket_disable"], master()),
 }
 
 
