@@ -121,6 +121,8 @@ class AsgiWorker(Worker):  # type: ignore[misc]  # gunicorn is untyped
         if signal.SIGUSR1 in early:
             self._on_usr1()
         if any(sig in STOP_SIGNALS for sig in early):
+            if signal.SIGTERM not in early:
+                self._call_hook(self.cfg.worker_int, "worker_int")
             self.log.info("Stop signal received while booting; exiting without serving")
             return
         sockets = [listener.sock for listener in self.sockets]
@@ -134,9 +136,13 @@ class AsgiWorker(Worker):  # type: ignore[misc]  # gunicorn is untyped
     def _tick(self) -> None:
         """Called by the server's ticker on the event loop: the heartbeat, plus exit checks."""
         self.notify()
+        assert self.server is not None
+        state = self.server.state
+        if state is not None and self.timeout and state.tick_interval > self.timeout / 2:
+            # Gunicorn gives a worker self.timeout (half its --timeout) between heartbeats.
+            state.tick_interval = max(0.05, self.timeout / 2)
         if self.alive and self.ppid == os.getppid():
             return
-        assert self.server is not None
         if not self.server.stopping:
             if self.alive:
                 self.log.info("Parent changed, shutting down: %s", self)
@@ -167,12 +173,15 @@ class AsgiWorker(Worker):  # type: ignore[misc]  # gunicorn is untyped
             return
         self.quick = True
         self.alive = False
-        try:
-            self.cfg.worker_int(self)
-        except Exception:
-            self.log.exception("Exception in worker_int hook")
+        self._call_hook(self.cfg.worker_int, "worker_int")
         self.server.request_exit(force=True)
         asyncio.get_running_loop().call_later(QUICK_EXIT_BUDGET, self._cut_short)
+
+    def _call_hook(self, hook: Callable[[Any], object], name: str) -> None:
+        try:
+            hook(self)
+        except Exception:
+            self.log.exception("Exception in %s hook", name)
 
     def _cut_short(self) -> None:
         task = self._main_task
