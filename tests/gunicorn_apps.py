@@ -42,6 +42,7 @@ async def app(scope: Any, receive: Any, send: Any) -> None:
     path, query = scope["path"], scope["query_string"].decode()
     body = b"ok"
     if path.endswith("/slow"):
+        _mark("slow")  # tests wait for this before they act on the in-flight request
         await asyncio.sleep(float(query or 1))
         body = b"slept"
     elif path.endswith("/block"):

@@ -239,6 +239,23 @@ class Load:
                 self.failures.append(failure)
 
 
+def marks(marker: Path, word: str) -> int:
+    """How many lines of the TEST_MARKER file (written by tests/gunicorn_apps.py) start so."""
+    try:
+        return sum(line.startswith(word + " ") for line in marker.read_text().splitlines())
+    except FileNotFoundError:
+        return 0
+
+
+def send_slow(master: Master, seconds: float, marker: Path) -> RawClient:
+    """Start GET /slow?SECONDS on a new connection; return once the app is running it."""
+    before = marks(marker, "slow")
+    client = RawClient(master.port, timeout=10)
+    client.send(f"GET /slow?{seconds} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    wait_until(lambda: marks(marker, "slow") > before, 5, "the app to start the request")
+    return client
+
+
 def process_gone(pid: int) -> bool:
     """Exited (a zombie counts: it no longer runs anything)."""
     try:

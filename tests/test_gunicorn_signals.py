@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from tests.conftest import RawClient
-from tests.gunicorn_support import Master, gunicorn, process_gone, wait_until
+from tests.gunicorn_support import gunicorn, marks, process_gone, send_slow, wait_until
 
 HOOKS = """
 import os
@@ -37,12 +37,6 @@ def with_hooks(tmp_path: Path) -> tuple[tuple[str, ...], dict[str, str], Path]:
     return ("-c", str(config)), {"TEST_MARKER": str(marker)}, marker
 
 
-def send_slow(master: Master, seconds: float) -> RawClient:
-    client = RawClient(master.port, timeout=10)
-    client.send(f"GET /slow?{seconds} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
-    return client
-
-
 def test_hooks_around_requests_and_the_worker_life(tmp_path: Path) -> None:
     args, env, marker = with_hooks(tmp_path)
     with gunicorn(tmp_path, *args, env=env) as master:
@@ -65,22 +59,20 @@ def test_hooks_around_requests_and_the_worker_life(tmp_path: Path) -> None:
 def test_term_finishes_in_flight_requests_then_runs_lifespan_shutdown(tmp_path: Path) -> None:
     marker = tmp_path / "marks"
     with gunicorn(tmp_path, env={"TEST_MARKER": str(marker)}) as master:
-        client = send_slow(master, 0.5)
-        time.sleep(0.1)  # the request reaches the app, which sleeps 0.5 s
+        client = send_slow(master, 0.5, marker)
         master.signal(signal.SIGTERM)
         response = client.response()
         assert response.status == 200 and response.body == b"slept"
         assert response.header("connection") == "close"
         assert master.wait_exit() == 0
-    assert marker.read_text().split()[::2] == ["startup", "shutdown"]
+    assert (marks(marker, "startup"), marks(marker, "shutdown")) == (1, 1)
 
 
 def test_term_exits_within_graceful_timeout(tmp_path: Path) -> None:
     marker = tmp_path / "marks"
     env = {"TEST_MARKER": str(marker)}
     with gunicorn(tmp_path, "--graceful-timeout", "2", env=env) as master:
-        client = send_slow(master, 30)
-        time.sleep(0.1)
+        client = send_slow(master, 30, marker)
         started = time.monotonic()
         master.signal(signal.SIGTERM)
         assert master.wait_exit() == 0
@@ -96,11 +88,10 @@ def test_quit_to_a_worker_exits_within_a_second(tmp_path: Path) -> None:
     args, env, marker = with_hooks(tmp_path)
     with gunicorn(tmp_path, *args, env=env) as master:
         [pid] = master.workers()
-        busy = send_slow(master, 30)
+        busy = send_slow(master, 30, marker)
         idle = RawClient(master.port)
         idle.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
         assert idle.response().status == 200
-        time.sleep(0.1)
         started = time.monotonic()
         os.kill(pid, signal.SIGQUIT)
         wait_until(lambda: process_gone(pid), 5, "the worker to exit")
@@ -113,9 +104,9 @@ def test_quit_to_a_worker_exits_within_a_second(tmp_path: Path) -> None:
 
 
 def test_int_to_the_master_stops_everything_fast(tmp_path: Path) -> None:
-    with gunicorn(tmp_path, workers=2) as master:
-        busy = send_slow(master, 30)
-        time.sleep(0.1)
+    marker = tmp_path / "marks"
+    with gunicorn(tmp_path, workers=2, env={"TEST_MARKER": str(marker)}) as master:
+        busy = send_slow(master, 30, marker)
         started = time.monotonic()
         master.signal(signal.SIGINT)
         assert master.wait_exit() == 0
@@ -140,7 +131,7 @@ def test_timeout_abort_logs_where_the_loop_was_stuck(tmp_path: Path) -> None:
     args, env, marker = with_hooks(tmp_path)
     with gunicorn(tmp_path, *args, "--timeout", "2", env=env) as master:
         [pid] = master.workers()
-        client = send_slow(master, 0)  # a normal request first, then one that blocks the loop
+        client = send_slow(master, 0, marker)  # a normal request, then one that blocks the loop
         assert client.response().status == 200
         client.send(b"GET /block?30 HTTP/1.1\r\nHost: x\r\n\r\n")
         log = master.wait_for_log("WORKER TIMEOUT (pid:", count=2, timeout=10)

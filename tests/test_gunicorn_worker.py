@@ -15,6 +15,7 @@ from tests.gunicorn_support import (
     WORKER_CLASSES,
     gunicorn,
     run_gunicorn,
+    send_slow,
     wait_until,
 )
 
@@ -62,11 +63,10 @@ def test_request_limits_answer_414_and_431(tmp_path: Path, worker: str) -> None:
 
 
 def test_worker_connections_answer_503(tmp_path: Path) -> None:
-    with gunicorn(tmp_path, "--worker-connections", "2") as master:
-        slow = [RawClient(master.port) for _ in range(2)]
-        for client in slow:
-            client.send(b"GET /slow?2 HTTP/1.1\r\nHost: x\r\n\r\n")
-        time.sleep(0.3)  # let both requests reach the app (they sleep 2 s there)
+    marker = tmp_path / "marks"
+    env = {"TEST_MARKER": str(marker)}
+    with gunicorn(tmp_path, "--worker-connections", "2", env=env) as master:
+        slow = [send_slow(master, 2, marker) for _ in range(2)]
         assert master.request("/").status == 503
         for client in slow:
             assert client.response().status == 200
