@@ -129,10 +129,16 @@ class ServerState:
             self._ticker = None
 
     def _tick(self) -> None:
-        self.now = now = self.loop.time()
+        now = self.loop.time()
+        # A tick far later than planned means the process did not run (CPU starvation, a stop):
+        # deadlines passed meanwhile, but so did the requests waiting unread in socket buffers.
+        # Judge no connection before the loop has polled its sockets once: skip to the next tick.
+        stalled = now - self.now > 2 * self.tick_interval
+        self.now = now
         self._refresh_date()
-        for conn in [c for c in self.connections if 0 < c.deadline <= now]:
-            conn.on_deadline()
+        if not stalled:
+            for conn in [c for c in self.connections if 0 < c.deadline <= now]:
+                conn.on_deadline()
         if self.on_tick is not None:
             self.on_tick()
         self._ticker = self.loop.call_later(self.tick_interval, self._tick)
