@@ -210,3 +210,20 @@ async def app(scope, receive, send):
         module.write_text(source.replace("VERSION", "v2"))
         master.wait_for_log("Serving on", count=2)
         assert master.request("/").body == b"v2"
+
+
+def test_reload_serves_a_syntax_error_until_it_is_fixed(tmp_path: Path) -> None:
+    module = tmp_path / "broken_app.py"
+    module.write_text("async def app(scope, receive, send)\n")  # no colon
+    args = ("--reload", "--chdir", str(tmp_path))
+    with gunicorn(tmp_path, *args, app="broken_app:app") as master:
+        response = master.request("/")
+        assert response.status == 500 and b"SyntaxError" in response.body
+        module.write_text(
+            "async def app(scope, receive, send):\n"
+            "    if scope['type'] == 'http':\n"
+            "        await send({'type': 'http.response.start', 'status': 200, 'headers': []})\n"
+            "        await send({'type': 'http.response.body', 'body': b'fixed'})\n"
+        )
+        master.wait_for_log("Serving on", count=2)
+        assert master.request("/").body == b"fixed"

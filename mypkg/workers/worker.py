@@ -82,7 +82,7 @@ class AsgiWorker(Worker):  # type: ignore[misc]  # gunicorn is untyped
         logs.route(self.log, self.cfg)
         try:
             config = build_config(self)
-            config.app_object = self.app.wsgi()
+            config.app_object = self._import_app()
             app = config.load_app()
             self.new_loop = loop_factory(config.loop)
             parser = protocol_class(config.http).__name__
@@ -96,6 +96,19 @@ class AsgiWorker(Worker):  # type: ignore[misc]  # gunicorn is untyped
         self.wsgi = hooks.wrap(app, self, mapping.is_default)
         self.server = Server(config)
         self.server.app = self.wsgi
+
+    def _import_app(self) -> Any:
+        """Gunicorn's loader (wsgi_app, preload_app, ``module:factory()``). Under --reload, a
+        SyntaxError is served as a 500 until the file is fixed, as Gunicorn's workers do."""
+        try:
+            return self.app.wsgi()
+        except SyntaxError as exc:
+            if not self.cfg.reload:
+                raise
+            self.log.exception("SyntaxError while importing the app; serving it as a 500")
+            if self.reloader is not None and exc.filename:
+                self.reloader.add_extra_file(exc.filename)
+            return syntax_error_app("".join(traceback.format_exception_only(exc)))
 
     # ------------------------------------------------------------------ serving
     def run(self) -> None:
@@ -209,6 +222,19 @@ class AsgiH11Worker(AsgiWorker):
     """Gunicorn worker running mypkg on pure Python: the h11 parser and asyncio's own loop."""
 
     FORCED: ClassVar[dict[str, object]] = {"http": "h11", "loop": "asyncio"}
+
+
+def syntax_error_app(message: str) -> Callable[..., Any]:
+    """An ASGI app answering every HTTP request with 500 and the error (development only)."""
+    body = f"The application could not be imported:\n\n{message}".encode()
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            headers = [(b"content-type", b"text/plain; charset=utf-8")]
+            await send({"type": "http.response.start", "status": 500, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+
+    return app
 
 
 def build_config(worker: Any) -> Config:
