@@ -227,3 +227,28 @@ def test_reload_serves_a_syntax_error_until_it_is_fixed(tmp_path: Path) -> None:
         )
         master.wait_for_log("Serving on", count=2)
         assert master.request("/").body == b"fixed"
+
+
+def test_errorlog_logconfig_dict_and_proc_name(tmp_path: Path) -> None:
+    errors = tmp_path / "error.log"
+    custom = tmp_path / "custom.log"
+    logconfig = {
+        "version": 1,
+        "formatters": {"plain": {"format": "CUSTOM %(name)s %(message)s"}},
+        "handlers": {
+            "file": {"class": "logging.FileHandler", "filename": str(custom), "formatter": "plain"}
+        },
+        "loggers": {"gunicorn.error": {"handlers": ["file"], "level": "INFO"}},
+        "root": {"level": "WARNING", "handlers": []},
+    }
+    args = ("--error-logfile", str(errors), "--name", "shop-api")
+    with gunicorn(tmp_path, *args, ready=False) as master:
+        wait_until(lambda: errors.exists() and "Serving on" in errors.read_text(), 15, "a line")
+        [pid] = master.workers()
+        title = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
+        assert b"worker [shop-api]" in title
+    config = tmp_path / "logging.conf.py"  # logconfig_dict has no command-line flag
+    config.write_text(f"logconfig_dict = {logconfig!r}\n")
+    with gunicorn(tmp_path, "-c", str(config), ready=False):
+        wait_until(lambda: custom.exists() and "Serving on" in custom.read_text(), 15, "a line")
+        assert "CUSTOM mypkg.error Serving on http://127.0.0.1:" in custom.read_text()
