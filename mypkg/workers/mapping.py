@@ -53,6 +53,12 @@ def _access_log(value: Any, worker: Any) -> object:
     return access_log_enabled(worker.log, worker.cfg)
 
 
+def _trusted_peers(value: Any, worker: Any) -> object:
+    """Gunicorn trusts every UNIX-socket peer unconditionally; mypkg says so with ``unix:``."""
+    peers = [value] if isinstance(value, str) else list(value)
+    return peers if "*" in peers or "unix:" in peers else [*peers, "unix:"]
+
+
 def _choice(table: dict[str, str]) -> Converter:
     return lambda value, worker: table.get(value, value)
 
@@ -183,7 +189,12 @@ TABLE: dict[str, Row] = {
         " client.",
         lambda value, worker: bool(value),
     ),
-    "forwarded_allow_ips": to("forwarded_allow_ips", "Proxies trusted for X-Forwarded-*."),
+    "forwarded_allow_ips": to(
+        "forwarded_allow_ips",
+        "Proxies trusted for X-Forwarded-* / Forwarded. As in Gunicorn, clients of a UNIX socket"
+        " are trusted too (`unix:` is added).",
+        _trusted_peers,
+    ),
     # ---- Logging
     "accesslog": to(
         "access_log",
