@@ -299,7 +299,11 @@ TABLE: dict[str, Row] = {
         "mypkg never cancels a request task because its client left: the app learns it from"
         " receive() (http.disconnect) or send() (an OSError) and finishes on its own."
     ),
-    "websocket_max_message_size": to("ws_max_size", "Larger message: close code 1009."),
+    "websocket_max_message_size": to(
+        "ws_max_size",
+        "Larger message: close code 1009. Gunicorn's 0 (no limit) is refused: mypkg bounds the"
+        " memory of every connection.",
+    ),
     "http_parser": to(
         "http",
         "auto: httptools if installed, else h11; fast: httptools; python: h11.",
