@@ -1,4 +1,5 @@
-"""The demo app served by the README's first command: an HTML page and a JSON endpoint."""
+"""The demo app served by the README's first command: an HTML page, a JSON endpoint and a
+WebSocket echo at /ws that the page's echo box talks to."""
 
 from __future__ import annotations
 
@@ -12,15 +13,45 @@ PAGE = b"""<!doctype html>
 <html lang="en">
 <head><meta charset="utf-8"><title>mypkg demo</title>
 <style>body{font-family:system-ui,sans-serif;max-width:40rem;margin:3rem auto;padding:0 1rem}
-code{background:#f3f3f3;padding:.1rem .3rem}</style></head>
+code{background:#f3f3f3;padding:.1rem .3rem}
+#echo-form{display:flex;gap:.5rem}#echo-input{flex:1;padding:.3rem}
+#echo-log{list-style:none;padding:0;font-family:monospace}
+#echo-status{font-size:.9rem;color:#666}</style></head>
 <body>
 <h1>mypkg is serving</h1>
 <p>This page comes from <code>examples/demo.py</code>. The JSON endpoint is
 <a href="/api/info"><code>/api/info</code></a>.</p>
 <pre id="info">loading...</pre>
+<h2>WebSocket echo</h2>
+<p id="echo-status">connecting to <code>/ws</code>...</p>
+<form id="echo-form"><input id="echo-input" autocomplete="off" placeholder="Say something">
+<button id="echo-send" disabled>Send</button></form>
+<ul id="echo-log"></ul>
 <script>
 fetch("/api/info").then(r => r.json()).then(d => {
   document.getElementById("info").textContent = JSON.stringify(d, null, 2);
+});
+const echoLog = document.getElementById("echo-log");
+const echoStatus = document.getElementById("echo-status");
+function logLine(text) {
+  const item = document.createElement("li");
+  item.textContent = text;
+  echoLog.appendChild(item);
+}
+const scheme = location.protocol === "https:" ? "wss://" : "ws://";
+const socket = new WebSocket(scheme + location.host + "/ws");
+socket.onopen = () => {
+  echoStatus.textContent = "connected to /ws";
+  document.getElementById("echo-send").disabled = false;
+  document.body.dataset.ws = "open";
+  document.dispatchEvent(new Event("demo-ws-open"));
+};
+socket.onmessage = (event) => logLine("echo: " + event.data);
+socket.onclose = (event) => { echoStatus.textContent = "closed (" + event.code + ")"; };
+document.getElementById("echo-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const input = document.getElementById("echo-input");
+  if (input.value) { socket.send(input.value); logLine("sent: " + input.value); input.value = ""; }
 });
 </script>
 </body>
@@ -37,6 +68,9 @@ async def app(scope, receive, send):  # type: ignore[no-untyped-def]
             elif message["type"] == "lifespan.shutdown":
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+    if scope["type"] == "websocket":
+        await _echo(scope, receive, send)
+        return
     if scope["type"] != "http":
         return
     if scope["path"] == "/":
@@ -63,3 +97,20 @@ async def _respond(send, status, content_type, body):  # type: ignore[no-untyped
         }
     )
     await send({"type": "http.response.body", "body": body})
+
+
+async def _echo(scope, receive, send):  # type: ignore[no-untyped-def]
+    """WebSocket /ws: send every message back until the browser goes away."""
+    await receive()  # websocket.connect
+    if scope["path"] != "/ws":
+        await send({"type": "websocket.close"})  # refused: the client sees HTTP 403
+        return
+    await send({"type": "websocket.accept"})
+    while True:
+        message = await receive()
+        if message["type"] == "websocket.disconnect":
+            return
+        if message.get("text") is not None:
+            await send({"type": "websocket.send", "text": message["text"]})
+        else:
+            await send({"type": "websocket.send", "bytes": message["bytes"]})

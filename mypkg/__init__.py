@@ -10,11 +10,8 @@ __version__ = "0.1.0"
 def run(app: Any, **kwargs: Any) -> None:
     """Serve ``app`` ("module:attr" or the callable itself) with settings given as keywords."""
     from mypkg.cli import serve
-    from mypkg.logging import configure_logging
 
-    config = Config(app, **kwargs)
-    configure_logging(config.log_level, config.access_log)
-    serve(config)
+    serve(Config(app, **kwargs))
 
 
 from mypkg.config import Config  # noqa: E402

@@ -26,11 +26,16 @@ def import_from_string(target: str) -> Any:
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
-        if exc.name is not None and module_name.startswith(exc.name):
+        if exc.name == module_name or module_name.startswith(f"{exc.name}."):
             raise AppLoadError(
                 f"could not import module {module_name!r} (from {target!r})"
             ) from None
-        raise  # a module imported *by* the app is missing: the traceback is the useful part
+        # Something the app imports is missing: its traceback (the cause) is the useful part.
+        raise AppLoadError(f"error while importing {module_name!r}: {exc}") from exc
+    except Exception as exc:
+        raise AppLoadError(
+            f"error while importing {module_name!r}: {type(exc).__name__}: {exc}"
+        ) from exc
     instance: Any = module
     try:
         for attr in attrs.split("."):
@@ -52,7 +57,10 @@ def load_app(target: str | Any, *, factory: bool, app_dir: str, interface: str) 
     if factory:
         if not callable(app):
             raise AppLoadError(f"app factory {name} is not callable")
-        app = app()
+        try:
+            app = app()
+        except Exception as exc:
+            raise AppLoadError(f"app factory {name} raised {type(exc).__name__}: {exc}") from exc
     if interface == "auto":
         interface = detect_interface(app, name)
     if interface == "asgi2":

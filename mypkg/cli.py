@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import traceback
 from typing import Any, NoReturn
 
 from mypkg import __version__
@@ -27,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog=PROG,
         description="Serve an ASGI application (HTTP/1.1 and WebSockets).",
         argument_default=argparse.SUPPRESS,
+        allow_abbrev=False,  # else a new setting could make an old abbreviation ambiguous
     )
     parser.add_argument(
         "--version",
@@ -85,6 +87,8 @@ def main(argv: list[str] | None = None) -> int:
         configure_logging(config.log_level, config.access_log)
         serve(config)
     except ConfigError as exc:
+        if exc.__cause__ is not None:  # an error inside the app's own code: show where
+            traceback.print_exception(exc.__cause__)
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return exc.exit_code
     except StartupError as exc:

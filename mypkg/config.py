@@ -23,15 +23,17 @@ class Config(Settings):
 
     def __init__(self, app: str | ASGI3App | None = None, **kwargs: Any) -> None:
         self.app_object: Any = None
-        if isinstance(app, str) or app is None:
+        if isinstance(app, str):
             kwargs.setdefault("app", app)
-        else:
+        elif app is not None:
             self.app_object = app
         config_file = kwargs.pop("config", None)
         if config_file is not None:
             self.config = config_file
             settings.apply(self, read_config_file(config_file), Origin("file", config_file))
         settings.apply(self, kwargs, Origin("argument"))
+        if self.env_file:  # from_sources loads it itself, before reading MYPKG_* variables
+            load_env_file(self.env_file, os.environ)
 
     @classmethod
     def from_sources(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from typing import Any
 
@@ -25,15 +26,33 @@ class Lifespan:
         self.startup_done = asyncio.Event()
         self.shutdown_done = asyncio.Event()
         self.failure = ""
+        self.received = False  # the app asked for lifespan.startup: it does speak lifespan
 
-    async def startup(self) -> None:
+    async def startup(self, stop: asyncio.Event) -> bool:
+        """Run the app's startup; False if ``stop`` was set first (startup is then abandoned,
+        so that a signal can end a process whose startup hangs)."""
         if not self.supported:
-            return
+            return True
         self.task = asyncio.get_running_loop().create_task(self._main())
         await self.inbox.put({"type": "lifespan.startup"})
-        await self.startup_done.wait()
+        waiters = [asyncio.ensure_future(event.wait()) for event in (self.startup_done, stop)]
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        for waiter in waiters:
+            waiter.cancel()
+        if not self.startup_done.is_set():
+            logger.warning("Asked to stop: stopping before lifespan startup completed")
+            await self._cancel()
+            return False
         if self.failure:
+            await self._cancel()  # an app that reported failure may still wait in receive()
             raise StartupError(f"lifespan startup failed: {self.failure}")
+        return True
+
+    async def _cancel(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.task
 
     async def shutdown(self) -> None:
         if not self.supported or self.task is None or self.task.done():
@@ -51,9 +70,12 @@ class Lifespan:
         }
         try:
             await self.app(scope, self.receive, self.send)
+        except asyncio.CancelledError:
+            raise  # we stopped it: not a failure of the app
         except BaseException as exc:
-            if not self.startup_done.is_set() and self.mode == "auto":
+            if not self.startup_done.is_set() and self.mode == "auto" and not self.received:
                 # An app without lifespan support raises on the unknown scope type: that is fine.
+                # One that raises after receiving lifespan.startup has failed its startup.
                 logger.debug("lifespan not supported by the app (%r); going on without it", exc)
                 self.supported = False
             elif not self.startup_done.is_set() or not self.shutdown_done.is_set():
@@ -68,6 +90,7 @@ class Lifespan:
             self.shutdown_done.set()
 
     async def receive(self) -> Message:
+        self.received = True
         return await self.inbox.get()
 
     async def send(self, message: Message) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Mapping
+from typing import Any
 
 TRACE = 5
 logging.addLevelName(TRACE, "TRACE")
@@ -28,3 +30,12 @@ def configure_logging(log_level: str, access_log: bool) -> None:
     logging.getLogger(ERROR_LOGGER).setLevel(level)
     access = logging.getLogger(ACCESS_LOGGER)
     access.setLevel(logging.INFO if access_log and level <= logging.INFO else logging.WARNING)
+
+
+def client_and_path(scope: Mapping[str, Any]) -> tuple[str, str]:
+    """An access log line's client ("host:port", or "-") and path with its query string."""
+    client = scope["client"]
+    path: str = scope["path"]
+    if scope["query_string"]:
+        path += "?" + scope["query_string"].decode("latin-1")
+    return (f"{client[0]}:{client[1]}" if client else "-"), path

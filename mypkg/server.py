@@ -9,7 +9,6 @@ lifespan shutdown, all within the graceful timeout.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import signal
 import socket
@@ -22,6 +21,7 @@ from mypkg.asgi import ASGI3App
 from mypkg.config import Config
 from mypkg.errors import ConfigError
 from mypkg.lifespan import Lifespan
+from mypkg.logging import configure_logging
 from mypkg.sockets import bind_sockets, describe
 from mypkg.state import ServerState
 
@@ -45,6 +45,21 @@ def protocol_class(http: str) -> type[asyncio.Protocol]:
     from mypkg.http.h11_impl import H11Protocol
 
     return H11Protocol
+
+
+def websocket_upgrade(config: Config, state: ServerState) -> Callable[..., None] | None:
+    """The --ws setting: what takes over a connection after an accepted upgrade request."""
+    if config.ws == "none":
+        return None
+    try:
+        from mypkg.websocket.upgrade import Upgrader
+    except ImportError as exc:
+        if not (exc.name or "").startswith("websockets"):
+            raise
+        if config.ws == "websockets":
+            raise ConfigError("--ws websockets: the websockets package is not installed") from None
+        return None  # auto: upgrade requests are answered as plain HTTP
+    return Upgrader(config, state)
 
 
 def loop_factory(loop: str) -> Callable[[], asyncio.AbstractEventLoop]:
@@ -96,7 +111,9 @@ class Server:
 
     # ------------------------------------------------------------------ entry points
     def run(self, sockets: list[socket.socket] | None = None) -> None:
-        """Serve until told to stop (SIGINT/SIGTERM), in a new event loop."""
+        """Serve until told to stop (SIGINT/SIGTERM), in a new event loop, logging to stderr
+        unless the application configured mypkg's loggers itself."""
+        configure_logging(self.config.log_level, self.config.access_log)
         run_loop(self.serve(sockets), self.config.loop)
 
     async def serve(
@@ -115,15 +132,17 @@ class Server:
         state = self.state = ServerState(config, app, loop)
         state.on_max_requests = self._max_requests_reached
         state.on_tick = on_tick
+        state.upgrade = websocket_upgrade(config, state)
         lifespan = Lifespan(app, config.lifespan, state.lifespan_state)
-        await lifespan.startup()
+        if install_signal_handlers:  # first: a SIGTERM right after startup must not kill us
+            self._install_signal_handlers()
         try:
-            await self._listen(sockets if sockets is not None else bind_sockets(config))
-            if install_signal_handlers:
-                self._install_signal_handlers()
-            state.start()
-            self.started.set()
-            await self._exit.wait()
+            started = await lifespan.startup(self._exit)
+            if started and not self._exit.is_set():  # else a signal came during startup
+                await self._listen(sockets if sockets is not None else bind_sockets(config))
+                state.start()
+                self.started.set()
+                await self._exit.wait()
             await self._shutdown()
         finally:
             state.stop()
@@ -145,9 +164,9 @@ class Server:
         return self._exit is not None and self._exit.is_set()
 
     def request_exit_threadsafe(self, force: bool = False) -> None:
-        if self._loop is not None:
-            with contextlib.suppress(RuntimeError):  # the loop has closed: already stopped
-                self._loop.call_soon_threadsafe(self.request_exit, force)
+        loop = self._loop
+        if loop is not None and not loop.is_closed():  # a stopped server has nothing to stop
+            loop.call_soon_threadsafe(self.request_exit, force)
 
     # ------------------------------------------------------------------ internals
     async def _listen(self, sockets: list[socket.socket]) -> None:

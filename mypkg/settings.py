@@ -167,6 +167,7 @@ class Setting(Generic[T]):
         metavar: str | None = None,
         example: object = None,
         in_file: bool = True,
+        flag: str | None = None,
     ) -> None:
         self.default = default
         self.parse = parse
@@ -176,6 +177,7 @@ class Setting(Generic[T]):
         self.metavar = metavar
         self.example = example
         self.in_file = in_file
+        self._flag = flag  # when the familiar flag is not the name (uvicorn's --header)
         self.name = ""
         self.section = ""
 
@@ -186,7 +188,7 @@ class Setting(Generic[T]):
 
     @property
     def flag(self) -> str:
-        return "--" + self.name.replace("_", "-")
+        return self._flag or "--" + self.name.replace("_", "-")
 
     @property
     def env(self) -> str:
@@ -404,6 +406,7 @@ class HttpSettings:
         kind="append",
         metavar="NAME:VALUE",
         example=["X-Served-By:mypkg"],
+        flag="--header",
     )
 
 
@@ -424,6 +427,42 @@ class LoggingSettings:
 
 class WebSocketSettings:
     section = "WebSockets"
+
+    ws = Setting(
+        "auto",
+        choice("auto", "websockets", "none"),
+        "WebSocket support: 'auto' uses the websockets package when it is installed; 'none'"
+        " answers upgrade requests as plain HTTP.",
+    )
+    ws_max_size = Setting(
+        16 * 1024 * 1024,
+        integer(1),
+        "Largest incoming WebSocket message in bytes; a larger one closes the connection (1009).",
+    )
+    ws_max_queue = Setting(
+        32,
+        integer(1),
+        "Incoming WebSocket messages buffered for an app that reads slower than its client"
+        " sends; beyond this the server stops reading from that client until the app catches up.",
+    )
+    ws_ping_interval = Setting(
+        20.0,
+        number(0),
+        "Seconds between keepalive pings on each open WebSocket; 0 sends none.",
+    )
+    ws_ping_timeout = Setting(
+        20.0,
+        number(0),
+        "Seconds to wait for the pong to a keepalive ping before closing the connection (1011),"
+        " and for a client to finish a closing handshake before the socket is cut; 0 waits"
+        " forever for pongs (closing handshakes then get 10 s).",
+    )
+    ws_per_message_deflate = Setting(
+        True,
+        boolean,
+        "Offer the permessage-deflate compression extension to WebSocket clients.",
+        kind="toggle",
+    )
 
 
 class TlsSettings:

@@ -128,10 +128,15 @@ class RequestCycle:
         else:
             if result is not None:
                 logger.error("ASGI callable returned a value (%r); it should return None", result)
-            if self.status is None and not self.disconnected:
-                logger.error("ASGI callable returned without starting a response")
+            if self.complete or self.disconnected:
+                pass
+            elif not self.head_written:  # nothing on the wire yet: a real answer is possible
+                if self.status is None:
+                    logger.error("ASGI callable returned without starting a response")
+                else:
+                    logger.error("ASGI callable returned without sending the response body")
                 self.respond_error(500)
-            elif not self.complete and not self.disconnected:
+            else:
                 logger.error("ASGI callable returned without completing the response")
                 self.conn.close()
         finally:
@@ -142,7 +147,12 @@ class RequestCycle:
             logger.debug("ASGI callable raised after the client disconnected", exc_info=exc)
             return
         if isinstance(exc, asyncio.CancelledError):
-            self.conn.close()
+            if not self.complete:
+                self.conn.close()
+            return
+        if self.complete:
+            # The response is whole; the connection may be serving the next request already.
+            logger.error("Exception in ASGI application after its response", exc_info=exc)
             return
         logger.error("Exception in ASGI application", exc_info=exc)
         if not self.head_written:
@@ -185,9 +195,10 @@ class RequestCycle:
         body = self.body
         data = body[0] if len(body) == 1 else b"".join(body)
         body.clear()
-        if self.body_size > BODY_HIGH_WATER:
-            self.conn.resume_reading()
+        was_over = self.body_size > BODY_HIGH_WATER
         self.body_size = 0
+        if was_over:
+            self.conn.resume_reading()
         more = self.more_body
         self.delivered_end = not more
         return {"type": "http.request", "body": data, "more_body": more}
@@ -246,7 +257,9 @@ class RequestCycle:
             self._write_head(body, more_body)
             return
         conn = self.conn
-        if self.length_left is not None:
+        if self.no_body:
+            pass  # HEAD, 204, 304: later pieces of the app's body never reach the wire either
+        elif self.length_left is not None:
             self._count(body)
             if body:
                 conn.transport.write(body)
@@ -257,7 +270,7 @@ class RequestCycle:
                 data += framing.LAST_CHUNK
             if data:
                 conn.transport.write(data)
-        elif body and not self.no_body:
+        elif body:
             self.bytes_sent += len(body)
             conn.transport.write(body)
         if not more_body:
@@ -285,6 +298,7 @@ class RequestCycle:
             ):
                 headers.append((b"content-length", b"%d" % len(body)))
             body = b""
+            self.length_left = None  # nothing is sent, so nothing can fall short
         elif self.length_left is not None:
             self._count(body)
         elif not more_body:

@@ -7,20 +7,31 @@ connection stays open, a fresh ``h11.Connection`` takes over the bytes already b
 
 from __future__ import annotations
 
+import re
+
 import h11
 
 from mypkg.errors import ProtocolError
 from mypkg.http.protocol import HttpProtocol
 from mypkg.state import ServerState
 
+# h11 accepts some heads that llhttp refuses; refuse them here too, so both backends give every
+# request the same answer (each is a request-smuggling vector when a proxy reads it otherwise):
+# a bare LF line end, obs-fold, a control character in a field, and a repeated or listed
+# Content-Length (h11 silently merges identical values).
+_LAX_HEAD = re.compile(rb"(?<!\r)\n|\n[ \t]|[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_CONTENT_LENGTH = re.compile(rb"\ncontent-length:([^\r\n]*)", re.IGNORECASE)
+_HEAD_END = re.compile(rb"\n\r?\n")  # where h11 ends a head
+
 
 class H11Protocol(HttpProtocol):
-    __slots__ = ("conn", "line_bytes", "line_seen", "message_done")
+    __slots__ = ("conn", "head", "head_done", "line_seen", "message_done")
 
     def __init__(self, state: ServerState) -> None:
         super().__init__(state)
         self.conn = self._new_parser()
-        self.line_bytes = 0
+        self.head = bytearray()  # the raw head so far, checked once h11 has parsed it
+        self.head_done = False
         self.line_seen = False
         self.message_done = False
 
@@ -28,29 +39,32 @@ class H11Protocol(HttpProtocol):
         return h11.Connection(h11.SERVER, max_incomplete_event_size=self.state.max_head_size)
 
     def feed(self, data: bytes) -> None:
-        if not self.line_seen and not self.message_done:
-            self._check_request_line(data)
+        if self.message_done:
+            # A pipelined request: h11 holds it until the response in flight is done; read no
+            # more meanwhile, so a client cannot make us buffer without bound.
+            self.conn.receive_data(data)
+            self.pause_reading()
+            return
+        if not self.head_done:
+            if not self.line_seen:
+                self._check_request_line(data)
+            self.head += data
         self.conn.receive_data(data)
-        if not self.message_done:
-            self._process()
+        self._process()
 
     def _check_request_line(self, data: bytes) -> None:
         """h11 sees the request line only once it is whole: bound a line still arriving."""
         newline = data.find(b"\n")
-        if newline != -1:
-            self.line_seen = True
-            length = self.line_bytes + newline
-        else:
-            length = self.line_bytes = self.line_bytes + len(data)
+        self.line_seen = newline != -1
+        length = len(self.head) + (newline if self.line_seen else len(data))
         if length > self.state.limit_request_line + 16:  # method and version around the target
             raise ProtocolError(414, "request line too long")
 
     def next_message(self) -> None:
         rest, closed = self.conn.trailing_data
         self.conn = self._new_parser()
-        self.line_bytes = 0
-        self.line_seen = False
-        self.message_done = False
+        self.head = bytearray()
+        self.head_done = self.line_seen = self.message_done = False
         if rest:
             self.feed(rest)
         if closed:
@@ -62,7 +76,10 @@ class H11Protocol(HttpProtocol):
             try:
                 event = conn.next_event()
             except h11.RemoteProtocolError as exc:
-                raise ProtocolError(exc.error_status_hint, str(exc)) from None
+                # h11 says 501 for a Transfer-Encoding it does not implement; like llhttp, we
+                # refuse anything but a final "chunked" as malformed framing.
+                status = 400 if exc.error_status_hint == 501 else exc.error_status_hint
+                raise ProtocolError(status, str(exc)) from None
             if event is h11.NEED_DATA or event is h11.PAUSED:
                 return
             if isinstance(event, h11.Request):
@@ -84,6 +101,10 @@ class H11Protocol(HttpProtocol):
 
     def _on_request(self, event: h11.Request) -> None:
         state = self.state
+        self.head_done = True
+        end = _HEAD_END.search(self.head)
+        _check_head(bytes(self.head[: end.end()] if end else self.head))
+        self.head = bytearray()
         if len(event.target) > state.limit_request_line:
             raise ProtocolError(414, "request line too long")
         headers = event.headers
@@ -99,3 +120,12 @@ class H11Protocol(HttpProtocol):
             event.http_version.decode("ascii"),
             list(headers),
         )
+
+
+def _check_head(head: bytes) -> None:
+    """Refuse what h11 lets through but llhttp does not (see _LAX_HEAD)."""
+    if _LAX_HEAD.search(head):
+        raise ProtocolError(400, "invalid HTTP request: bare LF, obs-fold or control character")
+    lengths = _CONTENT_LENGTH.findall(head)
+    if len(lengths) > 1 or (lengths and b"," in lengths[0]):
+        raise ProtocolError(400, "invalid HTTP request: repeated Content-Length")

@@ -28,15 +28,17 @@ class HttptoolsProtocol(HttpProtocol):
                 self.switch_protocols(data[exc.args[0] :])
             return
         except httptools.HttpParserError as exc:
-            # httptools wraps what a callback raises (our 414/431 checks) in its own error.
-            if isinstance(exc.__context__, ProtocolError):
-                raise exc.__context__ from None
-            raise ProtocolError(400, f"invalid HTTP request: {exc}") from None
+            raise _protocol_error(exc) from None
         if self.in_head:
-            # llhttp buffers a header until it is complete: bound the whole head ourselves.
-            self.head_bytes += len(data)
-            if self.head_bytes > self.state.max_head_size:
-                raise ProtocolError(431, "request head too large")
+            # httptools buffers a header until it is complete: bound the whole head ourselves.
+            # It gives no offsets, so the read in which a head began is not counted (it may
+            # hold whole requests before it): the bound is the head budget plus one read.
+            if self.head_bytes < 0:
+                self.head_bytes = 0
+            else:
+                self.head_bytes += len(data)
+                if self.head_bytes > self.state.max_head_size:
+                    raise ProtocolError(431, "request head too large")
 
     def next_message(self) -> None:
         return None  # llhttp already parsed everything it was fed; pipelined cycles are queued
@@ -44,7 +46,7 @@ class HttptoolsProtocol(HttpProtocol):
     # ------------------------------------------------------------------ llhttp callbacks
     def on_message_begin(self) -> None:
         self.in_head = True
-        self.head_bytes = 0
+        self.head_bytes = -1  # began in the read being parsed
         self.url = b""
         self.header_list = []
 
@@ -80,3 +82,16 @@ class HttptoolsProtocol(HttpProtocol):
         cycle = self.parsing
         if cycle is not None:
             cycle.end_body()
+
+
+def _protocol_error(exc: httptools.HttpParserError) -> ProtocolError:
+    """The error to answer with: our own from a callback (httptools keeps it as the context),
+    505 for a well-formed but unsupported version or an HTTP/2 preface (h11 agrees), else 400."""
+    cause = exc.__context__
+    if isinstance(cause, ProtocolError):
+        return cause
+    if cause is not None:
+        raise cause  # a bug in a callback: let it surface instead of blaming the client
+    if str(exc).startswith(("Invalid HTTP version", "Pause on PRI")):
+        return ProtocolError(505, f"unsupported HTTP version: {exc}")
+    return ProtocolError(400, f"invalid HTTP request: {exc}")

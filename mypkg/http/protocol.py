@@ -15,7 +15,7 @@ from urllib.parse import unquote
 
 from mypkg.errors import ProtocolError
 from mypkg.http import framing
-from mypkg.http.cycle import RequestCycle
+from mypkg.http.cycle import BODY_HIGH_WATER, RequestCycle
 from mypkg.state import ServerState
 
 logger = logging.getLogger("mypkg.error")
@@ -47,6 +47,7 @@ class HttpProtocol(asyncio.Protocol):
         "drain_waiter",
         "loop",
         "parsing",
+        "pending_error",
         "phase",
         "pipeline",
         "reading_paused",
@@ -54,6 +55,7 @@ class HttpProtocol(asyncio.Protocol):
         "server",
         "state",
         "transport",
+        "upgrade_rest",
         "upgrade_scope",
         "write_paused",
     )
@@ -71,6 +73,8 @@ class HttpProtocol(asyncio.Protocol):
         self.write_paused = False
         self.drain_waiter: asyncio.Future[None] | None = None
         self.upgrade_scope: dict[str, Any] | None = None
+        self.pending_error: bytes | None = None  # answered once the pipeline ahead is done
+        self.upgrade_rest: bytes | None = None  # an upgrade waiting for earlier responses
         self.client: tuple[str, int] | None = None
         self.server: tuple[str, int] | None = None
         self.scheme = "http"
@@ -148,9 +152,16 @@ class HttpProtocol(asyncio.Protocol):
             self.transport.pause_reading()
 
     def resume_reading(self) -> None:
-        if self.reading_paused and not self.transport.is_closing():
-            self.reading_paused = False
-            self.transport.resume_reading()
+        """Read again, unless queued requests or an unread body still hold reading back."""
+        if not self.reading_paused or self.transport.is_closing():
+            return
+        if self.pipeline or self.pending_error is not None:
+            return
+        parsing = self.parsing
+        if parsing is not None and parsing.body_size > BODY_HIGH_WATER:
+            return
+        self.reading_paused = False
+        self.transport.resume_reading()
 
     # ------------------------------------------------------------------ requests
     def on_request_head(
@@ -161,6 +172,8 @@ class HttpProtocol(asyncio.Protocol):
         self.phase = BUSY
         self.deadline = 0.0
         if version != "1.1" and version != "1.0":
+            if version == "0.9":  # llhttp reads "GET /" as 0.9: not an HTTP/1 request line
+                raise ProtocolError(400, "HTTP/0.9 requests are not supported")
             raise ProtocolError(505, f"HTTP version {version} is not supported")
         keep_alive = version == "1.1"
         expect_100 = upgrade = False
@@ -235,6 +248,11 @@ class HttpProtocol(asyncio.Protocol):
 
     def switch_protocols(self, rest: bytes) -> None:
         """Hand the connection to the WebSocket layer with the bytes already read after the head."""
+        if self.cycle is not None:
+            # Responses to pipelined requests come first; on_response_complete hands over.
+            self.upgrade_rest = rest
+            self.pause_reading()
+            return
         scope, self.upgrade_scope = self.upgrade_scope, None
         assert scope is not None and self.state.upgrade is not None
         self.state.discard(self)
@@ -257,33 +275,55 @@ class HttpProtocol(asyncio.Protocol):
         if not cycle.keep_alive or self.transport.is_closing():
             self.close()
             return
+        if self.upgrade_rest is not None and not self.pipeline:
+            rest, self.upgrade_rest = self.upgrade_rest, None
+            self.switch_protocols(rest)
+            return
         if self.pipeline:
             self._start(self.pipeline.popleft())
-            if not self.pipeline:
-                self.resume_reading()
+            self.resume_reading()
+            return
+        if self.pending_error is not None:
+            self.transport.write(self.pending_error)
+            self.close()
             return
         self.phase = IDLE
         timeout = state.timeout_keep_alive
         self.deadline = state.now + timeout if timeout > 0 else 0.0
         self.resume_reading()
-        self.next_message()
+        try:
+            self.next_message()  # h11 parses what it buffered meanwhile: this runs in send()
+        except ProtocolError as exc:
+            self.reject(exc.status, exc.reason)
 
     # ------------------------------------------------------------------ ending connections
     def reject(self, status: int, reason: str) -> None:
-        """Answer a protocol error and close: nothing more is read from this client."""
+        """Answer a protocol error and close: nothing more is read from this client.
+
+        Requests parsed before the bad bytes are answered first, in order. A request whose own
+        body is malformed is abandoned (its app sees a disconnect); it gets the error response
+        unless its app already started answering."""
         if self.transport.is_closing():
             return
         logger.debug("Closing %s: %d %s", self.client, status, reason)
+        error = framing.error_response(status, self.state.default_headers, reason)
+        parsing = self.parsing
+        abandoned = False
+        if parsing is not None and parsing.more_body and not parsing.complete:
+            abandoned = True
+            parsing.on_disconnect()
+            if parsing in self.pipeline:
+                self.pipeline.remove(parsing)
+            elif parsing.head_written:
+                self.close()  # its response is on the wire already: cut it, never complete it
+                return
         cycle = self.cycle
-        if cycle is None:
-            self.transport.write(framing.error_response(status, self.state.default_headers, reason))
-        elif cycle is not self.parsing or not cycle.more_body:
-            # A later pipelined request is bad: finish the response in flight, then close.
-            cycle.keep_alive = False
-            self.pipeline.clear()
+        if cycle is None or (abandoned and cycle is parsing):
+            self.transport.write(error)
+            self.close()
+        else:
+            self.pending_error = error  # after the responses ahead of it, in order
             self.pause_reading()
-            return
-        self.close()
 
     def on_deadline(self) -> None:
         """Called by the server's ticker when this connection's deadline has passed."""
@@ -326,17 +366,21 @@ class HttpProtocol(asyncio.Protocol):
 
 
 def split_target(target: bytes) -> tuple[bytes, bytes]:
-    """Path and query of an origin-form or absolute-form request target."""
+    """Path and query of an origin-form or absolute-form request target (no fragment)."""
+    if b"#" in target:
+        target = target.partition(b"#")[0]
     if not target.startswith(b"/"):
         if target == b"*":
             return target, b""
         scheme_end = target.find(b"://")
         if scheme_end <= 0:
             raise ProtocolError(400, "invalid request target")
-        slash = target.find(b"/", scheme_end + 3)
-        target = target[slash:] if slash != -1 else b"/"
+        authority = scheme_end + 3
+        ends = (target.find(b"/", authority), target.find(b"?", authority))
+        target = target[min((end for end in ends if end != -1), default=len(target)) :]
+        if not target.startswith(b"/"):
+            target = b"/" + target  # "http://host" or "http://host?query"
     path, _, query = target.partition(b"?")
-    path = path.partition(b"#")[0]
     return path, query
 
 

@@ -1,0 +1,1 @@
+"""WebSockets over websockets' sans-I/O protocol; reached only through ``server.py``."""

@@ -1,0 +1,145 @@
+"""Sans-I/O unit tests of the pure pieces: target splitting, response framing, head checks,
+value parsers. Cheaper than a server, and they pin the exact bytes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from mypkg import settings
+from mypkg.errors import ProtocolError
+from mypkg.http import framing
+from mypkg.http.h11_impl import _check_head
+from mypkg.http.protocol import split_target
+
+
+@pytest.mark.parametrize(
+    ("target", "expected"),
+    [
+        (b"/", (b"/", b"")),
+        (b"/a/b?x=1&y", (b"/a/b", b"x=1&y")),
+        (b"/a?", (b"/a", b"")),
+        (b"/a#frag", (b"/a", b"")),
+        (b"/a?b=1#frag", (b"/a", b"b=1")),
+        (b"/a%20b?c=%20", (b"/a%20b", b"c=%20")),
+        (b"*", (b"*", b"")),
+        (b"http://example.com/x?y=1", (b"/x", b"y=1")),
+        (b"http://example.com", (b"/", b"")),
+        (b"http://example.com?y=1", (b"/", b"y=1")),
+        (b"https://user@example.com:8443/p", (b"/p", b"")),
+    ],
+)
+def test_split_target(target: bytes, expected: tuple[bytes, bytes]) -> None:
+    assert split_target(target) == expected
+
+
+@pytest.mark.parametrize("target", [b"foo", b"://x/", b"example.com:443"])
+def test_split_target_refuses(target: bytes) -> None:
+    with pytest.raises(ProtocolError) as info:
+        split_target(target)
+    assert info.value.status == 400
+
+
+def test_header_name_lowercases_and_validates() -> None:
+    assert framing.header_name(b"Content-Type") == b"content-type"
+    assert framing.header_name(b"x-a!#$%&'*+-.^_`|~9") == b"x-a!#$%&'*+-.^_`|~9"
+    for bad in (b"", b"x a", b"x:a", b"x\r\na", b"x\x00", b"caf\xc3\xa9", b"(x)"):
+        with pytest.raises(ValueError):
+            framing.header_name(bad)
+    with pytest.raises(TypeError):
+        framing.header_name("str")  # type: ignore[arg-type]
+
+
+def test_response_head_bytes() -> None:
+    head = framing.response_head(200, b"server: mypkg\r\n", [(b"x-a", b"1"), (b"X-B", b"2")])
+    assert head == b"HTTP/1.1 200 OK\r\nserver: mypkg\r\nx-a: 1\r\nX-B: 2\r\n\r\n"
+    assert framing.status_line(299) == b"HTTP/1.1 299 \r\n"  # unknown status: empty phrase
+
+
+def test_chunk_framing() -> None:
+    assert framing.chunk(b"hello world!") == b"c\r\nhello world!\r\n"
+    assert framing.chunk(b"") == b""  # an empty piece must not end the body
+    assert framing.LAST_CHUNK == b"0\r\n\r\n"
+
+
+def test_error_response_is_complete_and_closes() -> None:
+    raw = framing.error_response(431, b"date: x\r\n", "too many request header fields")
+    head, _, body = raw.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 431 Request Header Fields Too Large\r\ndate: x\r\n")
+    assert b"\r\nconnection: close" in head
+    assert b"\r\ncontent-length: %d" % len(body) in head
+    assert body == b"too many request header fields\n"
+
+
+GOOD_HEAD = b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nX-T: a\tb\xe9\r\n\r\n"
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        b"GET / HTTP/1.1\nHost: x\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: x\n\n",
+        b"GET / HTTP/1.1\r\nHost: x\r\nX-A: a\r\n b\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: x\r\nX-A: a\x01\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: x\r\nX-A: a\x7f\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\ncontent-length: 5\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 5, 5\r\n\r\n",
+    ],
+)
+def test_h11_strict_head_check_refuses(head: bytes) -> None:
+    with pytest.raises(ProtocolError) as info:
+        _check_head(head)
+    assert info.value.status == 400
+
+
+def test_h11_strict_head_check_accepts() -> None:
+    _check_head(GOOD_HEAD)
+
+
+@pytest.mark.parametrize(
+    ("parse", "given", "expected"),
+    [
+        (settings.integer(0, 10), "7", 7),
+        (settings.integer(0, 10), 7, 7),
+        (settings.number(0), "0.5", 0.5),
+        (settings.number(0), 2, 2.0),
+        (settings.boolean, "Yes", True),
+        (settings.boolean, "off", False),
+        (settings.boolean, False, False),
+        (settings.choice("a", "b"), "b", "b"),
+        (settings.optional(settings.integer()), "", None),
+        (settings.listing(settings.text), "a, b,,c", ["a", "b", "c"]),
+        (settings.header, "X-A: b c", ("X-A", "b c")),
+        (settings.header, ["X-A", "b"], ("X-A", "b")),
+        (
+            settings.address_list,
+            "127.0.0.1,10.0.0.0/8,*,unix:",
+            ["127.0.0.1", "10.0.0.0/8", "*", "unix:"],
+        ),
+    ],
+)
+def test_parsers_accept(parse: Any, given: Any, expected: Any) -> None:
+    assert parse(given) == expected
+
+
+@pytest.mark.parametrize(
+    ("parse", "given"),
+    [
+        (settings.integer(0, 10), "11"),
+        (settings.integer(0, 10), "ten"),
+        (settings.integer(), True),
+        (settings.integer(), 1.5),
+        (settings.number(0), "-1"),
+        (settings.number(0), "nan"),
+        (settings.boolean, "maybe"),
+        (settings.choice("a", "b"), "c"),
+        (settings.header, "no-colon"),
+        (settings.header, "X A:b"),
+        (settings.header, "X-A:b\r\nInjected: 1"),
+        (settings.address_list, "not-an-ip"),
+    ],
+)
+def test_parsers_refuse(parse: Any, given: Any) -> None:
+    with pytest.raises(ValueError):
+        parse(given)
