@@ -37,6 +37,9 @@ async def app(scope: Any, receive: Any, send: Any) -> None:
     if scope["type"] == "lifespan":
         await _lifespan(receive, send)
         return
+    if scope["type"] == "websocket":
+        await _echo(receive, send)
+        return
     if scope["type"] != "http":
         return
     path, query = scope["path"], scope["query_string"].decode()
@@ -53,6 +56,16 @@ async def app(scope: Any, receive: Any, send: Any) -> None:
     headers = [(b"x-pid", str(os.getpid()).encode()), (b"X-Trace", b"t-1")]
     await send({"type": "http.response.start", "status": 200, "headers": headers})
     await send({"type": "http.response.body", "body": body})
+
+
+async def _echo(receive: Any, send: Any) -> None:
+    """WebSocket: accept, then send every text message back."""
+    message = await receive()
+    if message["type"] != "websocket.connect":
+        return
+    await send({"type": "websocket.accept"})
+    while (message := await receive())["type"] == "websocket.receive":
+        await send({"type": "websocket.send", "text": message.get("text") or ""})
 
 
 async def failing_startup(scope: Any, receive: Any, send: Any) -> None:

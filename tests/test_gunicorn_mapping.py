@@ -17,7 +17,7 @@ from mypkg.settings import SETTINGS
 from mypkg.workers import mapping
 from mypkg.workers.worker import AsgiH11Worker, AsgiWorker, build_config, ignored_variables
 
-# mypkg settings that other work in progress adds (TLS and proxies: issue 6; WebSockets: issue 3).
+# mypkg settings that other work in progress adds (TLS and proxies: issue 6).
 # Until they land, a Gunicorn value that needs them is refused at boot, never dropped.
 PENDING = {
     "ssl_keyfile",
@@ -28,7 +28,6 @@ PENDING = {
     "ssl_ciphers",
     "proxy_headers",
     "forwarded_allow_ips",
-    "ws_max_size",
 }
 
 
@@ -86,6 +85,7 @@ def test_settings_that_matter_are_mapped() -> None:
         "accesslog": "access_log",
         "access_log_format": "access_log_format",
         "loglevel": "log_level",
+        "websocket_max_message_size": "ws_max_size",
     }
     assert {name: mapping.TABLE[name].target for name in must_map} == must_map
     for name in ("timeout", "worker_int", "worker_abort", "pre_request", "post_request"):
@@ -167,8 +167,6 @@ def test_a_value_for_a_missing_mypkg_setting_is_refused() -> None:
     value: Any = {"ssl_version": 5, "cert_reqs": 2, "secure_scheme_headers": {}}.get(
         gunicorn_name, "10.0.0.1" if gunicorn_name == "forwarded_allow_ips" else "x"
     )
-    if gunicorn_name == "websocket_max_message_size":
-        value = 1024
     with pytest.raises(ConfigError, match=f"needs mypkg's '{pending[0]}' setting"):
         mapping.translate(fake_worker(**{gunicorn_name: value}))
 
@@ -230,3 +228,8 @@ def test_mypkg_config_file_from_the_environment(
     config = build_config(fake_worker())
     assert config.timeout_request_head == 4.5
     assert config.server_header is False
+
+
+def test_websocket_message_limit_zero_is_refused() -> None:
+    with pytest.raises(ConfigError, match=r"websocket_max_message_size .*expected an integer >= 1"):
+        mapping.translate(fake_worker(websocket_max_message_size=0))

@@ -252,3 +252,20 @@ def test_errorlog_logconfig_dict_and_proc_name(tmp_path: Path) -> None:
     with gunicorn(tmp_path, "-c", str(config), ready=False):
         wait_until(lambda: custom.exists() and "Serving on" in custom.read_text(), 15, "a line")
         assert "CUSTOM mypkg.error Serving on http://127.0.0.1:" in custom.read_text()
+
+
+@pytest.mark.parametrize("worker", WORKER_CLASSES)
+def test_websockets_and_their_message_limit(tmp_path: Path, worker: str) -> None:
+    from websockets.exceptions import ConnectionClosedError
+    from websockets.sync.client import connect
+
+    args = ("--websocket-max-message-size", "1000")
+    with gunicorn(tmp_path, *args, worker=worker) as master:
+        with connect(f"ws://127.0.0.1:{master.port}/ws", open_timeout=5) as ws:
+            ws.send("hello")
+            assert ws.recv(timeout=5) == "hello"
+        with connect(f"ws://127.0.0.1:{master.port}/ws", open_timeout=5) as ws:
+            ws.send("x" * 2000)
+            with pytest.raises(ConnectionClosedError) as info:
+                ws.recv(timeout=5)
+        assert info.value.rcvd is not None and info.value.rcvd.code == 1009
