@@ -63,23 +63,32 @@ def websocket_upgrade(config: Config, state: ServerState) -> Callable[..., None]
     return Upgrader(config, state)
 
 
-def run_loop(main: Coroutine[Any, Any, None], loop: str) -> None:
-    """Run ``main`` on uvloop or asyncio's own loop, as the --loop setting says."""
-    factory: Callable[[], asyncio.AbstractEventLoop] | None = None
+def loop_factory(loop: str) -> Callable[[], asyncio.AbstractEventLoop]:
+    """uvloop's or asyncio's event loop constructor, as the --loop setting says."""
     if loop in ("auto", "uvloop"):
         try:
             import uvloop
         except ImportError:
             if loop == "uvloop":
-                main.close()
                 raise ConfigError("--loop uvloop: the uvloop package is not installed") from None
         else:
-            factory = uvloop.new_event_loop
+            factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
+            return factory
+    return asyncio.new_event_loop
+
+
+def run_loop(main: Coroutine[Any, Any, None], loop: str) -> None:
+    """Run ``main`` on uvloop or asyncio's own loop, as the --loop setting says."""
+    try:
+        factory = loop_factory(loop)
+    except ConfigError:
+        main.close()
+        raise
     if sys.version_info >= (3, 11):
         with asyncio.Runner(loop_factory=factory) as runner:
             runner.run(main)
     else:  # pragma: no cover - Python 3.10
-        event_loop = factory() if factory else asyncio.new_event_loop()
+        event_loop = factory()
         asyncio.set_event_loop(event_loop)
         try:
             event_loop.run_until_complete(main)
@@ -160,6 +169,11 @@ class Server:
                 self.state.abort_all()
         if self._exit is not None:
             self._exit.set()
+
+    @property
+    def stopping(self) -> bool:
+        """True once a shutdown has begun (a signal, request_exit, or the request limit)."""
+        return self._exit is not None and self._exit.is_set()
 
     def request_exit_threadsafe(self, force: bool = False) -> None:
         loop = self._loop

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, Literal, TypeVar, overload
 
+from mypkg.accesslog import DEFAULT_FORMAT, check_format
 from mypkg.binds import BindTarget, FileMode, bind_address, file_mode
 from mypkg.errors import ConfigError
 from mypkg.middleware.proxy_headers import TrustedPeers
@@ -406,7 +407,10 @@ class HttpSettings:
         "Answer 503 when more than this many connections or requests are in flight.",
     )
     timeout_keep_alive = Setting(
-        5.0, number(0), "Seconds an idle keep-alive connection is kept open between requests."
+        5.0,
+        number(0),
+        "Seconds an idle keep-alive connection is kept open between requests; 0 turns"
+        " keep-alive off (every response closes its connection).",
     )
     timeout_request_head = Setting(
         10.0,
@@ -462,6 +466,14 @@ class LoggingSettings:
         kind="toggle",
     )
     access_log = Setting(True, boolean, "Log one line per request.", kind="toggle")
+    access_log_format = Setting(
+        DEFAULT_FORMAT,
+        check_format,
+        "The access log line, in Gunicorn's atoms: %(h)s client, %(r)s request line, %(s)s"
+        " status, %(b)s body bytes, %(L)s seconds, %({name}i)s a request header, ... (see"
+        " docs/access-log.md).",
+        example='%(h)s "%(r)s" %(s)s %(M)sms %({x-request-id}i)s',
+    )
 
 
 class WebSocketSettings:

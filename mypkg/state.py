@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
+from mypkg.accesslog import AccessLog
 from mypkg.asgi import ASGI3App
 from mypkg.middleware.proxy_headers import TrustedPeers
 
@@ -57,6 +58,7 @@ class ServerState:
         "_last_second",
         "_ticker",
         "access_log",
+        "access_logger",
         "app",
         "connections",
         "date_header",
@@ -96,6 +98,7 @@ class ServerState:
         self.access_log = config.access_log and logging.getLogger("mypkg.access").isEnabledFor(
             logging.INFO
         )
+        self.access_logger = AccessLog(config.access_log_format)
         self.root_path = config.root_path
         self.root_path_bytes = config.root_path.encode("latin-1")
         self.limit_concurrency = config.limit_concurrency
@@ -158,10 +161,16 @@ class ServerState:
             self._ticker = self.loop.call_later(interval, self._tick)
 
     def _tick(self) -> None:
-        self.now = now = self.loop.time()
+        now = self.loop.time()
+        # A tick far later than planned means the process did not run (CPU starvation, a stop):
+        # deadlines passed meanwhile, but so did the requests waiting unread in socket buffers.
+        # Judge no connection before the loop has polled its sockets once: skip to the next tick.
+        stalled = now - self.now > 2 * self.tick_interval
+        self.now = now
         self._refresh_date()
-        for conn in [c for c in self.connections if 0 < c.deadline <= now]:
-            conn.on_deadline()
+        if not stalled:
+            for conn in [c for c in self.connections if 0 < c.deadline <= now]:
+                conn.on_deadline()
         if self.on_tick is not None:
             self.on_tick()
         self._ticker = self.loop.call_later(self.tick_interval, self._tick)

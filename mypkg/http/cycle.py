@@ -16,13 +16,11 @@ from typing import TYPE_CHECKING, Any
 from mypkg.asgi import ASGI3App, Message, Scope
 from mypkg.errors import ClientDisconnected
 from mypkg.http import extensions, framing
-from mypkg.logging import client_and_path
 
 if TYPE_CHECKING:
     from mypkg.http.protocol import HttpProtocol
 
 logger = logging.getLogger("mypkg.error")
-access_logger = logging.getLogger("mypkg.access")
 
 # Request body buffered beyond this pauses reading until the app consumes it.
 BODY_HIGH_WATER = 65536
@@ -356,8 +354,8 @@ class RequestCycle:
         if self.length_left:
             logger.error("response body is shorter than its Content-Length; closing the connection")
             self.keep_alive = False
-        if self.start_time:
-            self._log_access()
+        if self.start_time:  # set only while the access log is on
+            self.conn.state.access_logger.log(self)
         self._wake()
         self.conn.on_response_complete(self)
 
@@ -442,17 +440,3 @@ class RequestCycle:
             self.length_left -= sent
         if not more_body:
             self._finish()
-
-    def _log_access(self) -> None:
-        scope = self.scope
-        client, path = client_and_path(scope)
-        access_logger.info(
-            '%s - "%s %s HTTP/%s" %d %d %.1fms',
-            client,
-            scope["method"],
-            path,
-            scope["http_version"],
-            self.status,
-            self.bytes_sent,
-            (time.perf_counter() - self.start_time) * 1000,
-        )

@@ -23,6 +23,7 @@ logger = logging.getLogger("mypkg.error")
 
 # Connection phases, for deadlines: waiting for or reading a head; idle between requests; busy.
 HEAD, IDLE, BUSY = 0, 1, 2
+# Seconds an idle keep-alive connection stays open once shutdown begins (see ``shutdown``).
 
 _SPECIAL_REQUEST_HEADERS = frozenset(
     (b"host", b"content-length", b"transfer-encoding", b"connection", b"expect", b"upgrade")
@@ -248,8 +249,8 @@ class HttpProtocol(asyncio.Protocol):
             if state.upgrade is not None and _header(headers, b"upgrade") == b"websocket":
                 self.upgrade_scope = scope
                 return
-        if state.shutting_down:
-            keep_alive = False
+        if state.shutting_down or not state.timeout_keep_alive:
+            keep_alive = False  # stopping, or keep-alive turned off (--timeout-keep-alive 0)
         cycle = RequestCycle(
             self,
             scope,

@@ -1,0 +1,276 @@
+"""The access log line, in Gunicorn's format atoms, shared by every way of running mypkg.
+
+A format such as ``%(h)s "%(r)s" %(s)s %({x-request-id}i)s`` is compiled once per server into the
+list of atoms it uses, each with a small function that computes it from a finished request. Only
+those atoms are computed, and only when the access logger is on: the request cycle does no work at
+all for a log that is off. The line is formatted by ``logging`` (``format % atoms``), so a handler
+that drops the record never pays for the string.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+import os
+import re
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from mypkg.asgi import Scope
+
+if TYPE_CHECKING:
+    from mypkg.http.cycle import RequestCycle
+
+access_logger = logging.getLogger("mypkg.access")
+error_logger = logging.getLogger("mypkg.error")
+
+# Gunicorn's default is Apache's combined format. mypkg's own default is the line it always wrote
+# (client address:port as uvicorn shows it, request line, status, body bytes, milliseconds) and
+# leaves the timestamp to the log handler, whose prefix already has one.
+GUNICORN_FORMAT = '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s"'
+DEFAULT_FORMAT = '%(h)s:%({REMOTE_PORT}e)s - "%(r)s" %(s)s %(b)s %(M)sms'
+
+Getter = Callable[["RequestCycle", float], object]
+
+_ATOM = re.compile(r"%\(([^)]*)\)")
+# Client-controlled text is escaped so that a line cannot be forged or broken: quotes and
+# backslashes get a backslash, control characters become \xHH (as Apache does).
+_ESCAPES = {ord('"'): '\\"', ord("\\"): "\\\\", 0x7F: "\\x7f"}
+_ESCAPES.update({code: f"\\x{code:02x}" for code in range(32)})
+
+
+def _text(value: bytes | str) -> str:
+    text = value.decode("latin-1") if isinstance(value, bytes) else value
+    return text.translate(_ESCAPES)
+
+
+# --------------------------------------------------------------------------- the request, by scope
+# Plain values computed from an ASGI scope; the Gunicorn worker's request hooks use them too.
+
+
+def path_info(scope: Scope) -> str:
+    """The decoded path without the root_path prefix (WSGI's PATH_INFO)."""
+    path: str = scope["path"]
+    root: str = scope["root_path"]
+    return path[len(root) :] if root and path.startswith(root) else path
+
+
+def raw_uri(scope: Scope) -> str:
+    """The request target as the client sent it."""
+    raw: bytes = scope["raw_path"]
+    root = scope["root_path"].encode("latin-1")
+    if root and raw.startswith(root):
+        raw = raw[len(root) :]
+    if scope["query_string"]:
+        raw += b"?" + scope["query_string"]
+    return raw.decode("latin-1")
+
+
+def request_header(scope: Scope, name: bytes) -> str | None:
+    """A request header (lowercase name); repeated fields joined with ', '."""
+    values = [value for key, value in scope["headers"] if key == name]
+    return b", ".join(values).decode("latin-1") if values else None
+
+
+def _address_part(key: str, index: int) -> Callable[[Scope], str]:
+    def get(scope: Scope) -> str:
+        address = scope[key]
+        return str(address[index]) if address else ""
+
+    return get
+
+
+# What Gunicorn's WSGI environ holds, for %({NAME}e)s and for post_request's environ.
+CGI: dict[str, Callable[[Scope], str]] = {
+    "REMOTE_ADDR": _address_part("client", 0),
+    "REMOTE_PORT": _address_part("client", 1),
+    "SERVER_NAME": _address_part("server", 0),
+    "SERVER_PORT": _address_part("server", 1),
+    "REQUEST_METHOD": lambda scope: str(scope["method"]),
+    "SCRIPT_NAME": lambda scope: str(scope["root_path"]),
+    "PATH_INFO": path_info,
+    "QUERY_STRING": lambda scope: bytes(scope["query_string"]).decode("latin-1"),
+    "SERVER_PROTOCOL": lambda scope: "HTTP/" + str(scope["http_version"]),
+    "RAW_URI": raw_uri,
+    "wsgi.url_scheme": lambda scope: str(scope["scheme"]),
+}
+
+
+# --------------------------------------------------------------------------- the atoms
+
+
+def _scope_atom(function: Callable[[Scope], str]) -> Getter:
+    def get(cycle: RequestCycle, elapsed: float) -> str:
+        return _text(function(cycle.scope)) or "-"
+
+    return get
+
+
+def _header_atom(name: str, response: bool) -> Getter:
+    key = name.lower().encode("latin-1")
+
+    def get(cycle: RequestCycle, elapsed: float) -> str:
+        value = _response_header(cycle, key) if response else request_header(cycle.scope, key)
+        return _text(value) if value is not None else "-"
+
+    return get
+
+
+def _response_header(cycle: RequestCycle, name: bytes) -> str | None:
+    values = [value for key, value in cycle.headers if key.lower() == name]
+    if not values:  # Server, Date and --header values, unless the app set its own
+        values = [value for key, value in cycle.conn.state.default_header_list if key == name]
+    return b", ".join(values).decode("latin-1") if values else None
+
+
+def _request_line(cycle: RequestCycle, elapsed: float) -> str:
+    scope = cycle.scope
+    return f"{scope['method']} {_text(raw_uri(scope))} HTTP/{scope['http_version']}"
+
+
+def _user(cycle: RequestCycle, elapsed: float) -> str:
+    """The user name of HTTP Basic authentication, as Gunicorn's ``%(u)s`` gives it."""
+    auth = request_header(cycle.scope, b"authorization")
+    if not auth or auth[:6].lower() != "basic ":
+        return "-"
+    try:
+        decoded = base64.b64decode(auth[6:].strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return "-"
+    return _text(decoded.split(":", 1)[0]) or "-"
+
+
+def _dash(cycle: RequestCycle, elapsed: float) -> str:
+    return "-"
+
+
+def _status(cycle: RequestCycle, elapsed: float) -> int | None:
+    return cycle.status
+
+
+def _bytes(cycle: RequestCycle, elapsed: float) -> int:
+    return cycle.bytes_sent
+
+
+def _bytes_text(cycle: RequestCycle, elapsed: float) -> str:
+    return str(cycle.bytes_sent)
+
+
+def _seconds(cycle: RequestCycle, elapsed: float) -> int:
+    return int(elapsed)
+
+
+def _milliseconds(cycle: RequestCycle, elapsed: float) -> int:
+    return int(elapsed * 1e3)
+
+
+def _microseconds(cycle: RequestCycle, elapsed: float) -> int:
+    return int(elapsed * 1e6)
+
+
+def _decimal_seconds(cycle: RequestCycle, elapsed: float) -> str:
+    return f"{elapsed:.6f}"
+
+
+# Fixed atoms, as Gunicorn documents them. ``t`` and ``p`` are bound per AccessLog (a cached
+# clock, the worker's pid); the {name}i, {name}o and {name}e atoms are built on demand.
+ATOMS: dict[str, tuple[str, Getter]] = {
+    "h": ("remote address", _scope_atom(CGI["REMOTE_ADDR"])),
+    "l": ("'-'", _dash),
+    "u": ("user name (HTTP Basic authentication)", _user),
+    "t": ("date of the request, [10/Oct/2000:13:55:36 -0700]", _dash),
+    "r": ("request line", _request_line),
+    "m": ("request method", _scope_atom(CGI["REQUEST_METHOD"])),
+    "U": ("URL path without query string", _scope_atom(path_info)),
+    "q": ("query string", _scope_atom(CGI["QUERY_STRING"])),
+    "H": ("protocol", _scope_atom(CGI["SERVER_PROTOCOL"])),
+    "s": ("status", _status),
+    "B": ("response body length (integer)", _bytes),
+    "b": ("response body length", _bytes_text),
+    "f": ("referer", _header_atom("referer", response=False)),
+    "a": ("user agent", _header_atom("user-agent", response=False)),
+    "T": ("request time in seconds (integer)", _seconds),
+    "M": ("request time in milliseconds (integer)", _milliseconds),
+    "D": ("request time in microseconds (integer)", _microseconds),
+    "L": ("request time in decimal seconds", _decimal_seconds),
+    "p": ("process id, as <1234>", _dash),
+}
+
+
+def atom_names(fmt: str) -> list[str]:
+    """The atoms a format uses, in order, each once."""
+    return list(dict.fromkeys(_ATOM.findall(fmt)))
+
+
+def check_format(value: object) -> str:
+    """The Setting parser: a format string that ``%`` accepts with any atom values."""
+    if not isinstance(value, str):
+        raise ValueError(f"expected a string, got {value!r}")
+
+    class Zeros(dict[str, int]):
+        def __missing__(self, key: str) -> int:
+            return 0
+
+    try:
+        value % Zeros()
+    except (ValueError, TypeError, KeyError) as exc:
+        raise ValueError(
+            f"not a valid access log format ({exc}); atoms look like %(h)s, a literal % is %%"
+        ) from None
+    return value
+
+
+class AccessLog:
+    """One server's compiled access log format: the atoms it needs and how to compute each."""
+
+    __slots__ = ("_second", "_stamp", "format", "getters", "logger")
+
+    def __init__(self, fmt: str, logger: logging.Logger = access_logger) -> None:
+        self.format = fmt
+        self.logger = logger
+        self._second = -1
+        self._stamp = ""
+        self.getters = tuple((name, self._getter(name)) for name in atom_names(fmt))
+
+    def log(self, cycle: RequestCycle) -> None:
+        """Write the line for a finished request (called only while the access log is on)."""
+        elapsed = time.perf_counter() - cycle.start_time
+        self.logger.info(self.format, {name: get(cycle, elapsed) for name, get in self.getters})
+
+    def _getter(self, name: str) -> Getter:
+        if name == "t":
+            return self._timestamp
+        if name == "p":
+            pid = f"<{os.getpid()}>"
+            return lambda cycle, elapsed: pid
+        if name in ATOMS:
+            return ATOMS[name][1]
+        if name.startswith("{") and name[-2:-1] == "}" and name[-1] in "ioe":
+            inner, kind = name[1:-2], name[-1]
+            if kind == "e":
+                return self._variable(inner)
+            return _header_atom(inner, response=kind == "o")
+        error_logger.warning("access_log_format: unknown atom %%(%s)s is logged as '-'", name)
+        return lambda cycle, elapsed: "-"
+
+    @staticmethod
+    def _variable(name: str) -> Getter:
+        """A CGI variable of the request, an HTTP_* header, else the process environment's."""
+        lowered = name.lower()
+        for key, function in CGI.items():
+            if key.lower() == lowered:
+                return _scope_atom(function)
+        if lowered.startswith("http_"):
+            return _header_atom(lowered[5:].replace("_", "-"), response=False)
+        value = next((v for k, v in os.environ.items() if k.lower() == lowered), "-")
+        return lambda cycle, elapsed: value
+
+    def _timestamp(self, cycle: RequestCycle, elapsed: float) -> str:
+        """Apache's [day/month/year:hh:mm:ss zone], formatted at most once a second."""
+        second = int(time.time())
+        if second != self._second:
+            self._second = second
+            self._stamp = time.strftime("[%d/%b/%Y:%H:%M:%S %z]", time.localtime(second))
+        return self._stamp

@@ -1,0 +1,271 @@
+"""A real Gunicorn master with mypkg's worker classes: settings checked from the outside."""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import RawClient, free_port
+from tests.gunicorn_support import (
+    WORKER_CLASSES,
+    gunicorn,
+    run_gunicorn,
+    send_slow,
+    wait_until,
+)
+
+GET = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
+
+
+@pytest.mark.parametrize("worker", WORKER_CLASSES)
+def test_access_log_format_and_backends(tmp_path: Path, worker: str) -> None:
+    access = tmp_path / "access.log"
+    fmt = '%(h)s %(m)s %(U)s %(q)s %(s)s %(b)s "%({user-agent}i)s" %({x-trace}o)s %(D)sus %(p)s'
+    args = ("--access-logfile", str(access), "--access-logformat", fmt)
+    with gunicorn(tmp_path, *args, worker=worker) as master:
+        response = master.request("/items?page=2", headers="User-Agent: tester/1\r\n")
+        assert response.status == 200
+        pid = response.header("x-pid")
+        line = wait_until(lambda: access.read_text().strip(), 5, "an access line")
+        log = master.log()
+    pattern = rf'127\.0\.0\.1 GET /items page=2 200 2 "tester/1" t-1 \d+us <{pid}>'
+    assert re.fullmatch(pattern, line), line
+    expected = "H11Protocol on asyncio" if "H11" in worker else "HttptoolsProtocol on uvloop"
+    assert f"mypkg worker: {expected}" in log
+
+
+def test_no_access_log_unless_configured(tmp_path: Path) -> None:
+    with gunicorn(tmp_path) as master:
+        assert master.request("/").status == 200
+        assert master.request("/nowhere-logged").status == 200
+        assert "nowhere-logged" not in master.log()
+
+
+@pytest.mark.parametrize("worker", WORKER_CLASSES)
+def test_request_limits_answer_414_and_431(tmp_path: Path, worker: str) -> None:
+    args = (
+        "--limit-request-line", "64",
+        "--limit-request-fields", "4",
+        "--limit-request-field_size", "100",
+    )  # fmt: skip
+    with gunicorn(tmp_path, *args, worker=worker) as master:
+        assert master.request("/" + "a" * 40).status == 200
+        assert master.request("/" + "a" * 100).status == 414
+        many = "".join(f"X-{i}: y\r\n" for i in range(5))
+        assert master.request("/", headers=many).status == 431
+        assert master.request("/", headers=f"X-Big: {'b' * 120}\r\n").status == 431
+        assert master.request("/").status == 200  # the worker is healthy
+
+
+def test_worker_connections_answer_503(tmp_path: Path) -> None:
+    marker = tmp_path / "marks"
+    env = {"TEST_MARKER": str(marker)}
+    with gunicorn(tmp_path, "--worker-connections", "2", env=env) as master:
+        slow = [send_slow(master, 2, marker) for _ in range(2)]
+        assert master.request("/").status == 503
+        for client in slow:
+            assert client.response().status == 200
+            client.close()
+        assert master.request("/").status == 200
+
+
+def test_keepalive_timeout_and_keepalive_off(tmp_path: Path) -> None:
+    with gunicorn(tmp_path, "--keep-alive", "1") as master, RawClient(master.port) as client:
+        client.send(GET)
+        assert client.response().header("connection") is None
+        started = time.monotonic()
+        assert client.is_closed(timeout=4)
+        assert 0.8 < time.monotonic() - started < 2.5
+    with gunicorn(tmp_path, "--keep-alive", "0") as master, RawClient(master.port) as client:
+        client.send(GET)
+        assert client.response().header("connection") == "close"
+        assert client.is_closed()
+
+
+def test_max_requests_replaces_the_worker(tmp_path: Path) -> None:
+    with gunicorn(tmp_path, "--max-requests", "3") as master:
+        pids = [master.request("/").header("x-pid") for _ in range(3)]
+        assert len(set(pids)) == 1
+        # A connection accepted while the old worker stops is still served by it (draining).
+        later = [master.request("/", timeout=15).header("x-pid") for _ in range(3)]
+        assert later[-1] != pids[0]
+        assert "Served 3 requests (--limit-max-requests)" in master.log()
+
+
+def test_root_path(tmp_path: Path) -> None:
+    with gunicorn(tmp_path, "--root-path", "/api") as master:
+        scope = json.loads(master.request("/scope").body)
+    assert scope["root_path"] == "/api"
+    assert scope["path"] == "/api/scope"
+
+
+def test_mypkg_settings_from_environment_variables(tmp_path: Path) -> None:
+    env = {"MYPKG_TIMEOUT_KEEP_ALIVE": "99"}
+    args = ("-e", "MYPKG_TIMEOUT_REQUEST_HEAD=1")  # Gunicorn's raw_env sets it in the worker
+    with gunicorn(tmp_path, *args, env=env) as master, RawClient(master.port) as client:
+        client.send(b"GET / HTTP/1.1\r\nHost: x\r\n")  # the head never completes
+        started = time.monotonic()
+        assert client.response().status == 408
+        assert time.monotonic() - started < 2.5
+        log = master.log()
+    assert "MYPKG_TIMEOUT_KEEP_ALIVE is ignored under Gunicorn: keepalive sets" in log
+
+
+def test_ignored_setting_is_warned_about_once_in_the_master(tmp_path: Path) -> None:
+    with gunicorn(tmp_path, "--threads", "4", workers=2) as master:
+        log = master.log()
+    assert log.count("Gunicorn setting threads (--threads) is ignored") == 1
+
+
+@pytest.mark.parametrize("kind", ["tcp", "unix", "systemd"])
+def test_bind_variants(tmp_path: Path, kind: str) -> None:
+    if kind == "tcp":
+        with gunicorn(tmp_path, bind=f"127.0.0.1:{free_port()}") as master:
+            assert master.request("/").status == 200
+    elif kind == "systemd":
+        with gunicorn(tmp_path, systemd=True) as master:
+            assert master.request("/").status == 200
+            assert "Serving on http://127.0.0.1" in master.log()
+    else:
+        path = tmp_path / "g.sock"
+        with gunicorn(tmp_path, bind=f"unix:{path}") as master:
+            with socket.socket(socket.AF_UNIX) as sock:
+                sock.settimeout(5)
+                sock.connect(str(path))
+                sock.sendall(b"GET /scope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                data = b""
+                while chunk := sock.recv(65536):
+                    data += chunk
+            assert data.startswith(b"HTTP/1.1 200 ")
+            assert f"Serving on unix:{path}" in master.log()
+
+
+def test_preload_app(tmp_path: Path) -> None:
+    marker = tmp_path / "marks"
+    with gunicorn(tmp_path, "--preload", workers=2, env={"TEST_MARKER": str(marker)}) as master:
+        assert master.request("/").status == 200
+        starts = wait_until(lambda: marker.read_text().count("startup") == 2, 5, "2 startups")
+        assert starts
+
+
+# --------------------------------------------------------------------------- boot failures
+
+
+@pytest.mark.parametrize(
+    ("app", "args", "code", "message"),
+    [
+        ("tests.nonexistent:app", (), 3, "No module named 'tests.nonexistent'"),
+        ("tests.gunicorn_apps:wsgi", (), 4, "looks like a WSGI application"),
+        ("tests.gunicorn_apps:failing_startup", (), 3, "lifespan startup failed: database"),
+        (
+            "tests.gunicorn_apps:app",
+            ("--proxy-protocol", "v1"),
+            3,
+            "Gunicorn setting proxy_protocol (--proxy-protocol): PROXY protocol is not supported",
+        ),
+        (
+            "tests.gunicorn_apps:app",
+            ("--limit-request-line", "70000"),
+            3,
+            "Gunicorn setting limit_request_line (--limit-request-line): expected an integer",
+        ),
+        (
+            "tests.gunicorn_apps:app",
+            ("-e", "MYPKG_TIMEOUT_REQUEST_HEAD=soon"),
+            3,
+            "MYPKG_TIMEOUT_REQUEST_HEAD: expected a number, got 'soon'",
+        ),
+    ],
+)
+def test_boot_failure_stops_gunicorn(
+    tmp_path: Path, app: str, args: tuple[str, ...], code: int, message: str
+) -> None:
+    port = free_port()
+    result = run_gunicorn(
+        "-k", "mypkg.workers.AsgiWorker", "--bind", f"127.0.0.1:{port}", *args, app
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == code, output
+    assert message in output
+    assert output.count("Booting worker") == 1  # stopped, not respawned
+
+
+def test_reload_restarts_the_worker_when_the_app_changes(tmp_path: Path) -> None:
+    module = tmp_path / "reloaded_app.py"
+    source = """
+async def app(scope, receive, send):
+    if scope["type"] == "http":
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"VERSION"})
+"""
+    module.write_text(source.replace("VERSION", "v1"))
+    args = ("--reload", "--chdir", str(tmp_path))
+    with gunicorn(tmp_path, *args, app="reloaded_app:app") as master:
+        assert master.request("/").body == b"v1"
+        module.write_text(source.replace("VERSION", "v2"))
+        master.wait_for_log("Serving on", count=2)
+        assert master.request("/").body == b"v2"
+
+
+def test_reload_serves_a_syntax_error_until_it_is_fixed(tmp_path: Path) -> None:
+    module = tmp_path / "broken_app.py"
+    module.write_text("async def app(scope, receive, send)\n")  # no colon
+    args = ("--reload", "--chdir", str(tmp_path))
+    with gunicorn(tmp_path, *args, app="broken_app:app") as master:
+        response = master.request("/")
+        assert response.status == 500 and b"SyntaxError" in response.body
+        module.write_text(
+            "async def app(scope, receive, send):\n"
+            "    if scope['type'] == 'http':\n"
+            "        await send({'type': 'http.response.start', 'status': 200, 'headers': []})\n"
+            "        await send({'type': 'http.response.body', 'body': b'fixed'})\n"
+        )
+        master.wait_for_log("Serving on", count=2)
+        assert master.request("/").body == b"fixed"
+
+
+def test_errorlog_logconfig_dict_and_proc_name(tmp_path: Path) -> None:
+    errors = tmp_path / "error.log"
+    custom = tmp_path / "custom.log"
+    logconfig = {
+        "version": 1,
+        "formatters": {"plain": {"format": "CUSTOM %(name)s %(message)s"}},
+        "handlers": {
+            "file": {"class": "logging.FileHandler", "filename": str(custom), "formatter": "plain"}
+        },
+        "loggers": {"gunicorn.error": {"handlers": ["file"], "level": "INFO"}},
+        "root": {"level": "WARNING", "handlers": []},
+    }
+    args = ("--error-logfile", str(errors), "--name", "shop-api")
+    with gunicorn(tmp_path, *args, ready=False) as master:
+        wait_until(lambda: errors.exists() and "Serving on" in errors.read_text(), 15, "a line")
+        [pid] = master.workers()
+        title = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
+        assert b"worker [shop-api]" in title
+    config = tmp_path / "logging.conf.py"  # logconfig_dict has no command-line flag
+    config.write_text(f"logconfig_dict = {logconfig!r}\n")
+    with gunicorn(tmp_path, "-c", str(config), ready=False):
+        wait_until(lambda: custom.exists() and "Serving on" in custom.read_text(), 15, "a line")
+        assert "CUSTOM mypkg.error Serving on http://127.0.0.1:" in custom.read_text()
+
+
+@pytest.mark.parametrize("worker", WORKER_CLASSES)
+def test_websockets_and_their_message_limit(tmp_path: Path, worker: str) -> None:
+    from websockets.exceptions import ConnectionClosedError
+    from websockets.sync.client import connect
+
+    args = ("--websocket-max-message-size", "1000")
+    with gunicorn(tmp_path, *args, worker=worker) as master:
+        with connect(f"ws://127.0.0.1:{master.port}/ws", open_timeout=5) as ws:
+            ws.send("hello")
+            assert ws.recv(timeout=5) == "hello"
+        with connect(f"ws://127.0.0.1:{master.port}/ws", open_timeout=5) as ws:
+            ws.send("x" * 2000)
+            with pytest.raises(ConnectionClosedError) as info:
+                ws.recv(timeout=5)
+        assert info.value.rcvd is not None and info.value.rcvd.code == 1009
