@@ -54,6 +54,8 @@ async def app(scope: Any, receive: Any, send: Any) -> None:
         time.sleep(float(query or 1))  # deliberately blocks the loop (Gunicorn's timeout test)
     elif path.endswith("/scope"):
         parts = {key: scope[key] for key in ("root_path", "path", "scheme", "client")}
+        tls = scope.get("extensions", {}).get("tls")
+        parts["client_cert_name"] = tls["client_cert_name"] if tls else None
         body = json.dumps(parts).encode()
     headers = [(b"x-pid", str(os.getpid()).encode()), (b"X-Trace", b"t-1")]
     await send({"type": "http.response.start", "status": 200, "headers": headers})

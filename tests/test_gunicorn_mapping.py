@@ -155,6 +155,16 @@ def test_ignored_settings_are_warned_about_when_set() -> None:
     assert lines[0].startswith("Gunicorn setting threads (--threads) is ignored by mypkg's worker:")
 
 
+def test_scheme_headers_mypkg_does_not_read_are_warned_about() -> None:
+    cfg = GunicornConfig()
+    cfg.set("secure_scheme_headers", {"X-FORWARDED-PROTO": "https"})
+    assert mapping.warnings(cfg) == []
+    cfg.set("secure_scheme_headers", {"X-Forwarded-Ssl": "on", "X-FORWARDED-PROTO": "https"})
+    [line] = mapping.warnings(cfg)
+    assert line.startswith("Gunicorn setting secure_scheme_headers: ")
+    assert line.endswith("X-Forwarded-Ssl will not be read")
+
+
 def test_forced_settings_of_the_h11_worker() -> None:
     assert AsgiWorker.FORCED == {}
     assert AsgiH11Worker.FORCED == {"http": "h11", "loop": "asyncio"}

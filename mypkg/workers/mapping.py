@@ -53,6 +53,9 @@ def _access_log(value: Any, worker: Any) -> object:
     return access_log_enabled(worker.log, worker.cfg)
 
 
+_SCHEME_HEADERS_READ = ("X-FORWARDED-PROTO",)  # plus RFC 7239 Forwarded, which Gunicorn lacks
+
+
 def _trusted_peers(value: Any, worker: Any) -> object:
     """Gunicorn trusts every UNIX-socket peer unconditionally; mypkg says so with ``unix:``."""
     peers = [value] if isinstance(value, str) else list(value)
@@ -185,8 +188,10 @@ TABLE: dict[str, Row] = {
     "tmp_upload_dir": na("Request bodies reach the app through receive(); nothing is spooled."),
     "secure_scheme_headers": to(
         "proxy_headers",
-        "With forwarded_allow_ips: trusted proxies' X-Forwarded-* headers set the scheme and"
-        " client.",
+        "Proxy headers are on when it is non-empty. Trusted proxies (forwarded_allow_ips) set"
+        " the scheme with X-Forwarded-Proto or Forwarded and the client with X-Forwarded-For;"
+        " other header names in the dict (X-Forwarded-Ssl, X-Forwarded-Protocol) are warned"
+        " about, not read.",
         lambda value, worker: bool(value),
     ),
     "forwarded_allow_ips": to(
@@ -352,13 +357,21 @@ def translate(worker_: Any) -> dict[str, object]:
 
 
 def warnings(cfg: Any) -> list[str]:
-    """One line for each ignored setting that was changed from Gunicorn's default."""
+    """A line for each ignored setting, or ignored part of one, changed from its default."""
     lines = []
     for name, setting in cfg.settings.items():
         row = TABLE.get(name)
         if row is not None and row.kind == "ignored" and not is_default(setting):
             lines.append(
                 f"Gunicorn setting {flag(setting)} is ignored by mypkg's worker: {row.note}"
+            )
+    scheme_headers = cfg.settings["secure_scheme_headers"]
+    if not is_default(scheme_headers):
+        unread = sorted(h for h in scheme_headers.value if h.upper() not in _SCHEME_HEADERS_READ)
+        if unread:
+            lines.append(
+                f"Gunicorn setting {flag(scheme_headers)}: mypkg's worker takes the scheme from"
+                f" X-Forwarded-Proto and Forwarded only; {', '.join(unread)} will not be read"
             )
     return lines
 

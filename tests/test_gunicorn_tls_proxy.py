@@ -1,0 +1,93 @@
+"""Gunicorn's TLS and proxy settings, through a real Gunicorn master and mypkg's worker."""
+
+from __future__ import annotations
+
+import json
+import ssl
+from pathlib import Path
+
+import pytest
+
+from tests.gunicorn_support import WORKER_CLASSES, gunicorn
+from tests.tls_helpers import Pki, json_body, make_pki, tls_get
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    return make_pki(tmp_path_factory.mktemp("pki"))
+
+
+@pytest.mark.parametrize("worker", WORKER_CLASSES)
+def test_certfile_and_keyfile_serve_https(tmp_path: Path, pki: Pki, worker: str) -> None:
+    args = ("--certfile", pki.server_cert, "--keyfile", pki.server_key)
+    with gunicorn(tmp_path, *args, worker=worker) as master:
+        response, _ = tls_get(master.port, pki.client_context(with_cert=False), "/scope")
+        with pytest.raises(ConnectionError):  # plain HTTP on a TLS port: closed, no answer
+            master.request("/")
+        again, _ = tls_get(master.port, pki.client_context(with_cert=False), "/scope")
+    assert json_body(response)["scheme"] == "https"
+    assert json_body(again)["scheme"] == "https"
+
+
+def test_cert_reqs_and_ca_certs_require_a_client_certificate(tmp_path: Path, pki: Pki) -> None:
+    args = (
+        "--certfile", pki.server_cert, "--keyfile", pki.server_key,
+        "--ca-certs", pki.ca_file, "--cert-reqs", str(int(ssl.CERT_REQUIRED)),
+        "--ssl-version", str(int(ssl.PROTOCOL_TLS_SERVER)), "--ciphers", "ECDHE+AESGCM",
+    )  # fmt: skip
+    with gunicorn(tmp_path, *args) as master:
+        try:  # with TLS 1.3 the client learns only when reading that it was refused
+            refused, _ = tls_get(master.port, pki.client_context(with_cert=False))
+        except (ssl.SSLError, ConnectionError):
+            refused = b""
+        response, _ = tls_get(master.port, pki.client_context(with_cert=True), "/scope")
+        tls12 = pki.client_context(with_cert=True, maximum_version=ssl.TLSVersion.TLSv1_2)
+        _, cipher = tls_get(master.port, tls12, "/")
+    assert refused == b"", "a client without a certificate got an answer"
+    assert json_body(response)["client_cert_name"].startswith("CN=client-1,")
+    assert cipher.startswith("ECDHE-") and "GCM" in cipher  # --ciphers reached the context
+
+
+def test_bad_certfile_stops_gunicorn_naming_it(tmp_path: Path) -> None:
+    missing = str(tmp_path / "nope.pem")
+    with gunicorn(tmp_path, "--certfile", missing, "--keyfile", missing, ready=False) as master:
+        assert master.wait_exit() != 0
+        log = master.log()
+    assert "nope.pem" in log
+    assert "Serving on" not in log
+
+
+@pytest.mark.parametrize("worker", WORKER_CLASSES)
+def test_forwarded_allow_ips_trusts_only_listed_proxies(tmp_path: Path, worker: str) -> None:
+    forwarded = "X-Forwarded-For: 203.0.113.7\r\nX-Forwarded-Proto: https\r\n"
+    with gunicorn(tmp_path, worker=worker) as master:  # Gunicorn's default trusts 127.0.0.1
+        trusted = json.loads(master.request("/scope", headers=forwarded).body)
+        rfc7239 = 'Forwarded: for="[2001:db8::5]:4711";proto=https\r\n'
+        by_forwarded = json.loads(master.request("/scope", headers=rfc7239).body)
+    with gunicorn(tmp_path, "--forwarded-allow-ips", "10.0.0.1", worker=worker) as master:
+        untrusted = json.loads(master.request("/scope", headers=forwarded).body)
+    assert trusted["client"] == ["203.0.113.7", 0]
+    assert trusted["scheme"] == "https"
+    assert by_forwarded["client"] == ["2001:db8::5", 4711]
+    assert by_forwarded["scheme"] == "https"
+    assert untrusted["client"][0] == "127.0.0.1"
+    assert untrusted["scheme"] == "http"
+
+
+def test_empty_secure_scheme_headers_turn_proxy_headers_off(tmp_path: Path) -> None:
+    config = tmp_path / "conf.py"
+    config.write_text("secure_scheme_headers = {}\n")
+    forwarded = "X-Forwarded-For: 203.0.113.7\r\nX-Forwarded-Proto: https\r\n"
+    with gunicorn(tmp_path, "-c", str(config)) as master:
+        scope = json.loads(master.request("/scope", headers=forwarded).body)
+    assert scope["client"][0] == "127.0.0.1"
+    assert scope["scheme"] == "http"
+
+
+def test_scheme_headers_mypkg_does_not_read_are_warned_about(tmp_path: Path) -> None:
+    config = tmp_path / "conf.py"
+    config.write_text("secure_scheme_headers = {'X-FORWARDED-SSL': 'on'}\n")
+    with gunicorn(tmp_path, "-c", str(config)) as master:
+        assert master.request("/").status == 200
+        log = master.log()
+    assert "X-FORWARDED-SSL will not be read" in log
