@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from mypkg import settings
+from mypkg import values
 from mypkg.errors import ProtocolError
 from mypkg.http import framing
 from mypkg.http.h11_impl import _check_head
@@ -100,20 +100,20 @@ def test_h11_strict_head_check_accepts() -> None:
 @pytest.mark.parametrize(
     ("parse", "given", "expected"),
     [
-        (settings.integer(0, 10), "7", 7),
-        (settings.integer(0, 10), 7, 7),
-        (settings.number(0), "0.5", 0.5),
-        (settings.number(0), 2, 2.0),
-        (settings.boolean, "Yes", True),
-        (settings.boolean, "off", False),
-        (settings.boolean, False, False),
-        (settings.choice("a", "b"), "b", "b"),
-        (settings.optional(settings.integer()), "", None),
-        (settings.listing(settings.text), "a, b,,c", ["a", "b", "c"]),
-        (settings.header, "X-A: b c", ("X-A", "b c")),
-        (settings.header, ["X-A", "b"], ("X-A", "b")),
+        (values.integer(0, 10), "7", 7),
+        (values.integer(0, 10), 7, 7),
+        (values.number(0), "0.5", 0.5),
+        (values.number(0), 2, 2.0),
+        (values.boolean, "Yes", True),
+        (values.boolean, "off", False),
+        (values.boolean, False, False),
+        (values.choice("a", "b"), "b", "b"),
+        (values.optional(values.integer()), "", None),
+        (values.listing(values.text), "a, b,,c", ["a", "b", "c"]),
+        (values.header, "X-A: b c", ("X-A", "b c")),
+        (values.header, ["X-A", "b"], ("X-A", "b")),
         (
-            settings.address_list,
+            values.address_list,
             "127.0.0.1,10.0.0.0/8,*,unix:",
             ["127.0.0.1", "10.0.0.0/8", "*", "unix:"],
         ),
@@ -126,18 +126,18 @@ def test_parsers_accept(parse: Any, given: Any, expected: Any) -> None:
 @pytest.mark.parametrize(
     ("parse", "given"),
     [
-        (settings.integer(0, 10), "11"),
-        (settings.integer(0, 10), "ten"),
-        (settings.integer(), True),
-        (settings.integer(), 1.5),
-        (settings.number(0), "-1"),
-        (settings.number(0), "nan"),
-        (settings.boolean, "maybe"),
-        (settings.choice("a", "b"), "c"),
-        (settings.header, "no-colon"),
-        (settings.header, "X A:b"),
-        (settings.header, "X-A:b\r\nInjected: 1"),
-        (settings.address_list, "not-an-ip"),
+        (values.integer(0, 10), "11"),
+        (values.integer(0, 10), "ten"),
+        (values.integer(), True),
+        (values.integer(), 1.5),
+        (values.number(0), "-1"),
+        (values.number(0), "nan"),
+        (values.boolean, "maybe"),
+        (values.choice("a", "b"), "c"),
+        (values.header, "no-colon"),
+        (values.header, "X A:b"),
+        (values.header, "X-A:b\r\nInjected: 1"),
+        (values.address_list, "not-an-ip"),
     ],
 )
 def test_parsers_refuse(parse: Any, given: Any) -> None:

@@ -1,0 +1,145 @@
+"""Parsers for setting values, shared by every surface (CLI, environment, TOML, Python).
+
+A parser takes a string (CLI, environment) or a native value (TOML, Python) and returns the
+validated value, or raises ValueError with a message that reads well after the setting's name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import TypeVar
+
+from mypkg.middleware.proxy_headers import TrustedPeers
+
+T = TypeVar("T")
+Parser = Callable[[object], T]
+
+
+def text(value: object) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"expected a string, got {value!r}")
+    return value
+
+
+def boolean(value: object) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        lowered = value.strip().lower()
+        if lowered in ("1", "true", "yes", "on"):
+            return True
+        if lowered in ("0", "false", "no", "off"):
+            return False
+    raise ValueError(f"expected true or false, got {value!r}")
+
+
+def integer(minimum: int | None = None, maximum: int | None = None) -> Parser[int]:
+    def parse(value: object) -> int:
+        if isinstance(value, bool) or not isinstance(value, (int, str)):
+            raise ValueError(f"expected an integer, got {value!r}")
+        try:
+            number = int(value, 0) if isinstance(value, str) else value
+        except ValueError:
+            raise ValueError(f"expected an integer, got {value!r}") from None
+        if (minimum is not None and number < minimum) or (maximum is not None and number > maximum):
+            raise ValueError(f"expected an integer {_range_text(minimum, maximum)}, got {number}")
+        return number
+
+    return parse
+
+
+def number(minimum: float | None = None) -> Parser[float]:
+    def parse(value: object) -> float:
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+            raise ValueError(f"expected a number, got {value!r}")
+        try:
+            result = float(value)
+        except ValueError:
+            raise ValueError(f"expected a number, got {value!r}") from None
+        if result != result or (minimum is not None and result < minimum):
+            raise ValueError(f"expected a number {_range_text(minimum, None)}, got {value!r}")
+        return result
+
+    return parse
+
+
+def octal(value: object) -> int:
+    """A file mode mask such as a umask: ``"022"``/``"0o22"`` are octal; a TOML integer is as is."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        number = value
+    elif isinstance(value, str):
+        try:
+            number = int(value.strip().lower().removeprefix("0o") or "x", 8)
+        except ValueError:
+            raise ValueError(f"expected an octal mode such as 022, got {value!r}") from None
+    else:
+        raise ValueError(f"expected an octal mode such as 022, got {value!r}")
+    if not 0 <= number <= 0o777:
+        raise ValueError(f"expected a mode from 000 to 777, got {oct(number)}")
+    return number
+
+
+def choice(*options: str) -> Parser[str]:
+    def parse(value: object) -> str:
+        if value not in options:
+            raise ValueError(f"expected one of {', '.join(options)}; got {value!r}")
+        return str(value)
+
+    parse.options = options  # type: ignore[attr-defined]
+    return parse
+
+
+def optional(inner: Parser[T]) -> Parser[T | None]:
+    """None stays None; an empty string (e.g. ``MYPKG_UDS=``) means "not set"."""
+
+    def parse(value: object) -> T | None:
+        if value is None or value == "":
+            return None
+        return inner(value)
+
+    parse.options = getattr(inner, "options", None)  # type: ignore[attr-defined]
+    return parse
+
+
+def listing(item: Parser[T]) -> Parser[list[T]]:
+    """A list; from a string (environment) the items are comma-separated."""
+
+    def parse(value: object) -> list[T]:
+        if isinstance(value, str):
+            items: Iterable[object] = [part.strip() for part in value.split(",") if part.strip()]
+        elif isinstance(value, (list, tuple)):
+            items = value
+        else:
+            raise ValueError(f"expected a list, got {value!r}")
+        return [item(each) for each in items]
+
+    return parse
+
+
+def header(value: object) -> tuple[str, str]:
+    """``NAME:VALUE`` for a default response header."""
+    if isinstance(value, (tuple, list)) and len(value) == 2:
+        name, _, content = str(value[0]), ":", str(value[1])
+    else:
+        name, sep, content = text(value).partition(":")
+        if not sep:
+            raise ValueError(f"expected NAME:VALUE, got {value!r}")
+    name, content = name.strip(), content.strip()
+    if not name or any(ch in name for ch in " \t\r\n:") or any(ch in content for ch in "\r\n\0"):
+        raise ValueError(f"not a valid header NAME:VALUE: {value!r}")
+    return name, content
+
+
+def address_list(value: object) -> list[str]:
+    """IP addresses, CIDR networks, ``*`` or ``unix:``, validated at startup."""
+    entries = listing(text)(value)
+    TrustedPeers(entries)  # the one parser of these entries; raises ValueError naming the bad one
+    return entries
+
+
+def _range_text(minimum: float | None, maximum: float | None) -> str:
+    if minimum is not None and maximum is not None:
+        return f"from {minimum} to {maximum}"
+    if minimum is not None:
+        return f">= {minimum}"
+    return f"<= {maximum}"
