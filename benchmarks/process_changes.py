@@ -7,8 +7,9 @@ the run, and prints what wrk saw go wrong: socket errors (by kind) and non-2xx r
 
 Events: ``hup`` (rolling restart, sent three times), ``ttou`` (3 workers down to 2),
 ``max-requests`` (every worker recycled after ~3000 requests, with jitter, all run long) and
-``term`` (graceful stop half-way; wrk's attempts to reconnect to the closed port afterwards are
-counted as connect errors, so for ``term`` only read/timeout errors and non-2xx matter).
+``term`` (graceful stop half-way; wrk keeps trying to reconnect to the closed port for the rest
+of the run and counts each refused attempt as a write error, so for ``term`` only read/timeout
+errors and non-2xx responses are failures of the server).
 
     python benchmarks/process_changes.py --managers supervise,gunicorn-mypkg,gunicorn-uvicorn
 """
