@@ -82,12 +82,12 @@ class Site:
         conf = str(self.directory / "nginx.conf")
         return [nginx_binary(), "-p", f"{self.directory}/", "-c", conf, "-g", globals_]
 
-    def client(self, **kwargs: object) -> httpx.Client:
+    def client(self) -> httpx.Client:
         """An HTTPS client of nginx, connecting from ``CLIENT``."""
         context = self.pki.client_context(with_cert=False)
         transport = httpx.HTTPTransport(verify=context, local_address=CLIENT)
         url = f"https://127.0.0.1:{self.https_port}"
-        return httpx.Client(transport=transport, base_url=url, timeout=5, **kwargs)  # type: ignore[arg-type]
+        return httpx.Client(transport=transport, base_url=url, timeout=5)
 
 
 def write_site(directory: Path) -> Site:
@@ -123,7 +123,6 @@ class Nginx(ServerProcess):
 
     def __init__(self, site: Site) -> None:
         super().__init__(command=site.command, port=False)
-        self.wait_for_line("start worker process")
 
     def __exit__(self, *exc: object) -> None:
         if self.process.poll() is None:  # SIGTERM: nginx's fast stop, its worker exits too
@@ -143,11 +142,13 @@ def stack(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Stack]:
     """nginx in front of ``mypkg-supervise --config deploy/mypkg.toml`` (one worker)."""
+    nginx_binary()  # skip before starting anything when there is no nginx
     site = write_site(tmp_path_factory.mktemp("nginx"))
     args = ["--config", str(MYPKG_TOML), "--bind", f"unix:{site.socket}", "-w", "1"]
     with Master(*args, "--http", request.param, APP) as mypkg:
         mypkg.wait_for(r"Ready: 1 worker\(s\) serving on unix:")
-        with Nginx(site):
+        with Nginx(site) as nginx:
+            nginx.wait_for_line("start worker process")
             yield Stack(site, mypkg)
 
 
