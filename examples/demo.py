@@ -1,5 +1,6 @@
 """The demo app served by the README's first command: an HTML page, a JSON endpoint and a
-WebSocket echo at /ws that the page's echo box talks to."""
+WebSocket echo at /ws that the page's echo box talks to; /healthz is what deploy/kubernetes/
+probes."""
 
 from __future__ import annotations
 
@@ -81,9 +82,13 @@ async def app(scope, receive, send):  # type: ignore[no-untyped-def]
             "python": platform.python_version(),
             "pid": os.getpid(),
             "http_version": scope["http_version"],
+            # Behind a proxy (deploy/nginx/) these are what the proxy headers say, not the proxy.
             "client": list(scope["client"]) if scope["client"] else None,
+            "scheme": scope["scheme"],
         }
         await _respond(send, 200, b"application/json", json.dumps(info).encode())
+    elif scope["path"] == "/healthz":  # liveness/readiness: the event loop answers, nothing else
+        await _respond(send, 200, b"text/plain; charset=utf-8", b"ok\n")
     else:
         await _respond(send, 404, b"text/plain; charset=utf-8", b"Not found\n")
 

@@ -10,6 +10,7 @@ before the complete response, or a non-2xx status. Requests are never abandoned 
 from __future__ import annotations
 
 import asyncio
+import ssl
 import threading
 import time
 from dataclasses import dataclass, field
@@ -39,8 +40,10 @@ class Load:
         stop_on_close: bool = False,
         keep_alive: bool = True,
         limit: float = 30.0,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         self.port = port
+        self.tls = tls  # HTTPS, e.g. through a TLS-terminating proxy
         self.connections = connections
         close = "" if keep_alive else "Connection: close\r\n"  # a new connection per request
         self.request = f"GET {path} HTTP/1.1\r\nHost: test\r\n{close}\r\n".encode()
@@ -82,7 +85,7 @@ class Load:
         deadline = time.monotonic() + self.limit
         while not self._stopping and time.monotonic() < deadline:
             try:
-                reader, writer = await asyncio.open_connection("127.0.0.1", self.port)
+                reader, writer = await asyncio.open_connection("127.0.0.1", self.port, ssl=self.tls)
             except OSError as exc:
                 self.tally.failures.append(f"connect: {exc!r}")
                 await asyncio.sleep(0.05)

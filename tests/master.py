@@ -15,10 +15,14 @@ READY = re.compile(r"Ready: \d+ worker\(s\) serving on http://127\.0\.0\.1:(\d+)
 
 
 class Master(ServerProcess):
-    """A master process (give ``--port 0`` in ``args``); stopped with SIGQUIT at exit."""
+    """A master process (give ``--port 0`` in ``args``); stopped with SIGQUIT at exit.
 
-    def __init__(self, *args: str, env: dict[str, str] | None = None) -> None:
-        super().__init__(*args, env=env, port=False)
+    ``command`` replaces ``python -m mypkg ARGS`` (e.g. to run it through ``setpriv``)."""
+
+    def __init__(
+        self, *args: str, env: dict[str, str] | None = None, command: list[str] | None = None
+    ) -> None:
+        super().__init__(*args, env=env, port=False, command=command)
 
     def wait_for(self, pattern: str, timeout: float = 15.0, after: int = 0) -> re.Match[str]:
         """The first log line from index ``after`` on that matches the regex ``pattern``."""
