@@ -356,7 +356,8 @@ class RequestCycle:
             self.keep_alive = False
         if self.start_time:  # set only while the access log is on
             self.conn.state.access_logger.log(self)
-        self._wake()
+        if self.waiter is not None:
+            self._wake()
         self.conn.on_response_complete(self)
 
     # ------------------------------------------------------------------ extensions (not hot)

@@ -8,6 +8,9 @@ from mypkg.errors import ProtocolError
 from mypkg.http.protocol import HttpProtocol
 from mypkg.state import ServerState
 
+# The methods llhttp accepts most often, decoded once.
+_METHODS = {name.encode(): name for name in ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH")}
+
 
 class HttptoolsProtocol(HttpProtocol):
     __slots__ = ("head_bytes", "header_list", "in_head", "parser", "url")
@@ -40,8 +43,10 @@ class HttptoolsProtocol(HttpProtocol):
                 if self.head_bytes > self.state.max_head_size:
                     raise ProtocolError(431, "request head too large")
 
+    HOLDS_BYTES = False  # llhttp parses everything it is fed; pipelined cycles are queued
+
     def next_message(self) -> None:
-        return None  # llhttp already parsed everything it was fed; pipelined cycles are queued
+        return None
 
     # ------------------------------------------------------------------ llhttp callbacks
     def on_message_begin(self) -> None:
@@ -66,8 +71,9 @@ class HttptoolsProtocol(HttpProtocol):
     def on_headers_complete(self) -> None:
         self.in_head = False
         parser = self.parser
+        method = parser.get_method()
         self.on_request_head(
-            parser.get_method().decode("ascii"),
+            _METHODS.get(method) or method.decode("ascii"),
             self.url,
             parser.get_http_version(),
             self.header_list,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import unquote
 
 from mypkg.errors import ProtocolError
@@ -87,6 +87,10 @@ class HttpProtocol(asyncio.Protocol):
     def feed(self, data: bytes) -> None:
         """Parse ``data``; call on_request_head, cycle.feed_body, cycle.end_body as it goes."""
         raise NotImplementedError
+
+    # A backend that holds bytes back while a response is being written parses them in
+    # next_message(); httptools parses everything at once, so it is never called for it.
+    HOLDS_BYTES: ClassVar[bool] = True
 
     def next_message(self) -> None:
         """The previous response is done and the connection stays open: parse on."""
@@ -217,7 +221,10 @@ class HttpProtocol(asyncio.Protocol):
             raise ProtocolError(400, "both Content-Length and Transfer-Encoding")
         if hosts != 1 and (version == "1.1" or hosts > 1):
             raise ProtocolError(400, "a request needs exactly one Host header")
-        raw_path, query = split_target(target)
+        if target[:1] == b"/" and b"#" not in target:  # origin form, the usual case
+            raw_path, _, query = target.partition(b"?")
+        else:
+            raw_path, query = split_target(target)
         path = raw_path.decode("latin-1")
         if "%" in path:
             path = unquote(path)
@@ -281,7 +288,7 @@ class HttpProtocol(asyncio.Protocol):
     def _start(self, cycle: RequestCycle) -> None:
         self.cycle = cycle
         state = self.state
-        if state.too_busy():
+        if state.limit_concurrency is not None and state.too_busy():
             cycle.keep_alive = False
             cycle.respond_error(503)
             return
@@ -309,11 +316,13 @@ class HttpProtocol(asyncio.Protocol):
         self.phase = IDLE
         timeout = state.timeout_keep_alive
         self.deadline = state.now + timeout if timeout > 0 else 0.0
-        self.resume_reading()
-        try:
-            self.next_message()  # h11 parses what it buffered meanwhile: this runs in send()
-        except ProtocolError as exc:
-            self.reject(exc.status, exc.reason)
+        if self.reading_paused:
+            self.resume_reading()
+        if self.HOLDS_BYTES:
+            try:
+                self.next_message()  # h11 parses what it buffered meanwhile: this runs in send()
+            except ProtocolError as exc:
+                self.reject(exc.status, exc.reason)
 
     # ------------------------------------------------------------------ ending connections
     def reject(self, status: int, reason: str) -> None:
