@@ -26,6 +26,7 @@ _HEAD_END = re.compile(rb"\n\r?\n")  # where h11 ends a head
 
 class H11Protocol(HttpProtocol):
     __slots__ = ("conn", "head", "head_done", "line_seen", "message_done")
+    HOLDS_BYTES = True  # one h11.Connection per request: what follows waits for next_message()
 
     def __init__(self, state: ServerState) -> None:
         super().__init__(state)

@@ -43,11 +43,6 @@ class HttptoolsProtocol(HttpProtocol):
                 if self.head_bytes > self.state.max_head_size:
                     raise ProtocolError(431, "request head too large")
 
-    HOLDS_BYTES = False  # llhttp parses everything it is fed; pipelined cycles are queued
-
-    def next_message(self) -> None:
-        return None
-
     # ------------------------------------------------------------------ llhttp callbacks
     def on_message_begin(self) -> None:
         self.in_head = True

@@ -23,7 +23,6 @@ logger = logging.getLogger("mypkg.error")
 
 # Connection phases, for deadlines: waiting for or reading a head; idle between requests; busy.
 HEAD, IDLE, BUSY = 0, 1, 2
-# Seconds an idle keep-alive connection stays open once shutdown begins (see ``shutdown``).
 
 _SPECIAL_REQUEST_HEADERS = frozenset(
     (b"host", b"content-length", b"transfer-encoding", b"connection", b"expect", b"upgrade")
@@ -38,7 +37,8 @@ def socket_address(info: Any) -> tuple[str, int] | None:
 
 
 class HttpProtocol(asyncio.Protocol):
-    """Base class of the two HTTP backends; subclasses implement ``feed`` and ``next_message``."""
+    """Base class of the two HTTP backends; subclasses implement ``feed`` (and ``next_message``
+    when they hold bytes back)."""
 
     __slots__ = (
         "client",
@@ -88,9 +88,9 @@ class HttpProtocol(asyncio.Protocol):
         """Parse ``data``; call on_request_head, cycle.feed_body, cycle.end_body as it goes."""
         raise NotImplementedError
 
-    # A backend that holds bytes back while a response is being written parses them in
-    # next_message(); httptools parses everything at once, so it is never called for it.
-    HOLDS_BYTES: ClassVar[bool] = True
+    # A backend that holds bytes back while a response is being written (h11) parses them in
+    # next_message(); httptools parses everything it is fed at once and queues the cycles.
+    HOLDS_BYTES: ClassVar[bool] = False
 
     def next_message(self) -> None:
         """The previous response is done and the connection stays open: parse on."""
