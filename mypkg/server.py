@@ -23,7 +23,7 @@ from mypkg.errors import ConfigError
 from mypkg.lifespan import Lifespan
 from mypkg.logging import configure_logging
 from mypkg.sockets import bind_sockets, describe
-from mypkg.state import ServerState, settle
+from mypkg.state import DRAIN_IDLE_GRACE, ServerState, settle
 from mypkg.tls import TlsInfo, quiet_tls_errors
 
 logger = logging.getLogger("mypkg.error")
@@ -109,6 +109,7 @@ class Server:
         self._exit: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._listeners: list[asyncio.base_events.Server] = []
+        self._factory: Callable[[], asyncio.Protocol] = asyncio.Protocol
 
     # ------------------------------------------------------------------ entry points
     def run(self, sockets: list[socket.socket] | None = None) -> None:
@@ -193,6 +194,7 @@ class Server:
         def factory() -> asyncio.Protocol:
             return cls(state)  # type: ignore[call-arg]
 
+        self._factory = factory
         self.sockets = sockets
         backlog = self.config.backlog
         for sock in sockets:
@@ -223,20 +225,34 @@ class Server:
                 await asyncio.wait(cancelled, timeout=1.0)
 
     async def _stop_accepting(self) -> None:
-        """Close the listeners without dropping connections the loop has just accepted.
+        """Close the listeners without dropping a connection that was already on its way in.
 
         asyncio sets each accepted connection up in a task one loop iteration later; if the
         listener is closed first, that task fails silently and the client is reset (CPython
         3.11's ``Server._attach`` asserts the server is open). So: stop accepting, let those
         tasks run, then close. Other loops (uvloop) ignore the remove_reader.
+
+        Then the kernel's accept queue: when the last process holding a listening socket closes
+        it, the connections still queued there are reset, though their clients may have sent a
+        request already. A duplicate keeps each socket open while the listeners close; what the
+        queue holds is then accepted and served (with ``Connection: close``) before it closes.
         """
         loop = asyncio.get_running_loop()
         for listener in self._listeners:
             for sock in listener.sockets:
                 loop.remove_reader(sock.fileno())
         await settle()
+        held = [sock.dup() for sock in self.sockets]
         for listener in self._listeners:
             listener.close()
+        arriving = [self._serve_accepted(conn) for sock in held for conn in _accept_queued(sock)]
+        if arriving:
+            await asyncio.wait(arriving, timeout=DRAIN_IDLE_GRACE)
+
+    def _serve_accepted(self, conn: socket.socket) -> asyncio.Task[Any]:
+        loop = asyncio.get_running_loop()
+        ssl = self.config.ssl_context
+        return loop.create_task(loop.connect_accepted_socket(self._factory, conn, ssl=ssl))
 
     def _max_requests_reached(self) -> None:
         if self._exit is not None and not self._exit.is_set():
@@ -263,3 +279,18 @@ class Server:
         loop = asyncio.get_running_loop()
         for sig in HANDLED_SIGNALS:
             loop.remove_signal_handler(sig)
+
+
+def _accept_queued(sock: socket.socket, limit: int = 4096) -> list[socket.socket]:
+    """Take what the kernel has queued on a duplicate of a listening socket, then close it (the
+    last process to do so leaves later clients refused, not reset after sending a request)."""
+    accepted = []
+    with sock:
+        sock.setblocking(False)
+        for _ in range(limit):
+            try:
+                conn, _ = sock.accept()
+            except OSError:  # BlockingIOError: the queue is empty
+                break
+            accepted.append(conn)
+    return accepted

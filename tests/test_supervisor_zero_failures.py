@@ -12,6 +12,7 @@ import time
 
 import pytest
 
+from tests.conftest import mypkg_command
 from tests.load import Load
 from tests.master import Master
 
@@ -134,3 +135,22 @@ def test_graceful_term_finishes_in_flight_requests(http: str) -> None:
         assert "Stopping gracefully" in master.output
     for tally in (fast.tally, slow.tally):
         assert not tally.failures, str(tally)
+
+
+@pytest.mark.parametrize("loop", ["uvloop", "asyncio"])
+def test_term_with_clients_that_keep_reconnecting(http: str, loop: str) -> None:
+    """Like wrk: after Connection: close a client connects again at once. A connection the
+    kernel queued while the workers stopped accepting is served or refused, never reset after
+    its request was sent (the stopping workers take what the accept queue holds)."""
+    args = ("-w", "2", APP, "--port", "0", "--http", http, "--loop", loop, "--no-access-log")
+    # Both workers on one CPU, as under real load: each takes longer to stop accepting.
+    with Master(command=["taskset", "-c", "0", *mypkg_command(*args)]) as master:
+        port = master.ready()
+        with Load(port, connections=32) as load:
+            load.wait_for(500)
+            master.signal(signal.SIGTERM)
+            assert master.wait() == 0
+    refused = [f for f in load.tally.failures if "ConnectionRefusedError" in f]
+    failures = [f for f in load.tally.failures if f not in refused]
+    assert refused, "no client tried to reconnect after the stop: the test proved nothing"
+    assert not failures, f"{len(failures)} failed: {failures[:5]}"
