@@ -78,7 +78,7 @@ class Counter:
 async def _picows_clients(url: str, connections: int, payload: bytes, counter: Counter) -> list:  # type: ignore[type-arg]
     from picows import WSFrame, WSListener, WSMsgType, WSTransport, ws_connect
 
-    class Echo(WSListener):  # type: ignore[misc]
+    class Echo(WSListener):  # type: ignore[misc, unused-ignore]
         def on_ws_connected(self, transport: WSTransport) -> None:
             transport.send(WSMsgType.BINARY, payload)
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+from typing import Any
 
 import mypkg
 
@@ -60,7 +61,7 @@ document.getElementById("echo-form").addEventListener("submit", (event) => {
 """
 
 
-async def app(scope, receive, send):  # type: ignore[no-untyped-def]
+async def app(scope: Any, receive: Any, send: Any) -> None:
     if scope["type"] == "lifespan":
         while True:
             message = await receive()
@@ -93,7 +94,7 @@ async def app(scope, receive, send):  # type: ignore[no-untyped-def]
         await _respond(send, 404, b"text/plain; charset=utf-8", b"Not found\n")
 
 
-async def _respond(send, status, content_type, body):  # type: ignore[no-untyped-def]
+async def _respond(send: Any, status: int, content_type: bytes, body: bytes) -> None:
     await send(
         {
             "type": "http.response.start",
@@ -104,7 +105,7 @@ async def _respond(send, status, content_type, body):  # type: ignore[no-untyped
     await send({"type": "http.response.body", "body": body})
 
 
-async def _echo(scope, receive, send):  # type: ignore[no-untyped-def]
+async def _echo(scope: Any, receive: Any, send: Any) -> None:
     """WebSocket /ws: send every message back until the browser goes away."""
     await receive()  # websocket.connect
     if scope["path"] != "/ws":

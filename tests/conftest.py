@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from typing_extensions import Self
 
 from mypkg import Config, Server
 from mypkg.server import run_loop
@@ -143,7 +144,7 @@ class RawClient:
         return response
 
     def _read_chunked(self) -> bytes:
-        parts = []
+        parts: list[bytes] = []
         while True:
             size = int(self.read_until(b"\r\n").split(b";")[0], 16)
             if size == 0:
@@ -165,7 +166,7 @@ class RawClient:
     def close(self) -> None:
         self.sock.close()
 
-    def __enter__(self) -> RawClient:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -14,6 +14,8 @@ import threading
 from types import TracebackType
 from typing import IO
 
+from typing_extensions import Self
+
 from tests.conftest import ROOT, mypkg_command
 
 _SERVING = re.compile(r"Serving on http://([^\s:]+):(\d+)")
@@ -99,7 +101,7 @@ class ServerProcess:
         self._reader.join(timeout)
         return code
 
-    def __enter__(self) -> ServerProcess:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(

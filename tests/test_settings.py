@@ -19,7 +19,7 @@ import pytest
 import mypkg
 from mypkg.cli import build_parser, main
 from mypkg.config import Config
-from mypkg.errors import EXIT_CONFIG
+from mypkg.errors import EXIT_CONFIG, ConfigError
 from mypkg.settings import SETTINGS, Setting, reference_markdown
 from tests.conftest import ROOT, run_cli
 from tests.processes import ServerProcess
@@ -40,6 +40,7 @@ class Sample:
 
 
 def sample(setting: Setting[Any]) -> Sample:
+    value: Any
     if setting.kind in ("toggle", "switch"):
         value = not setting.default
         flag = setting.flag if value else "--no-" + setting.flag[2:]
@@ -139,7 +140,7 @@ def test_config_setting(tmp_path: Path) -> None:
     assert Config(config=str(path)).config == str(path)
     nested = tmp_path / "nested.toml"
     nested.write_text(f"config = {toml(str(path))}\n")
-    with pytest.raises(mypkg.config.ConfigError, match="unknown setting 'config'"):
+    with pytest.raises(ConfigError, match="unknown setting 'config'"):
         Config(config=str(nested))
     assert "| `--config` | `MYPKG_CONFIG` | — |" in reference_markdown()
 

@@ -155,7 +155,9 @@ def test_service_unit_is_consistent_with_the_master() -> None:
     assert service["Type"] == "notify" and service["NotifyAccess"] == "main"
     assert service["ExecReload"] == "/bin/kill -HUP $MAINPID"
     assert service["KillMode"] == "mixed"  # TERM to the master only: it drains the workers
-    graceful = float(re.search(r"--timeout-graceful-shutdown (\S+)", service["ExecStart"])[1])
+    match = re.search(r"--timeout-graceful-shutdown (\S+)", service["ExecStart"])
+    assert match is not None, service["ExecStart"]
+    graceful = float(match[1])
     assert float(service["TimeoutStopSec"]) >= graceful + STOP_MARGIN
     assert float(service["WatchdogSec"]) >= 4 * TICK
     for directive in ("NoNewPrivileges", "ProtectSystem", "PrivateTmp", "ProtectHome"):

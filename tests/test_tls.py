@@ -7,6 +7,7 @@ import json
 import logging
 import ssl
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -138,7 +139,7 @@ def test_plain_server_has_no_tls_extension(http: str) -> None:
 # --------------------------------------------------------------------------- startup errors
 
 
-def _error(**settings: object) -> str:
+def _error(**settings: Any) -> str:
     with pytest.raises(ConfigError) as info:
         Config(**settings).check()
     return str(info.value)

@@ -13,7 +13,15 @@ from websockets.sync.client import connect
 
 from tests import apps
 from tests.conftest import RawClient, request, serve
-from tests.wsutil import RawWebSocket, echo_app, frame, handshake, scripted_app, wait_for
+from tests.wsutil import (
+    RawWebSocket,
+    echo_app,
+    frame,
+    handshake,
+    scripted_app,
+    subprotocols,
+    wait_for,
+)
 
 
 def url(port: int, path: str = "/ws") -> str:
@@ -34,7 +42,10 @@ def test_scope(http: str) -> None:
     events: queue.Queue[Any] = queue.Queue()
     with (
         serve(echo_app(events), http=http, root_path="/api") as running,
-        connect(url(running.port, "/ws/caf%C3%A9?x=1&y=2"), subprotocols=["b", "a"]) as ws,
+        connect(
+            url(running.port, "/ws/caf%C3%A9?x=1&y=2"),
+            subprotocols=subprotocols("b", "a"),
+        ) as ws,
     ):
         ws.send("ping")
         assert ws.recv(timeout=5) == "ping"
@@ -59,7 +70,7 @@ def test_subprotocol_and_extra_headers_on_accept(http: str) -> None:
     app = echo_app(subprotocol="chat", headers=[(b"x-session", b"42"), (b"set-cookie", b"a=b")])
     with (
         serve(app, http=http) as running,
-        connect(url(running.port), subprotocols=["superchat", "chat"]) as ws,
+        connect(url(running.port), subprotocols=subprotocols("superchat", "chat")) as ws,
     ):
         assert ws.subprotocol == "chat"
         assert ws.response is not None
@@ -75,7 +86,7 @@ def test_subprotocol_not_offered_is_a_500(http: str) -> None:
         serve(echo_app(subprotocol="nope"), http=http) as running,
         pytest.raises(InvalidStatus) as caught,
     ):
-        connect(url(running.port), subprotocols=["chat"], open_timeout=5)
+        connect(url(running.port), subprotocols=subprotocols("chat"), open_timeout=5)
     assert caught.value.response.status_code == 500
 
 

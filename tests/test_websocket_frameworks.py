@@ -11,6 +11,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
 from tests.conftest import serve
+from tests.wsutil import subprotocols
 
 api = FastAPI()
 disconnects: list[int] = []
@@ -33,11 +34,11 @@ async def chat(websocket: WebSocket, room: str) -> None:
         disconnects.append(exc.code)
 
 
-async def denied(websocket: WebSocket) -> None:  # type: ignore[misc]
+async def denied(websocket: WebSocket) -> None:
     await websocket.send_denial_response(PlainTextResponse("go away", status_code=401))
 
 
-async def binary_echo(websocket: WebSocket) -> None:  # type: ignore[misc]
+async def binary_echo(websocket: WebSocket) -> None:
     await websocket.accept()
     async for data in websocket.iter_bytes():
         await websocket.send_bytes(data[::-1])
@@ -52,7 +53,7 @@ def test_fastapi_endpoint(http: str) -> None:
     disconnects.clear()
     with serve(api, http=http) as running:
         base = f"ws://127.0.0.1:{running.port}/chat/lobby"
-        with connect(base + "?token=secret", subprotocols=["chat.v1"]) as ws:
+        with connect(base + "?token=secret", subprotocols=subprotocols("chat.v1")) as ws:
             assert ws.subprotocol == "chat.v1"
             ws.send('{"n": 1}')
             assert ws.recv(timeout=5) == '{"room":"lobby","echo":{"n":1}}'
@@ -60,7 +61,7 @@ def test_fastapi_endpoint(http: str) -> None:
             with pytest.raises(ConnectionClosed):
                 ws.recv(timeout=5)
             assert (ws.close_code, ws.close_reason) == (4000, "bye from lobby")
-        with connect(base + "?token=secret", subprotocols=["chat.v1"]) as ws:
+        with connect(base + "?token=secret", subprotocols=subprotocols("chat.v1")) as ws:
             ws.send('{"n": 2}')
             ws.recv(timeout=5)
         with pytest.raises(InvalidStatus) as caught:

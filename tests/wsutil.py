@@ -8,6 +8,8 @@ import struct
 from collections.abc import Callable
 from typing import Any
 
+from websockets.typing import Subprotocol
+
 from tests.conftest import RawClient
 
 KEY = "dGhlIHNhbXBsZSBub25jZQ=="
@@ -125,3 +127,8 @@ def wait_for(events: queue.Queue[Any], kind: str, timeout: float = 5.0) -> Any:
         got, value = events.get(timeout=timeout)
         if got == kind:
             return value
+
+
+def subprotocols(*names: str) -> list[Subprotocol]:
+    """Subprotocol names as the websockets client's type wants them."""
+    return [Subprotocol(name) for name in names]
