@@ -66,14 +66,8 @@ class RequestCycle:
         "waiter",
     )
 
-    def __init__(
-        self,
-        conn: HttpProtocol,
-        scope: Scope,
-        *,
-        keep_alive: bool,
-        expect_100: bool,
-        more_body: bool,
+    def __init__(  # positional: keyword arguments make this call markedly slower
+        self, conn: HttpProtocol, scope: Scope, keep_alive: bool, expect_100: bool, more_body: bool
     ) -> None:
         self.conn = conn
         self.scope = scope

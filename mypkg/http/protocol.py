@@ -258,13 +258,8 @@ class HttpProtocol(asyncio.Protocol):
                 return
         if state.shutting_down or not state.timeout_keep_alive:
             keep_alive = False  # stopping, or keep-alive turned off (--timeout-keep-alive 0)
-        cycle = RequestCycle(
-            self,
-            scope,
-            keep_alive=keep_alive,
-            expect_100=expect_100 and version == "1.1",
-            more_body=chunked or bool(length),
-        )
+        expect_100 = expect_100 and version == "1.1"
+        cycle = RequestCycle(self, scope, keep_alive, expect_100, chunked or bool(length))
         self.parsing = cycle
         if self.cycle is None:
             self._start(cycle)
