@@ -307,6 +307,19 @@ class HttpSettings:
         "Maximum size of one request header field in bytes; larger gets 431."
         " 0 means the maximum, 65536.",
     )
+    http2 = Setting(
+        False,
+        boolean,
+        "Serve HTTP/2 as well (needs the extra: pip install 'mypkg[http2]'): over TLS when the"
+        " client picks h2 by ALPN, on cleartext when a connection opens with the HTTP/2 preface"
+        " (prior knowledge). Other clients keep HTTP/1.1.",
+        kind="toggle",
+    )
+    h2_max_concurrent_streams = Setting(
+        100,
+        integer(1, 2**31 - 1),
+        "HTTP/2 streams one client may have open at once; more are refused (REFUSED_STREAM).",
+    )
     server_header = Setting(True, boolean, "Send a 'Server: mypkg' header.", kind="toggle")
     date_header = Setting(True, boolean, "Send a 'Date' header.", kind="toggle")
     headers = Setting[list[tuple[str, str]]](

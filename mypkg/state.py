@@ -65,6 +65,7 @@ class ServerState:
         "default_header_list",
         "default_headers",
         "extra_headers",
+        "h2_max_concurrent_streams",
         "inflight",
         "lifespan_state",
         "limit_concurrency",
@@ -114,6 +115,7 @@ class ServerState:
             + self.limit_request_fields * (self.limit_request_field_size + 2)
         )
         self.timeout_keep_alive = config.timeout_keep_alive
+        self.h2_max_concurrent_streams = config.h2_max_concurrent_streams
         self.timeout_request_head = config.timeout_request_head
         self.server_header = config.server_header
         self.date_header = config.date_header

@@ -1,0 +1,515 @@
+"""HTTP/2 connections (``--http2``, the optional ``mypkg[http2]`` extra), on h2's state machine.
+
+A connection reaches HTTP/2 in one of two ways, decided by ``H2Negotiator`` before any HTTP/1
+parsing: TLS with ALPN ``h2``, or a cleartext connection whose first bytes are the HTTP/2 preface
+(prior knowledge). The HTTP/1 protocol it would otherwise get is set up first (client address,
+TLS extension, proxy trust) and hands those over, as a WebSocket upgrade hands over a connection.
+
+Each stream runs the shared ``RequestCycle`` (h2_stream.H2Cycle). Limits that keep one client
+from costing more than its share: concurrent streams (``--h2-max-concurrent-streams``, also
+counting reset streams whose app is still running: rapid reset), header lists bounded like an
+HTTP/1 head (HPACK bomb), h2's own cap on CONTINUATION frames, a budget of control frames per
+second (SETTINGS/PING/empty-frame floods), no reading while the peer does not read (acks cannot
+pile up), request bodies bounded by windows that open only as the app reads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import unquote
+
+import h2.config
+import h2.connection
+import h2.events
+import h2.exceptions
+import h2.settings
+from h2.errors import ErrorCodes
+from hyperframe.frame import GoAwayFrame
+
+from mypkg.errors import ProtocolError
+from mypkg.http.h2_stream import H2Cycle, H2Stream, Headers
+from mypkg.http.protocol import HttpProtocol
+from mypkg.middleware.proxy_headers import apply_proxy_headers
+from mypkg.state import ServerState
+
+logger = logging.getLogger("mypkg.error")
+
+PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+# The window for request bodies of all streams together (each stream has the default 64 KiB).
+CONNECTION_WINDOW = 1 << 20
+# Control frames (SETTINGS, PING, PRIORITY, empty DATA, unknown types) allowed per second.
+CONTROL_FRAMES_PER_SECOND = 1000
+# A client may reset this many more streams than it lets finish before it is told to go away.
+RESET_ALLOWANCE = 200
+_SETTINGS = h2.settings.SettingCodes
+
+
+class H2Negotiator(asyncio.Protocol):
+    """Chooses HTTP/1 or HTTP/2 for one connection, then steps aside."""
+
+    __slots__ = ("buffered", "http1", "transport")
+
+    def __init__(self, state: ServerState, http1: Callable[[ServerState], Any]) -> None:
+        self.http1: HttpProtocol = http1(state)
+        self.buffered = b""
+        self.transport: asyncio.Transport = None  # type: ignore[assignment]
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        self.http1.connection_made(transport)
+        ssl_object = transport.get_extra_info("ssl_object")
+        if ssl_object is None:
+            return  # cleartext: the first bytes tell
+        if ssl_object.selected_alpn_protocol() == "h2":
+            self._hand_over(b"")
+        else:
+            self.transport.set_protocol(self.http1)
+
+    def data_received(self, data: bytes) -> None:
+        data = self.buffered + data if self.buffered else data
+        if data.startswith(PREFACE):
+            self._hand_over(data)
+        elif PREFACE.startswith(data):
+            self.buffered = data  # the preface may yet be arriving
+        else:
+            self.transport.set_protocol(self.http1)
+            self.http1.data_received(data)
+
+    def _hand_over(self, data: bytes) -> None:
+        http1 = self.http1
+        http1.state.discard(http1)
+        http1.deadline = 0.0
+        proto = H2Protocol(http1)
+        self.transport.set_protocol(proto)
+        proto.connection_made(self.transport)
+        if data:
+            proto.data_received(data)
+
+    def eof_received(self) -> bool | None:
+        return self.http1.eof_received()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.http1.connection_lost(exc)
+
+    def pause_writing(self) -> None:
+        self.http1.pause_writing()
+
+    def resume_writing(self) -> None:
+        self.http1.resume_writing()
+
+
+class H2Protocol(asyncio.Protocol):
+    """One HTTP/2 connection: h2 parses and frames; each stream is an H2Stream with a cycle."""
+
+    __slots__ = (
+        "client",
+        "conn",
+        "control_frames",
+        "control_since",
+        "deadline",
+        "extensions",
+        "goaway_sent",
+        "last_stream_id",
+        "loop",
+        "max_streams",
+        "proxy_trusted",
+        "reset_budget",
+        "scheme",
+        "server",
+        "state",
+        "streams",
+        "transport",
+        "write_paused",
+    )
+
+    def __init__(self, http1: HttpProtocol) -> None:
+        state = self.state = http1.state
+        self.loop = state.loop
+        self.client, self.server, self.scheme = http1.client, http1.server, http1.scheme
+        self.extensions = http1.extensions
+        self.proxy_trusted = http1.proxy_trusted
+        self.transport: asyncio.Transport = None  # type: ignore[assignment]
+        self.streams: dict[int, H2Stream] = {}
+        self.max_streams = state.h2_max_concurrent_streams
+        self.write_paused = False
+        self.goaway_sent = False
+        self.last_stream_id = 0
+        self.control_frames = 0
+        self.control_since = state.now
+        self.reset_budget = RESET_ALLOWANCE
+        self.deadline = 0.0
+        config = h2.config.H2Configuration(
+            client_side=False,
+            header_encoding=None,
+            validate_outbound_headers=False,  # the cycle validated and lowercased them
+            normalize_outbound_headers=False,
+        )
+        self.conn = h2.connection.H2Connection(config)
+        self.conn.local_settings = _settings(self.max_streams, state.max_head_size)
+        # h2 advertises the header list limit; hpack enforces it while decoding (HPACK bomb).
+        self.conn.decoder.max_header_list_size = state.max_head_size
+
+    # ------------------------------------------------------------------ asyncio callbacks
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        self.state.add(self)
+        self.conn.initiate_connection()  # advertises --h2-max-concurrent-streams
+        # h2 would answer a stream over that limit with a connection error; we refuse that one
+        # stream instead (REFUSED_STREAM, in _on_request), so h2's own check must not fire.
+        self.conn.local_settings = _settings(2**31 - 1, self.state.max_head_size)
+        self.conn.increment_flow_control_window(CONNECTION_WINDOW - 65535)
+        self.flush()
+        self._idle()
+        if self.state.shutting_down:
+            self.shutdown()
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            events = self.conn.receive_data(data)
+        except h2.exceptions.ProtocolError as exc:
+            # h2 has queued a GOAWAY with the right code (PROTOCOL_ERROR, FLOW_CONTROL_ERROR,
+            # COMPRESSION_ERROR, FRAME_SIZE_ERROR...): send it and end the connection.
+            logger.debug("Closing HTTP/2 connection from %s: %s", self.client, exc)
+            self.flush()
+            self.close()
+            return
+        for event in events:
+            handler = _HANDLERS.get(type(event))
+            if handler is not None:
+                handler(self, event)
+            else:
+                self._control_frame()
+            if self.transport.is_closing():
+                return
+        self.flush()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.state.discard(self)
+        self.deadline = 0.0
+        self.write_paused = False
+        for stream in list(self.streams.values()):
+            stream.on_reset()
+
+    def pause_writing(self) -> None:
+        # The peer does not read: read nothing more from it either, so that the frames we owe
+        # it (SETTINGS and PING acks, responses) cannot pile up without bound.
+        self.write_paused = True
+        self.transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        self.write_paused = False
+        if not self.transport.is_closing():
+            self.transport.resume_reading()
+        for stream in list(self.streams.values()):
+            stream.flush()
+        self.flush()
+
+    # ------------------------------------------------------------------ frames out (for streams)
+    def flush(self) -> None:
+        data = self.conn.data_to_send()
+        if data and not self.transport.is_closing():
+            self.transport.write(data)
+
+    def send_headers(self, stream_id: int, headers: Headers, end: bool) -> None:
+        self.conn.send_headers(stream_id, headers, end_stream=end)
+
+    def window(self, stream_id: int) -> int:
+        return min(
+            self.conn.local_flow_control_window(stream_id), self.conn.max_outbound_frame_size
+        )
+
+    def send_data(self, stream_id: int, data: bytes, end: bool) -> None:
+        self.conn.send_data(stream_id, data, end_stream=end)
+
+    def end_stream(self, stream_id: int, trailers: Headers | None) -> None:
+        if trailers:
+            self.conn.send_headers(stream_id, trailers, end_stream=True)
+        else:
+            self.conn.end_stream(stream_id)
+
+    def reset_stream(self, stream_id: int, code: int) -> None:
+        self.conn.reset_stream(stream_id, code)
+
+    def acknowledge(self, stream_id: int, count: int) -> None:
+        try:
+            self.conn.acknowledge_received_data(count, stream_id)
+        except h2.exceptions.StreamClosedError:
+            self.conn.acknowledge_received_data(count, 0)  # h2 credits the connection only
+        self.flush()
+
+    # ------------------------------------------------------------------ streams
+    def _on_request(self, event: h2.events.RequestReceived) -> None:
+        stream_id = event.stream_id
+        if self.goaway_sent or len(self.streams) >= self.max_streams:
+            # Over the limit: h2 counts open streams; we also count reset streams whose app is
+            # still running, so a client cannot start apps faster than they finish.
+            self.conn.reset_stream(stream_id, ErrorCodes.REFUSED_STREAM)
+            self._spend_reset()
+            return
+        self.last_stream_id = stream_id
+        self.deadline = 0.0
+        stream = H2Stream(self, stream_id)
+        self.streams[stream_id] = stream
+        stream.reading_done = event.stream_ended is not None
+        try:
+            scope, expect_100 = self._scope(event.headers or [])
+        except ProtocolError as exc:
+            scope = {**_ERROR_SCOPE, "client": self.client, "server": self.server}
+            stream.cycle = H2Cycle(stream, scope, True, False, False)
+            stream.task_done = True
+            stream.cycle.respond_error(exc.status)
+            return
+        cycle = stream.cycle = H2Cycle(stream, scope, True, expect_100, not stream.reading_done)
+        state = self.state
+        if state.limit_concurrency is not None and state.too_busy():
+            stream.task_done = True
+            cycle.respond_error(503)
+            return
+        task = cycle.task = self.loop.create_task(cycle.run(state.app))
+        task.add_done_callback(lambda _: self._on_task_done(stream))
+
+    def _scope(self, pairs: Any) -> tuple[dict[str, Any], bool]:
+        """The ASGI scope of a request head (h2 has checked the pseudo-header rules)."""
+        state = self.state
+        method = path = b""
+        authority = None
+        headers: Headers = []
+        expect_100 = False
+        has_host = False
+        for name, value in pairs:
+            if name[:1] == b":":
+                if name == b":method":
+                    method = value
+                elif name == b":path":
+                    path = value
+                elif name == b":authority":
+                    authority = value
+                continue
+            if len(name) + len(value) + 2 > state.limit_request_field_size:
+                raise ProtocolError(431, "request header field too large")
+            if name == b"host":
+                has_host = True
+            elif name == b"expect":
+                expect_100 = value.lower() == b"100-continue"
+            headers.append((name, value))
+        if len(headers) > state.limit_request_fields:
+            raise ProtocolError(431, "too many request header fields")
+        if len(path) > state.limit_request_line:
+            raise ProtocolError(414, "request target too long")
+        if method == b"CONNECT" or not path:
+            raise ProtocolError(501, "CONNECT is not supported")
+        if authority is not None and not has_host:
+            headers.insert(0, (b"host", authority))
+        raw_path, _, query = path.partition(b"?")
+        decoded = raw_path.decode("latin-1")
+        if "%" in decoded:
+            decoded = unquote(decoded)
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0", "spec_version": "2.4"},
+            "http_version": "2",
+            "server": self.server,
+            "client": self.client,
+            "scheme": self.scheme,
+            "method": method.decode("ascii"),
+            "root_path": state.root_path,
+            "path": state.root_path + decoded,
+            "raw_path": state.root_path_bytes + raw_path if state.root_path else raw_path,
+            "query_string": query,
+            "headers": headers,
+            "state": state.lifespan_state.copy(),
+            "extensions": self.extensions.copy(),
+        }
+        if self.proxy_trusted and state.proxy_peers is not None:
+            apply_proxy_headers(scope, state.proxy_peers)
+        return scope, expect_100
+
+    def _on_data(self, event: h2.events.DataReceived) -> None:
+        stream = self.streams.get(event.stream_id)
+        length = event.flow_controlled_length
+        if not event.data and event.stream_ended is None:
+            self._control_frame()  # an empty DATA frame costs us and carries nothing
+        if stream is None or stream.closed or stream.cycle.complete:
+            if length:
+                self.acknowledge(event.stream_id, length)  # nobody will read it
+            return
+        stream.unacked += length
+        if event.data:
+            stream.cycle.feed_body(event.data)
+
+    def _on_stream_ended(self, event: h2.events.StreamEnded) -> None:
+        stream = self.streams.get(event.stream_id)
+        if stream is not None:
+            stream.reading_done = True
+            stream.cycle.end_body()
+
+    def _on_reset(self, event: h2.events.StreamReset) -> None:
+        stream = self.streams.get(event.stream_id)
+        if stream is not None and not stream.closed:
+            if not stream.response_done:
+                self._spend_reset()
+            stream.on_reset()
+            self.forget(stream)
+
+    def _on_window(self, event: h2.events.WindowUpdated) -> None:
+        if event.stream_id:
+            stream = self.streams.get(event.stream_id)
+            if stream is not None:
+                stream.flush()
+        else:
+            self._flush_streams()
+
+    def _on_settings(self, event: h2.events.RemoteSettingsChanged) -> None:
+        self._control_frame()
+        self._flush_streams()
+
+    def _on_goaway(self, event: h2.events.ConnectionTerminated) -> None:
+        if not self.streams:
+            self.close()
+        else:
+            self.goaway_sent = True  # no new streams; close once these are done
+
+    def _flush_streams(self) -> None:
+        for stream in list(self.streams.values()):
+            if stream.pending or stream.end_pending:
+                stream.flush()
+
+    def on_response_complete(self, stream: H2Stream) -> None:
+        self.state.request_finished()
+        if self.reset_budget < RESET_ALLOWANCE:
+            self.reset_budget += 1
+        self.forget(stream)
+
+    def _on_task_done(self, stream: H2Stream) -> None:
+        stream.task_done = True
+        if not stream.response_done and not stream.closed:
+            stream.reset(ErrorCodes.INTERNAL_ERROR)  # the cycle has logged what went wrong
+        self.forget(stream)
+
+    def forget(self, stream: H2Stream) -> None:
+        """A stream counts against the limit until its response is done and its app returned."""
+        if stream.task_done and (stream.closed or (stream.response_done and stream.sent_all)):
+            self.streams.pop(stream.stream_id, None)
+            if not self.streams:
+                if self.goaway_sent:
+                    self.flush()
+                    self.close()
+                else:
+                    self._idle()
+
+    # ------------------------------------------------------------------ abuse
+    def _control_frame(self) -> None:
+        now = self.state.now
+        if now - self.control_since >= 1.0:
+            self.control_since = now
+            self.control_frames = 0
+        self.control_frames += 1
+        if self.control_frames > CONTROL_FRAMES_PER_SECOND:
+            self._go_away(ErrorCodes.ENHANCE_YOUR_CALM, "control frame flood")
+
+    def _spend_reset(self) -> None:
+        self.reset_budget -= 1
+        if self.reset_budget < 0:
+            self._go_away(ErrorCodes.ENHANCE_YOUR_CALM, "too many streams reset or refused")
+
+    def _go_away(self, code: int, reason: str) -> None:
+        logger.warning("Closing HTTP/2 connection from %s: %s", self.client, reason)
+        self.conn.close_connection(code, last_stream_id=self.last_stream_id)
+        self.flush()
+        self.abort_streams()
+        self.close()
+
+    def abort_streams(self) -> None:
+        for stream in list(self.streams.values()):
+            stream.on_reset()
+
+    # ------------------------------------------------------------------ the server's side
+    def _idle(self) -> None:
+        timeout = self.state.timeout_keep_alive
+        self.deadline = self.state.now + timeout if timeout > 0 else 0.0
+
+    def on_deadline(self) -> None:
+        self.deadline = 0.0
+        if not self.streams:
+            if not self.goaway_sent:
+                self.conn.close_connection(ErrorCodes.NO_ERROR, last_stream_id=self.last_stream_id)
+                self.flush()
+            self.close()
+
+    def shutdown(self) -> None:
+        """Graceful stop: GOAWAY naming the last stream we took; finish those; then close."""
+        if self.goaway_sent or self.transport.is_closing():
+            return
+        self.goaway_sent = True
+        self.flush()
+        # Written by hand: h2's close_connection() would refuse to send the in-flight responses.
+        frame = GoAwayFrame(0)
+        frame.last_stream_id = self.last_stream_id
+        frame.error_code = ErrorCodes.NO_ERROR
+        self.transport.write(frame.serialize())
+        if not self.streams:
+            self.close()
+
+    def close(self) -> None:
+        if not self.transport.is_closing():
+            self.transport.close()
+
+    def abort(self) -> asyncio.Task[None] | None:
+        self.transport.abort()
+        tasks = [
+            stream.cycle.task
+            for stream in self.streams.values()
+            if stream.cycle.task is not None and not stream.cycle.task.done()
+        ]
+        for task in tasks:
+            task.cancel()
+        return self.loop.create_task(_wait(tasks)) if tasks else None
+
+
+def _settings(max_streams: int, max_header_list: int) -> h2.settings.Settings:
+    return h2.settings.Settings(
+        client=False,
+        initial_values={
+            _SETTINGS.MAX_CONCURRENT_STREAMS: max_streams,
+            _SETTINGS.MAX_HEADER_LIST_SIZE: max_header_list,
+        },
+    )
+
+
+async def _wait(tasks: list[asyncio.Task[None]]) -> None:
+    await asyncio.wait(tasks)
+
+
+# What the access log sees of a request refused before it had a scope.
+_ERROR_SCOPE: dict[str, Any] = {
+    "type": "http",
+    "http_version": "2",
+    "scheme": "http",
+    "method": "GET",
+    "headers": [],
+    "path": "",
+    "raw_path": b"",
+    "root_path": "",
+    "query_string": b"",
+    "extensions": {},
+}
+
+_HANDLERS: dict[type, Callable[[H2Protocol, Any], None]] = {
+    h2.events.RequestReceived: H2Protocol._on_request,
+    h2.events.DataReceived: H2Protocol._on_data,
+    h2.events.StreamEnded: H2Protocol._on_stream_ended,
+    h2.events.StreamReset: H2Protocol._on_reset,
+    h2.events.WindowUpdated: H2Protocol._on_window,
+    h2.events.RemoteSettingsChanged: H2Protocol._on_settings,
+    h2.events.ConnectionTerminated: H2Protocol._on_goaway,
+    h2.events.SettingsAcknowledged: lambda proto, event: None,
+    h2.events.TrailersReceived: lambda proto, event: None,  # ASGI has no request trailers
+}
+
+
+def negotiating(http1: Callable[[ServerState], Any]) -> Callable[[ServerState], Any]:
+    """The protocol factory for --http2: each connection starts with a negotiator."""
+    return lambda state: H2Negotiator(state, http1)

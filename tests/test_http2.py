@@ -1,0 +1,320 @@
+"""HTTP/2 (--http2): how it is reached, and each stream through the shared ASGI cycle.
+
+Real clients (curl over TLS by ALPN and by prior knowledge, httpx with its http2 extra) and a raw
+frame client (tests/h2client.py). Every server runs once per HTTP/1 parser: HTTP/2 sits in front
+of either, and the HTTP/1 path must keep working beside it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import h2.events
+import httpx
+import pytest
+from h2.errors import ErrorCodes
+
+from tests import apps
+from tests.conftest import ROOT, RawClient, Running, serve
+from tests.h2client import H2Client, request_headers
+from tests.tls_helpers import Pki, make_pki
+
+CURL = shutil.which("curl")
+needs_curl = pytest.mark.skipif(CURL is None, reason="curl is not installed (scripts/system-deps)")
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    return make_pki(tmp_path_factory.mktemp("pki"))
+
+
+def curl(*args: str) -> str:
+    result = subprocess.run(
+        ["curl", "--silent", "--show-error", "--max-time", "20", *args],
+        capture_output=True,
+        timeout=30,
+        check=True,
+    )
+    return result.stdout.decode()
+
+
+@pytest.fixture
+def echo(http: str) -> Iterator[Running]:
+    with serve(apps.echo, http=http, http2=True) as running:
+        yield running
+
+
+# --------------------------------------------------------------------------- how it is reached
+
+
+def test_without_the_extra_http2_fails_at_startup() -> None:
+    code = (
+        "import sys; sys.modules['h2'] = None; from mypkg.cli import main;"
+        " raise SystemExit(main(['tests.apps:hello', '--http2']))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=30
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "mypkg-supervise: error: --http2: the h2 package is not installed;"
+        " install it with: pip install 'mypkg[http2]'"
+    ]
+
+
+@needs_curl
+def test_curl_prior_knowledge_and_http1_beside_it(echo: Running) -> None:
+    out = curl("--http2-prior-knowledge", "-w", " %{http_version}", "-d", "abc", echo.url("/p?q"))
+    assert out == "abc 2"
+    assert curl("--http1.1", "-w", " %{http_version}", "-d", "xyz", echo.url("/")) == "xyz 1.1"
+    with RawClient(echo.port) as client:  # a plain HTTP/1 request, byte for byte
+        client.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert client.response().status == 200
+
+
+@needs_curl
+def test_curl_over_tls_picks_h2_by_alpn(http: str, pki: Pki) -> None:
+    settings = {"ssl_certfile": pki.server_cert, "ssl_keyfile": pki.server_key, "http2": True}
+    with serve(apps.echo, http=http, **settings) as running:
+        url = f"https://127.0.0.1:{running.port}/tls"
+        fmt = ["-w", " %{http_version}", "--cacert", pki.ca_file, "-d", "sec"]
+        assert curl("--http2", *fmt, url) == "sec 2"
+        assert curl("--http1.1", *fmt, url) == "sec 1.1"  # ALPN http/1.1: served as before
+
+
+def test_preface_without_http2_is_still_505(http: str) -> None:
+    with serve(apps.hello, http=http) as running, RawClient(running.port) as client:
+        client.send(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+        assert client.response().status == 505
+
+
+def test_preface_split_across_reads(echo: Running) -> None:
+    with socket.create_connection(("127.0.0.1", echo.port), timeout=10) as sock:
+        sock.sendall(b"PRI * HTTP/2.0\r\n")
+        sock.sendall(b"\r\nSM\r\n\r\n" + b"\x00\x00\x00\x04\x00\x00\x00\x00\x00")
+        frame = sock.recv(9)
+        assert frame[3] == 0x04  # the server's SETTINGS: it speaks HTTP/2
+
+
+# --------------------------------------------------------------------------- one ASGI cycle
+
+
+def test_httpx_scope_and_many_streams(http: str) -> None:
+    async def main(port: int) -> list[Any]:
+        async with httpx.AsyncClient(http1=False, http2=True, timeout=10) as client:
+            url = f"http://127.0.0.1:{port}/a%20b?x=1"
+            responses = await asyncio.gather(*(client.get(url) for _ in range(20)))
+        return responses
+
+    with serve(apps.scope_json, http=http, http2=True, root_path="/r") as running:
+        responses = asyncio.run(main(running.port))
+    assert {r.http_version for r in responses} == {"HTTP/2"}
+    scope = json.loads(responses[0].content)
+    assert scope["http_version"] == "2"
+    assert (scope["method"], scope["scheme"]) == ("GET", "http")
+    assert (scope["path"], scope["raw_path"]) == ("/r/a b", "/r/a%20b")
+    assert scope["query_string"] == "x=1"
+    headers = dict(scope["headers"])
+    assert headers["host"] == f"127.0.0.1:{running.port}"
+    assert not any(name.startswith(":") for name in headers)
+    assert "http.response.trailers" in scope["extensions"]
+
+
+def test_request_body_window_opens_only_as_the_app_reads(echo_gate: Any) -> None:
+    running, gate = echo_gate
+    with H2Client(running.port) as client:
+        stream_id = client.conn.get_next_available_stream_id()
+        client.conn.send_headers(stream_id, request_headers(b"POST"))
+        window = client.conn.local_flow_control_window(stream_id)
+        while window:
+            piece = min(window, client.conn.max_outbound_frame_size)
+            client.conn.send_data(stream_id, b"x" * piece)
+            window -= piece
+        client.flush()
+        gate.wait_entered(1)
+        # The app has read nothing: the server must not have given any window back.
+        client.sock.settimeout(0.3)
+        with contextlib.suppress(TimeoutError):
+            client.read()
+        updates = [e for e in client.received if isinstance(e, h2.events.WindowUpdated)]
+        assert not [e for e in updates if e.stream_id == stream_id]
+        gate.open()
+        client.wait_for(h2.events.WindowUpdated, stream_id)
+        client.conn.send_data(stream_id, b"end", end_stream=True)
+        client.flush()
+        status, _, body = client.response(stream_id)
+    assert (status, len(body)) == (200, 65535 + 3)
+
+
+@pytest.fixture
+def echo_gate(http: str) -> Iterator[tuple[Running, apps.Gate]]:
+    gate = apps.Gate(apps.echo)
+    with serve(gate, http=http, http2=True) as running:
+        yield running, gate
+
+
+class SlowReader:
+    """/slow streams without end (counting its sends); anything else gets a short answer."""
+
+    def __init__(self) -> None:
+        self.sent = 0
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        if scope["path"] != "/slow":
+            await apps.hello(scope, receive, send)
+            return
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        while True:
+            await send({"type": "http.response.body", "body": b"y" * 65536, "more_body": True})
+            self.sent += 1
+
+
+def test_response_waits_for_the_peer_window(http: str) -> None:
+    """A peer that never opens its window: the app's send blocks, memory stays bounded, and the
+    server keeps serving others."""
+    app = SlowReader()
+    with serve(app, http=http, http2=True) as running, H2Client(running.port) as slow:
+        stream_id = slow.request(request_headers(path=b"/slow"), None)
+        slow.wait_for(h2.events.DataReceived, stream_id)
+        with H2Client(running.port) as other:
+            for _ in range(3):
+                assert other.response(other.request(request_headers(), None))[0] == 200
+        # 64 KiB of window: the first send fits (but one byte), the next waits for a window
+        # update that never comes.
+        assert app.sent == 1
+
+
+def test_trailers(http: str) -> None:
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        await send({"type": "http.response.start", "status": 200, "trailers": True})
+        await send({"type": "http.response.body", "body": b"data"})
+        await send({"type": "http.response.trailers", "headers": [(b"grpc-status", b"0")]})
+
+    with serve(app, http=http, http2=True) as running, H2Client(running.port) as client:
+        stream_id = client.request(request_headers(te=b"trailers"), None)
+        trailers = client.wait_for(h2.events.TrailersReceived, stream_id)
+        status, _, body = client.response(stream_id)
+    assert (status, body) == (200, b"data")
+    assert trailers.headers == [(b"grpc-status", b"0")]
+
+
+def test_rst_stream_is_a_disconnect(http: str) -> None:
+    app = apps.UntilDisconnect()
+
+    async def route(scope: Any, receive: Any, send: Any) -> None:
+        handler = app if scope.get("path") == "/wait" else apps.hello
+        await handler(scope, receive, send)
+
+    with serve(route, http=http, http2=True) as running, H2Client(running.port) as client:
+        stream_id = client.conn.get_next_available_stream_id()
+        client.conn.send_headers(stream_id, request_headers(b"POST", b"/wait"))
+        client.conn.send_data(stream_id, b"part")
+        client.flush()
+        client.conn.reset_stream(stream_id, ErrorCodes.CANCEL)
+        client.flush()
+        assert app.finished.wait(10)
+        assert app.messages[-1] == {"type": "http.disconnect"}
+        # The connection serves on.
+        assert client.response(client.request(request_headers(), None))[0] == 200
+
+
+def test_access_log_and_status_per_stream(http: str, caplog: pytest.LogCaptureFixture) -> None:
+    with (
+        caplog.at_level(logging.INFO, logger="mypkg.access"),
+        serve(apps.hello, http=http, http2=True) as running,
+        H2Client(running.port) as c,
+    ):
+        assert c.response(c.request(request_headers(path=b"/logged"), None))[0] == 200
+    lines = [r.getMessage() for r in caplog.records if r.name == "mypkg.access"]
+    assert any('"GET /logged HTTP/2" 200' in line for line in lines), lines
+
+
+def test_limits_apply_per_stream(http: str) -> None:
+    settings = {"limit_request_fields": 5, "limit_request_line": 100}
+    with (
+        serve(apps.hello, http=http, http2=True, **settings) as running,
+        H2Client(running.port) as client,
+    ):
+        many = request_headers(**{f"x_{i}": b"1" for i in range(6)})
+        assert client.response(client.request(many, None))[0] == 431
+        long = request_headers(path=b"/" + b"a" * 200)
+        assert client.response(client.request(long, None))[0] == 414
+        assert client.response(client.request(request_headers(), None))[0] == 200
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        request_headers(connection=b"keep-alive"),  # connection-specific
+        request_headers(transfer_encoding=b"chunked"),
+        request_headers(te=b"gzip"),
+        [(b":method", b"GET"), (b":scheme", b"http"), (b":authority", b"x")],  # no :path
+        [*request_headers(), (b":path", b"/again")],  # repeated pseudo-header
+        [(b"x-first", b"1"), *request_headers()],  # pseudo-header after a regular one
+        request_headers(**{"X_Upper": b"1"}),  # uppercase name
+    ],
+)
+def test_malformed_requests_are_refused(http: str, headers: list[Any]) -> None:
+    with serve(apps.hello, http=http, http2=True) as running, H2Client(running.port) as client:
+        client.request(headers, None)
+        code = _error_code(client)
+    assert code == ErrorCodes.PROTOCOL_ERROR
+
+
+def test_content_length_must_match_data(http: str) -> None:
+    with serve(apps.echo, http=http, http2=True) as running, H2Client(running.port) as client:
+        client.request(request_headers(b"POST", content_length=b"10"), b"short")
+        assert _error_code(client) == ErrorCodes.PROTOCOL_ERROR
+
+
+def _error_code(client: H2Client) -> int:
+    """The code of the GOAWAY or RST_STREAM the server answered with."""
+    while True:
+        for event in client.received:
+            if isinstance(event, h2.events.ConnectionTerminated | h2.events.StreamReset):
+                return int(event.error_code or 0)
+        assert not client.closed, "closed without GOAWAY or RST_STREAM"
+        client.read()
+
+
+# --------------------------------------------------------------------------- stopping
+
+
+def test_graceful_stop_sends_goaway_and_finishes_streams(http: str) -> None:
+    gate = apps.Gate(apps.hello)
+    with serve(gate, http=http, http2=True) as running, H2Client(running.port) as client:
+        first = client.request(request_headers(), None)
+        second = client.request(request_headers(), None)
+        gate.wait_entered(2)
+        stopper = threading.Thread(target=running.server.request_exit_threadsafe)
+        stopper.start()
+        goaway = client.goaway()
+        assert (goaway.error_code, goaway.last_stream_id) == (ErrorCodes.NO_ERROR, second)
+        gate.open()
+        assert client.response(first)[0] == 200
+        assert client.response(second)[0] == 200
+        client.read_to_close()
+        stopper.join()
+
+
+def test_settings_reach_gunicorn_mapping() -> None:
+    from mypkg.workers import mapping
+
+    assert mapping.TABLE["http_protocols"].target == "http2"
+    assert mapping.TABLE["http_protocols"].convert("h2,h1", None) is True
+    assert mapping.TABLE["http_protocols"].convert(["h1"], None) is False
+    assert mapping.TABLE["http2_max_concurrent_streams"].target == "h2_max_concurrent_streams"
