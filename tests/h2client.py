@@ -131,7 +131,7 @@ class H2Client:
                     return event
             seen = len(self.received)
             if self.closed or time.monotonic() > deadline:
-                raise AssertionError(f"no {kind.__name__} before the connection ended")
+                raise AssertionError(f"no {kind.__name__} in {self.received}")
             self.sock.settimeout(max(0.01, deadline - time.monotonic()))
             self.read()
 

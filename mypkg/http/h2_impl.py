@@ -16,6 +16,7 @@ pile up), request bodies bounded by windows that open only as the app reads.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -176,14 +177,19 @@ class H2Protocol(asyncio.Protocol):
             self.flush()
             self.close()
             return
-        for event in events:
-            handler = _HANDLERS.get(type(event))
-            if handler is not None:
-                handler(self, event)
-            else:
-                self._control_frame()
-            if self.transport.is_closing():
-                return
+        try:
+            for event in events:
+                handler = _HANDLERS.get(type(event))
+                if handler is not None:
+                    handler(self, event)
+                else:
+                    self._control_frame()
+                if self.transport.is_closing():
+                    return
+        except Exception:  # a bug of ours: this connection ends, the worker serves on
+            logger.exception("Error handling HTTP/2 frames from %s", self.client)
+            self._go_away(ErrorCodes.INTERNAL_ERROR, "internal error")
+            return
         self.flush()
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -213,25 +219,33 @@ class H2Protocol(asyncio.Protocol):
         if data and not self.transport.is_closing():
             self.transport.write(data)
 
+    # h2 may have closed a stream (the peer reset it later in the same read) before its
+    # events reach us: what is sent on it then is dropped; the StreamReset event follows.
     def send_headers(self, stream_id: int, headers: Headers, end: bool) -> None:
-        self.conn.send_headers(stream_id, headers, end_stream=end)
+        with contextlib.suppress(h2.exceptions.StreamClosedError):
+            self.conn.send_headers(stream_id, headers, end_stream=end)
 
     def window(self, stream_id: int) -> int:
-        return min(
-            self.conn.local_flow_control_window(stream_id), self.conn.max_outbound_frame_size
-        )
+        try:
+            window = self.conn.local_flow_control_window(stream_id)
+        except h2.exceptions.StreamClosedError:
+            return 0
+        return min(window, self.conn.max_outbound_frame_size)
 
     def send_data(self, stream_id: int, data: bytes, end: bool) -> None:
-        self.conn.send_data(stream_id, data, end_stream=end)
+        with contextlib.suppress(h2.exceptions.StreamClosedError):
+            self.conn.send_data(stream_id, data, end_stream=end)
 
     def end_stream(self, stream_id: int, trailers: Headers | None) -> None:
-        if trailers:
-            self.conn.send_headers(stream_id, trailers, end_stream=True)
-        else:
-            self.conn.end_stream(stream_id)
+        with contextlib.suppress(h2.exceptions.StreamClosedError):
+            if trailers:
+                self.conn.send_headers(stream_id, trailers, end_stream=True)
+            else:
+                self.conn.end_stream(stream_id)
 
     def reset_stream(self, stream_id: int, code: int) -> None:
-        self.conn.reset_stream(stream_id, code)
+        with contextlib.suppress(h2.exceptions.StreamClosedError):
+            self.conn.reset_stream(stream_id, code)
 
     def acknowledge(self, stream_id: int, count: int) -> None:
         try:
@@ -246,7 +260,7 @@ class H2Protocol(asyncio.Protocol):
         if self.goaway_sent or len(self.streams) >= self.max_streams:
             # Over the limit: h2 counts open streams; we also count reset streams whose app is
             # still running, so a client cannot start apps faster than they finish.
-            self.conn.reset_stream(stream_id, ErrorCodes.REFUSED_STREAM)
+            self.reset_stream(stream_id, ErrorCodes.REFUSED_STREAM)
             self._spend_reset()
             return
         self.last_stream_id = stream_id
@@ -390,8 +404,9 @@ class H2Protocol(asyncio.Protocol):
         self.forget(stream)
 
     def forget(self, stream: H2Stream) -> None:
-        """A stream counts against the limit until its response is done and its app returned."""
-        if stream.task_done and (stream.closed or (stream.response_done and stream.sent_all)):
+        """A stream counts against the limit until its response is sent, or, if it was reset
+        before that, until its app has returned (so that resets cannot pile up running apps)."""
+        if (stream.response_done and stream.sent_all) or (stream.closed and stream.task_done):
             self.streams.pop(stream.stream_id, None)
             if not self.streams:
                 if self.goaway_sent:

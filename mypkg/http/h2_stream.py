@@ -11,12 +11,10 @@ the transport's write buffer) without buffering more than one ``send`` of body.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 from typing import TYPE_CHECKING
 
 from h2.errors import ErrorCodes
-from h2.exceptions import ProtocolError as H2ProtocolError
 
 from mypkg.asgi import Message
 from mypkg.errors import ClientDisconnected
@@ -199,8 +197,7 @@ class H2Stream:
         if not self.closed:
             self.closed = True
             self.pending.clear()
-            with contextlib.suppress(H2ProtocolError):  # already closed on the h2 side
-                self.proto.reset_stream(self.stream_id, code)
+            self.proto.reset_stream(self.stream_id, code)
             self.proto.flush()
             self.wake()
 
