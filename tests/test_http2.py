@@ -25,6 +25,7 @@ import pytest
 from h2.errors import ErrorCodes
 
 from tests import apps
+from tests.cdp import browser_page, chromium_path
 from tests.conftest import ROOT, RawClient, Running, serve
 from tests.h2client import H2Client, request_headers
 from tests.tls_helpers import Pki, make_pki
@@ -90,6 +91,47 @@ def test_curl_over_tls_picks_h2_by_alpn(http: str, pki: Pki) -> None:
         fmt = ["-w", " %{http_version}", "--cacert", pki.ca_file, "-d", "sec"]
         assert curl("--http2", *fmt, url) == "sec 2"
         assert curl("--http1.1", *fmt, url) == "sec 1.1"  # ALPN http/1.1: served as before
+
+
+@pytest.mark.skipif(shutil.which("h2load") is None, reason="h2load: scripts/system-deps")
+@pytest.mark.parametrize("tls", [False, True], ids=["h2c", "tls"])
+def test_h2load_streams_all_succeed(http: str, pki: Pki, tls: bool) -> None:
+    """nghttp2's load generator: 4 connections x 16 concurrent streams, no failure."""
+    settings: dict[str, Any] = {"access_log": False}
+    if tls:
+        settings.update(ssl_certfile=pki.server_cert, ssl_keyfile=pki.server_key)
+    with serve(apps.hello, http=http, http2=True, **settings) as running:
+        url = f"{'https' if tls else 'http'}://127.0.0.1:{running.port}/"
+        result = subprocess.run(
+            ["h2load", "-n", "400", "-c", "4", "-m", "16", url],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert "400 succeeded, 0 failed, 0 errored" in result.stdout, result.stdout
+    assert "400 2xx" in result.stdout
+    assert ("TLS Protocol" in result.stdout) == tls
+
+
+@pytest.mark.timeout(90)
+def test_chromium_over_tls_speaks_h2(http: str, pki: Pki) -> None:
+    binary = chromium_path()
+    if binary is None:
+        pytest.skip("chromium is not installed (scripts/system-deps installs it)")
+    settings = {"ssl_certfile": pki.server_cert, "ssl_keyfile": pki.server_key, "http2": True}
+    with serve(apps.scope_json, http=http, **settings) as running, browser_page(binary) as page:
+        page.call("Security.setIgnoreCertificateErrors", ignore=True)  # the test's own CA
+        page.call("Page.enable")
+        page.call("Page.navigate", url=f"https://127.0.0.1:{running.port}/from-chromium")
+        page.wait_event("Page.loadEventFired")
+        protocol = page.evaluate("performance.getEntriesByType('navigation')[0].nextHopProtocol")
+        scope = json.loads(page.evaluate("document.body.innerText"))
+    assert protocol == "h2"
+    assert (scope["http_version"], scope["path"], scope["scheme"]) == (
+        "2",
+        "/from-chromium",
+        "https",
+    )
 
 
 def test_preface_without_http2_is_still_505(http: str) -> None:

@@ -163,9 +163,7 @@ class H2Protocol(asyncio.Protocol):
         self.conn.local_settings = _settings(2**31 - 1, self.state.max_head_size)
         self.conn.increment_flow_control_window(CONNECTION_WINDOW - 65535)
         self.flush()
-        self._idle()
-        if self.state.shutting_down:
-            self.shutdown()
+        self._idle()  # while stopping, the short drain grace: its first requests are served
 
     def data_received(self, data: bytes) -> None:
         try:
@@ -191,6 +189,10 @@ class H2Protocol(asyncio.Protocol):
             self._go_away(ErrorCodes.INTERNAL_ERROR, "internal error")
             return
         self.flush()
+        if self.state.shutting_down and not self.goaway_sent:
+            # Accepted while stopping (it was queued on the listening socket): the streams
+            # of its first read are served, then it is told to go away.
+            self.shutdown()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.state.discard(self)
