@@ -14,7 +14,14 @@ import h2.connection
 import h2.events
 import h2.exceptions
 from h2.connection import ConnectionState
-from hyperframe.frame import DataFrame, Frame, HeadersFrame, RstStreamFrame
+from hyperframe.frame import (
+    DataFrame,
+    Frame,
+    GoAwayFrame,
+    HeadersFrame,
+    PingFrame,
+    RstStreamFrame,
+)
 from typing_extensions import Self
 
 GET = [(b":method", b"GET"), (b":scheme", b"http"), (b":authority", b"localhost"), (b":path", b"/")]
@@ -84,7 +91,7 @@ class H2Client:
             if len(self.buffer) < size:
                 break
             frame, self.buffer = self.buffer[:size], self.buffer[size:]
-            if self.conn.state_machine.state == ConnectionState.CLOSED:
+            if self.after_goaway:
                 events += self._after_goaway(frame)
             else:
                 events += self.conn.receive_data(frame)
@@ -115,14 +122,44 @@ class H2Client:
             )
         elif isinstance(frame, RstStreamFrame):
             events.append(h2.events.StreamReset(stream_id=sid, error_code=frame.error_code))
+        elif isinstance(frame, GoAwayFrame):
+            goaway = h2.events.ConnectionTerminated()
+            goaway.error_code, goaway.last_stream_id = frame.error_code, frame.last_stream_id
+            events.append(goaway)
+        elif isinstance(frame, PingFrame) and "ACK" not in frame.flags:
+            events.append(h2.events.PingReceived(ping_data=frame.opaque_data))
         if "END_STREAM" in frame.flags:
             events.append(h2.events.StreamEnded(stream_id=sid))
         return events
 
-    def wait_for(self, kind: type, stream_id: int | None = None) -> Any:
+    @property
+    def after_goaway(self) -> bool:
+        """h2 has seen a GOAWAY: it reads and answers nothing more (see _after_goaway)."""
+        return bool(self.conn.state_machine.state == ConnectionState.CLOSED)
+
+    def raw_request(self, stream_id: int, headers: list[Any]) -> None:
+        """A request written by hand (h2 sends nothing once it has seen a GOAWAY)."""
+        frame = HeadersFrame(stream_id)
+        frame.data = self.conn.encoder.encode(headers)
+        frame.flags.add("END_HEADERS")
+        frame.flags.add("END_STREAM")
+        self.send_raw(frame.serialize())
+
+    def ack_ping(self, data: bytes) -> None:
+        frame = PingFrame(0)
+        frame.opaque_data = data
+        frame.flags.add("ACK")
+        self.send_raw(frame.serialize())
+
+    def wait_for_next(self, kind: type, after: Any) -> Any:
+        """The first event of ``kind`` received after the event ``after``."""
+        start = next(i for i, event in enumerate(self.received) if event is after) + 1
+        return self.wait_for(kind, start=start)
+
+    def wait_for(self, kind: type, stream_id: int | None = None, start: int = 0) -> Any:
         """The first event of ``kind`` (on ``stream_id``) received so far or from now on."""
         deadline = time.monotonic() + self.timeout
-        seen = 0
+        seen = start
         while True:
             for event in self.received[seen:]:
                 if isinstance(event, kind) and (

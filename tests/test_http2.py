@@ -337,6 +337,8 @@ def _error_code(client: H2Client) -> int:
 
 
 def test_graceful_stop_sends_goaway_and_finishes_streams(http: str) -> None:
+    """GOAWAY in two steps: the first names no last stream and comes with a PING; a stream the
+    client opens before acking that PING is still served; the second names the last stream."""
     gate = apps.Gate(apps.hello)
     with serve(gate, http=http, http2=True) as running, H2Client(running.port) as client:
         first = client.request(request_headers(), None)
@@ -344,11 +346,16 @@ def test_graceful_stop_sends_goaway_and_finishes_streams(http: str) -> None:
         gate.wait_entered(2)
         stopper = threading.Thread(target=running.server.request_exit_threadsafe)
         stopper.start()
-        goaway = client.goaway()
-        assert (goaway.error_code, goaway.last_stream_id) == (ErrorCodes.NO_ERROR, second)
+        announce = client.goaway()
+        assert (announce.error_code, announce.last_stream_id) == (ErrorCodes.NO_ERROR, 2**31 - 1)
+        late = second + 2
+        client.raw_request(late, request_headers(path=b"/late"))  # in flight as GOAWAY came
+        ping = client.wait_for(h2.events.PingReceived)
+        client.ack_ping(ping.ping_data)
+        final = client.wait_for_next(h2.events.ConnectionTerminated, announce)
+        assert (final.error_code, final.last_stream_id) == (ErrorCodes.NO_ERROR, late)
         gate.open()
-        assert client.response(first)[0] == 200
-        assert client.response(second)[0] == 200
+        assert [client.response(s)[0] for s in (first, second, late)] == [200, 200, 200]
         client.read_to_close()
         stopper.join()
 

@@ -34,7 +34,7 @@ from mypkg.errors import ProtocolError
 from mypkg.http.h2_stream import H2Cycle, H2Stream, Headers
 from mypkg.http.protocol import HttpProtocol
 from mypkg.middleware.proxy_headers import apply_proxy_headers
-from mypkg.state import ServerState
+from mypkg.state import DRAIN_IDLE_GRACE, ServerState
 
 logger = logging.getLogger("mypkg.error")
 
@@ -45,6 +45,7 @@ CONNECTION_WINDOW = 1 << 20
 CONTROL_FRAMES_PER_SECOND = 1000
 # A client may reset this many more streams than it lets finish before it is told to go away.
 RESET_ALLOWANCE = 200
+_DRAIN_PING = b"mypkg-gf"  # the PING of a graceful stop
 _SETTINGS = h2.settings.SettingCodes
 
 
@@ -121,6 +122,7 @@ class H2Protocol(asyncio.Protocol):
         "scheme",
         "server",
         "state",
+        "stopping",
         "streams",
         "transport",
         "write_paused",
@@ -136,7 +138,8 @@ class H2Protocol(asyncio.Protocol):
         self.streams: dict[int, H2Stream] = {}
         self.max_streams = state.h2_max_concurrent_streams
         self.write_paused = False
-        self.goaway_sent = False
+        self.goaway_sent = False  # the last GOAWAY: no stream after last_stream_id is taken
+        self.stopping = False  # the first GOAWAY of a graceful stop is out
         self.last_stream_id = 0
         self.control_frames = 0
         self.control_since = state.now
@@ -189,7 +192,7 @@ class H2Protocol(asyncio.Protocol):
             self._go_away(ErrorCodes.INTERNAL_ERROR, "internal error")
             return
         self.flush()
-        if self.state.shutting_down and not self.goaway_sent:
+        if self.state.shutting_down and not self.stopping:
             # Accepted while stopping (it was queued on the listening socket): the streams
             # of its first read are served, then it is told to go away.
             self.shutdown()
@@ -266,7 +269,8 @@ class H2Protocol(asyncio.Protocol):
             self._spend_reset()
             return
         self.last_stream_id = stream_id
-        self.deadline = 0.0
+        if not self.stopping:
+            self.deadline = 0.0
         stream = H2Stream(self, stream_id)
         self.streams[stream_id] = stream
         stream.reading_done = event.stream_ended is not None
@@ -445,28 +449,46 @@ class H2Protocol(asyncio.Protocol):
 
     # ------------------------------------------------------------------ the server's side
     def _idle(self) -> None:
+        if self.stopping:
+            return  # the drain deadline stands
         timeout = self.state.timeout_keep_alive
         self.deadline = self.state.now + timeout if timeout > 0 else 0.0
 
     def on_deadline(self) -> None:
         self.deadline = 0.0
-        if not self.streams:
-            if not self.goaway_sent:
-                self.conn.close_connection(ErrorCodes.NO_ERROR, last_stream_id=self.last_stream_id)
-                self.flush()
+        if self.stopping:
+            self._final_goaway()  # the client did not answer our PING in time
+        elif not self.streams:
+            self.conn.close_connection(ErrorCodes.NO_ERROR, last_stream_id=self.last_stream_id)
+            self.flush()
             self.close()
 
     def shutdown(self) -> None:
-        """Graceful stop: GOAWAY naming the last stream we took; finish those; then close."""
-        if self.goaway_sent or self.transport.is_closing():
+        """Graceful stop in two steps (RFC 9113 §6.8): a GOAWAY that announces the end but names
+        no last stream, and a PING; streams the client opened before it saw that GOAWAY reach
+        us before the PING's ack, and are served. Then the real GOAWAY with the last stream we
+        took; those finish; then the connection closes."""
+        if self.stopping or self.transport.is_closing():
+            return
+        self.stopping = True
+        self.flush()
+        self.transport.write(_goaway(2**31 - 1))
+        self.conn.ping(_DRAIN_PING)
+        self.flush()
+        self.deadline = self.state.now + DRAIN_IDLE_GRACE
+
+    def _on_ping_ack(self, event: h2.events.PingAckReceived) -> None:
+        if event.ping_data == _DRAIN_PING and self.stopping:
+            self._final_goaway()
+
+    def _final_goaway(self) -> None:
+        if self.goaway_sent:
             return
         self.goaway_sent = True
+        self.deadline = 0.0
         self.flush()
-        # Written by hand: h2's close_connection() would refuse to send the in-flight responses.
-        frame = GoAwayFrame(0)
-        frame.last_stream_id = self.last_stream_id
-        frame.error_code = ErrorCodes.NO_ERROR
-        self.transport.write(frame.serialize())
+        # By hand: after h2's close_connection() it would refuse to send the responses due.
+        self.transport.write(_goaway(self.last_stream_id))
         if not self.streams:
             self.close()
 
@@ -496,6 +518,13 @@ def _settings(max_streams: int, max_header_list: int) -> h2.settings.Settings:
     )
 
 
+def _goaway(last_stream_id: int) -> bytes:
+    frame = GoAwayFrame(0)
+    frame.last_stream_id = last_stream_id
+    frame.error_code = ErrorCodes.NO_ERROR
+    return bytes(frame.serialize())
+
+
 async def _wait(tasks: list[asyncio.Task[None]]) -> None:
     await asyncio.wait(tasks)
 
@@ -522,6 +551,7 @@ _HANDLERS: dict[type, Callable[[H2Protocol, Any], None]] = {
     h2.events.WindowUpdated: H2Protocol._on_window,
     h2.events.RemoteSettingsChanged: H2Protocol._on_settings,
     h2.events.ConnectionTerminated: H2Protocol._on_goaway,
+    h2.events.PingAckReceived: H2Protocol._on_ping_ack,
     h2.events.SettingsAcknowledged: lambda proto, event: None,
     h2.events.TrailersReceived: lambda proto, event: None,  # ASGI has no request trailers
 }
