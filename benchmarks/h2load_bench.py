@@ -1,4 +1,4 @@
-"""HTTP/2 side by side: h2load against mypkg --http2, hypercorn, granian --http 2 and uvicorn's
+"""HTTP/2 side by side: h2load against mypkg --http2, hypercorn, granian and uvicorn's
 HTTP/2 (``--http zttp --http2``), cleartext with prior knowledge, plain and Starlette apps.
 
 Why: docs/http2.md quotes this table. Each server runs one worker pinned to --server-cpus; h2load
@@ -19,6 +19,9 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+if __package__ in (None, ""):  # run as a script: the sibling modules as the benchmarks package
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
 from benchmarks.procs import HOST, free_port, running_server
 from benchmarks.servers import SERVERS, module_available
 
@@ -38,8 +41,10 @@ def _hypercorn(target: str, port: int) -> list[str]:
 
 
 def _granian(target: str, port: int) -> list[str]:
+    """``--http auto``: HTTP/1 and h2c by prior knowledge (``--http 2`` alone would not answer
+    the HTTP/1 readiness probe); h2load's connections are HTTP/2 either way."""
     argv = SERVERS["granian"].build(target, port, 1)
-    return [*argv[:-1], "--http", "2", argv[-1]]
+    return [*argv[:-1], "--http", "auto", argv[-1]]
 
 
 def _uvicorn(target: str, port: int) -> list[str]:

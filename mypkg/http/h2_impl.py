@@ -113,6 +113,7 @@ class H2Protocol(asyncio.Protocol):
         "control_since",
         "deadline",
         "extensions",
+        "flush_scheduled",
         "goaway_sent",
         "last_stream_id",
         "loop",
@@ -138,6 +139,7 @@ class H2Protocol(asyncio.Protocol):
         self.streams: dict[int, H2Stream] = {}
         self.max_streams = state.h2_max_concurrent_streams
         self.write_paused = False
+        self.flush_scheduled = False
         self.goaway_sent = False  # the last GOAWAY: no stream after last_stream_id is taken
         self.stopping = False  # the first GOAWAY of a graceful stop is out
         self.last_stream_id = 0
@@ -224,6 +226,17 @@ class H2Protocol(asyncio.Protocol):
         if data and not self.transport.is_closing():
             self.transport.write(data)
 
+    def flush_soon(self) -> None:
+        """Write what the streams produced at the end of this loop iteration: the responses of
+        the streams that finish together leave in one write."""
+        if not self.flush_scheduled:
+            self.flush_scheduled = True
+            self.loop.call_soon(self._scheduled_flush)
+
+    def _scheduled_flush(self) -> None:
+        self.flush_scheduled = False
+        self.flush()
+
     # h2 may have closed a stream (the peer reset it later in the same read) before its
     # events reach us: what is sent on it then is dropped; the StreamReset event follows.
     def send_headers(self, stream_id: int, headers: Headers, end: bool) -> None:
@@ -257,7 +270,7 @@ class H2Protocol(asyncio.Protocol):
             self.conn.acknowledge_received_data(count, stream_id)
         except h2.exceptions.StreamClosedError:
             self.conn.acknowledge_received_data(count, 0)  # h2 credits the connection only
-        self.flush()
+        self.flush_soon()
 
     # ------------------------------------------------------------------ streams
     def _on_request(self, event: h2.events.RequestReceived) -> None:
@@ -387,10 +400,12 @@ class H2Protocol(asyncio.Protocol):
         self._flush_streams()
 
     def _on_goaway(self, event: h2.events.ConnectionTerminated) -> None:
-        if not self.streams:
-            self.close()
-        else:
-            self.goaway_sent = True  # no new streams; close once these are done
+        """The client is going away. h2 sends nothing more after a GOAWAY it received, so the
+        streams still running see a disconnect, as if the connection had closed."""
+        self.goaway_sent = True
+        self.abort_streams()
+        self.flush()
+        self.close()
 
     def _flush_streams(self) -> None:
         for stream in list(self.streams.values()):

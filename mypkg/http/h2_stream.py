@@ -144,7 +144,7 @@ class H2Stream:
             return
         if end and not body:
             self.proto.send_headers(self.stream_id, headers, True)
-            self.proto.flush()
+            self.proto.flush_soon()
             return
         self.proto.send_headers(self.stream_id, headers, False)
         self.send(body, end)
@@ -156,7 +156,7 @@ class H2Stream:
             self.pending += data
         self.end_pending = end
         self.flush()
-        self.proto.flush()
+        self.proto.flush_soon()
 
     def end(self, trailers: Headers | None = None) -> None:
         self.trailers = trailers
@@ -165,7 +165,7 @@ class H2Stream:
     def informational(self, headers: Headers) -> None:
         if not self.closed:
             self.proto.send_headers(self.stream_id, headers, False)
-            self.proto.flush()
+            self.proto.flush_soon()
 
     def flush(self) -> None:
         """Send what the windows admit; END_STREAM once everything is out."""
@@ -198,7 +198,7 @@ class H2Stream:
             self.closed = True
             self.pending.clear()
             self.proto.reset_stream(self.stream_id, code)
-            self.proto.flush()
+            self.proto.flush_soon()
             self.wake()
 
 
