@@ -362,15 +362,19 @@ class WebSocketSettings:
         " answers upgrade requests as plain HTTP.",
     )
     ws_max_size = Setting(
-        16 * 1024 * 1024,
+        1024 * 1024,
         integer(1),
-        "Largest incoming WebSocket message in bytes; a larger one closes the connection (1009).",
+        "Largest incoming WebSocket message in bytes, after decompression; a larger one closes"
+        " the connection (1009). Also the most bytes buffered for an app that reads slower than"
+        " its client sends. uvicorn's default is 16 MiB; this is the websockets library's.",
     )
     ws_max_queue = Setting(
-        32,
+        16,
         integer(1),
         "Incoming WebSocket messages buffered for an app that reads slower than its client"
-        " sends; beyond this the server stops reading from that client until the app catches up.",
+        " sends; beyond this (or beyond --ws-max-size bytes) the server stops reading from that"
+        " client until the app catches up. uvicorn's default is 32; this is the websockets"
+        " library's.",
     )
     ws_ping_interval = Setting(
         20.0,

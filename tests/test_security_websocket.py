@@ -1,0 +1,85 @@
+"""Security regressions on the WebSocket path (issue 18): memory bounds against hostile clients.
+
+The server runs in its own process so that its resident memory (VmRSS) can be sampled while a
+raw-socket client floods it without ever reading.
+"""
+
+from __future__ import annotations
+
+import time
+import zlib
+from collections.abc import Callable
+
+from tests.processes import ServerProcess
+from tests.wsutil import BINARY, PING, RawWebSocket, frame
+
+MIB = 1024 * 1024
+
+
+def rss(pid: int) -> int:
+    """Resident memory of a process in bytes (Linux)."""
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise AssertionError("no VmRSS line")
+
+
+def flood(
+    proc: ServerProcess, client: RawWebSocket, data: Callable[[], bytes], seconds: float, limit: int
+) -> tuple[int, int]:
+    """Send ``data()`` nonstop for ``seconds`` without reading; stop early once RSS grew past
+    ``limit``. Returns (RSS growth in bytes, bytes the server accepted)."""
+    pid = proc.process.pid
+    baseline = rss(pid)
+    sock = client.sock
+    sock.settimeout(0.05)
+    sent = 0
+    growth = 0
+    deadline = time.monotonic() + seconds
+    pending = memoryview(b"")
+    while time.monotonic() < deadline and growth <= limit:
+        if not pending:
+            pending = memoryview(data())
+        try:
+            count = sock.send(pending)
+        except TimeoutError:  # the server stopped reading: its buffers and ours are full
+            count = 0
+        pending = pending[count:]
+        sent += count
+        growth = max(growth, rss(pid) - baseline)
+    return growth, sent
+
+
+def test_ping_flood_does_not_grow_memory() -> None:
+    """A client sending pings nonstop and never reading the pongs: the server stops reading."""
+    pings = b"".join(frame(PING, b"p" * 125) for _ in range(64))
+    with ServerProcess("tests.security_apps:ws_idle", "--ws-ping-interval", "0") as proc:
+        proc.wait_serving()
+        with RawWebSocket(proc.port) as client:
+            client.open()
+            growth, sent = flood(proc, client, lambda: pings, 3.0, 64 * MIB)
+    assert growth < 16 * MIB, f"RSS grew by {growth // MIB} MiB after {sent // MIB} MiB of pings"
+
+
+def _deflated_message(size: int) -> bytes:
+    """A permessage-deflate binary message of ``size`` zero bytes (RSV1 set, tail stripped)."""
+    compressor = zlib.compressobj(wbits=-12)
+    payload = compressor.compress(b"\0" * size) + compressor.flush(zlib.Z_SYNC_FLUSH)
+    raw = frame(BINARY, payload[:-4])
+    return bytes([raw[0] | 0x40]) + raw[1:]
+
+
+def test_compressed_messages_are_bounded_by_bytes() -> None:
+    """Highly compressed messages to an app that never reads: the queue is bounded in bytes."""
+    message = _deflated_message(4 * MIB)  # ~4 KiB on the wire, 4 MiB once inflated
+    args = ("--ws-max-size", str(4 * MIB), "--ws-max-queue", "32", "--ws-ping-interval", "0")
+    with ServerProcess("tests.security_apps:ws_never_reads", *args) as proc:
+        proc.wait_serving()
+        with RawWebSocket(proc.port) as client:
+            head = client.open(extra="Sec-WebSocket-Extensions: permessage-deflate\r\n")
+            assert "permessage-deflate" in head
+            growth, sent = flood(proc, client, lambda: message, 3.0, 128 * MIB)
+    # 32 queued messages would be 128 MiB; the byte bound keeps it to a few --ws-max-size.
+    assert sent > 40 * len(message), "the client could not even send the test's messages"
+    assert growth < 48 * MIB, f"RSS grew by {growth // MIB} MiB from {sent // 1024} KiB sent"
