@@ -14,6 +14,8 @@ from typing import Any, Generic, Literal, TypeVar, overload
 from mypkg.accesslog import DEFAULT_FORMAT, check_format
 from mypkg.binds import BindTarget, FileMode, bind_address, file_mode
 from mypkg.errors import ConfigError
+from mypkg.middleware.proxy_headers import MODES as PROXY_MODES
+from mypkg.middleware.proxy_headers import XFORWARDED
 from mypkg.tls import cert_reqs, tls_version
 from mypkg.values import (
     Parser,
@@ -452,9 +454,17 @@ class ProxySettings:
     proxy_headers = Setting(
         True,
         boolean,
-        "Take the client address and scheme from X-Forwarded-For / X-Forwarded-Proto or RFC 7239"
-        " Forwarded, when the peer is in --forwarded-allow-ips.",
+        "Take the client address and scheme from proxy headers (see --proxy-headers-mode) when"
+        " the peer is in --forwarded-allow-ips.",
         kind="toggle",
+    )
+    proxy_headers_mode = Setting(
+        XFORWARDED,
+        choice(*PROXY_MODES),
+        "Which proxy headers are read: 'xforwarded' (X-Forwarded-For / X-Forwarded-Proto, as"
+        " uvicorn reads them) or 'forwarded' (RFC 7239 Forwarded). Never both: the other family"
+        " is ignored, so a client cannot name itself in the one its proxy passes through"
+        " untouched. Make your proxy set (and overwrite) the family chosen here.",
     )
     forwarded_allow_ips = Setting(
         ["127.0.0.1"],

@@ -53,7 +53,7 @@ def _access_log(value: Any, worker: Any) -> object:
     return access_log_enabled(worker.log, worker.cfg)
 
 
-_SCHEME_HEADERS_READ = ("X-FORWARDED-PROTO",)  # plus RFC 7239 Forwarded, which Gunicorn lacks
+_SCHEME_HEADERS_READ = ("X-FORWARDED-PROTO",)  # or RFC 7239 Forwarded (--proxy-headers-mode)
 
 
 def _trusted_peers(value: Any, worker: Any) -> object:
@@ -189,9 +189,11 @@ TABLE: dict[str, Row] = {
     "secure_scheme_headers": to(
         "proxy_headers",
         "Proxy headers are on when it is non-empty. Trusted proxies (forwarded_allow_ips) set"
-        " the scheme with X-Forwarded-Proto or Forwarded and the client with X-Forwarded-For;"
-        " other header names in the dict (X-Forwarded-Ssl, X-Forwarded-Protocol) are warned"
-        " about, not read.",
+        " the scheme with X-Forwarded-Proto and the client with X-Forwarded-For, as Gunicorn"
+        " reads them; RFC 7239 Forwarded is then ignored. Gunicorn has no setting for"
+        " Forwarded: `MYPKG_PROXY_HEADERS_MODE=forwarded` (`proxy_headers_mode`) reads it"
+        " instead of X-Forwarded-*, never both. Other header names in the dict"
+        " (X-Forwarded-Ssl, X-Forwarded-Protocol) are warned about, not read.",
         lambda value, worker: bool(value),
     ),
     "forwarded_allow_ips": to(
@@ -371,7 +373,8 @@ def warnings(cfg: Any) -> list[str]:
         if unread:
             lines.append(
                 f"Gunicorn setting {flag(scheme_headers)}: mypkg's worker takes the scheme from"
-                f" X-Forwarded-Proto and Forwarded only; {', '.join(unread)} will not be read"
+                f" X-Forwarded-Proto (or Forwarded, see proxy_headers_mode) only;"
+                f" {', '.join(unread)} will not be read"
             )
     return lines
 
