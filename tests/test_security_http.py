@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import logging
 from typing import Any
 
@@ -10,7 +11,7 @@ import pytest
 from mypkg.http import protocol
 from mypkg.middleware import proxy_headers
 from tests import apps
-from tests.conftest import RawClient, serve
+from tests.conftest import RawClient, request, serve
 
 
 def test_exception_while_parsing_answers_400(
@@ -39,3 +40,20 @@ def test_exception_while_parsing_answers_400(
     assert errors[0].getMessage().startswith("Error while parsing a request from")
     assert errors[0].exc_info is not None
     assert str(errors[0].exc_info[1]) == "forced parsing failure"
+
+
+def test_access_log_escapes_every_non_printable_character(
+    http: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """8-bit CSI (U+009B) and a bidi override (U+202E), raw in a User-Agent or UTF-8 in a Basic
+    auth user name, never reach the log as they are."""
+    caplog.set_level(logging.INFO, logger="mypkg.access")
+    user = base64.b64encode("\u202eroot\u009b[2J:pw".encode()).decode()
+    head = (
+        b"GET / HTTP/1.1\r\nHost: x\r\nUser-Agent: a\x9b[2Jb \xe2\x80\xaec\xa0\r\n"
+        b"Authorization: Basic " + user.encode() + b"\r\n\r\n"
+    )
+    with serve(apps.hello, http=http, access_log_format='"%(a)s" %(u)s') as running:
+        assert request(running.port, head).status == 200
+    lines = [r.getMessage() for r in caplog.records if r.name == "mypkg.access"]
+    assert lines == ['"a\\x9b[2Jb \u00e2\\x80\u00aec\\xa0" \\u202eroot\\x9b[2J']

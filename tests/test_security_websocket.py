@@ -6,12 +6,16 @@ raw-socket client floods it without ever reading.
 
 from __future__ import annotations
 
+import logging
 import time
 import zlib
 from collections.abc import Callable
 
+import pytest
+
+from tests.conftest import request, serve
 from tests.processes import ServerProcess
-from tests.wsutil import BINARY, PING, RawWebSocket, frame
+from tests.wsutil import BINARY, PING, RawWebSocket, echo_app, frame, handshake
 
 MIB = 1024 * 1024
 
@@ -83,3 +87,25 @@ def test_compressed_messages_are_bounded_by_bytes() -> None:
     # 32 queued messages would be 128 MiB; the byte bound keeps it to a few --ws-max-size.
     assert sent > 40 * len(message), "the client could not even send the test's messages"
     assert growth < 48 * MIB, f"RSS grew by {growth // MIB} MiB from {sent // 1024} KiB sent"
+
+
+FORGED = "/ws%1b[2J%0a2026-11-30%2012:00:00%20+0000%20[1]%20[INFO]%20forged"
+
+
+def test_websocket_access_line_is_escaped(http: str, caplog: pytest.LogCaptureFixture) -> None:
+    """A percent-encoded ESC and line break in the path cannot forge a log line, whether the
+    handshake is accepted or refused."""
+    caplog.set_level(logging.INFO, logger="mypkg.access")
+    with serve(echo_app(), http=http) as running:
+        with RawWebSocket(running.port) as client:
+            client.open(FORGED + "?q=%1b")
+        refused = handshake(FORGED).replace(
+            b"Sec-WebSocket-Version: 13", b"Sec-WebSocket-Version: 8"
+        )
+        assert request(running.port, refused).status == 400
+    lines = [r.getMessage() for r in caplog.records if r.name == "mypkg.access"]
+    escaped = "/ws\\x1b[2J\\x0a2026-11-30 12:00:00 +0000 [1] [INFO] forged"
+    assert [line.split('"', 1)[1] for line in lines] == [
+        f'WebSocket {escaped}?q=%1b" 101',
+        f'WebSocket {escaped}" 400',
+    ]
