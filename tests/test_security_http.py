@@ -12,6 +12,7 @@ from mypkg.http import protocol
 from mypkg.middleware import proxy_headers
 from tests import apps
 from tests.conftest import RawClient, request, serve
+from tests.test_http_app_errors import is_500, raw_exchange
 
 
 def test_exception_while_parsing_answers_400(
@@ -57,3 +58,45 @@ def test_access_log_escapes_every_non_printable_character(
         assert request(running.port, head).status == 200
     lines = [r.getMessage() for r in caplog.records if r.name == "mypkg.access"]
     assert lines == ['"a\\x9b[2Jb \u00e2\\x80\u00aec\\xa0" \\u202eroot\\x9b[2J']
+
+
+INVALID_HEADS = {
+    **{
+        f"ctl-{byte:02x}-in-value": (200, [(b"x-a", b"a" + bytes([byte]) + b"Injected")])
+        for byte in (0x01, 0x0B, 0x0C, 0x1B, 0x7F)
+    },
+    "two-content-lengths": (200, [(b"content-length", b"5"), (b"Content-Length", b"11")]),
+    "status-600": (600, []),
+    "status-999": (999, []),
+}
+
+
+@pytest.mark.parametrize("case", INVALID_HEADS.values(), ids=INVALID_HEADS.keys())
+def test_invalid_response_head_becomes_500(http: str, case: tuple[int, list[Any]]) -> None:
+    """RFC 9110 §5.5 field values, RFC 9112 §6.3 one Content-Length, RFC 9110 §15 status codes:
+    a head that breaks them is never written; the client gets a 500 instead."""
+    status, headers = case
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            await send({"type": "http.response.start", "status": status, "headers": headers})
+            await send({"type": "http.response.body", "body": b"secret body"})
+
+    raw = raw_exchange(app, http)
+    assert is_500(raw), raw
+    assert b"Injected" not in raw and b"secret body" not in raw
+
+
+def test_valid_head_with_tab_and_obs_text_is_sent(http: str) -> None:
+    """HTAB and bytes 0x80-0xFF (obs-text) are valid in a field value; a repeated identical
+    Content-Length is tolerated (RFC 9112 §6.3)."""
+    headers = [(b"x-a", b"a\tb\xe9"), (b"content-length", b"2"), (b"content-length", b"2")]
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            await send({"type": "http.response.start", "status": 599, "headers": headers})
+            await send({"type": "http.response.body", "body": b"ok"})
+
+    raw = raw_exchange(app, http)
+    assert raw.startswith(b"HTTP/1.1 599 "), raw
+    assert b"x-a: a\tb\xe9\r\n" in raw and raw.endswith(b"\r\n\r\nok")

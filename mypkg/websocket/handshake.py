@@ -16,7 +16,7 @@ from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 
 from mypkg.asgi import Message, Scope
-from mypkg.http.framing import INVALID_VALUE, header_name
+from mypkg.http.framing import INVALID_VALUE, header_name, valid_status
 
 DENIAL_EXTENSION = "websocket.http.response"
 
@@ -124,7 +124,7 @@ def denial_response(
 def denial_start(message: Message) -> tuple[int, list[tuple[bytes, bytes]]]:
     """Validate websocket.http.response.start now, so a bad one never reaches the wire."""
     status = message.get("status")
-    if not isinstance(status, int) or isinstance(status, bool) or not 200 <= status <= 999:
+    if not valid_status(status):
         raise ValueError(f"websocket.http.response.start: invalid status {status!r}")
     return status, _checked(message.get("headers") or (), "websocket.http.response.start")
 
