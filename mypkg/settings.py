@@ -332,7 +332,9 @@ class LoggingSettings:
         "A logging configuration file: dictConfig as .json, .toml or .yaml/.yml (YAML needs"
         " PyYAML), anything else is read as INI (fileConfig). It replaces mypkg's own handlers;"
         " loggers it does not name stay enabled, and --log-level applies to mypkg.* loggers"
-        " it leaves unset.",
+        " it leaves unset. The file is code, like Gunicorn's: an INI file's handler arguments"
+        " are evaluated by Python and any format can name classes to instantiate, so only a"
+        " file as trusted as the app belongs here.",
         metavar="PATH",
         example="logging.yaml",
     )
@@ -491,7 +493,10 @@ class SupervisorSettings:
     user = Setting[str | None](
         None,
         optional(text),
-        "Workers switch to this user (name or uid) after fork; the master keeps its own.",
+        "Workers switch to this user (name or uid) after fork; the master keeps its own. With"
+        " --preload the app is imported by the master, so its import-time code runs as the"
+        " master's user (root, if the master runs as root). A uid without a passwd entry"
+        " needs --group when the master's group is 0.",
         example="www-data",
     )
     group = Setting[str | None](
@@ -530,7 +535,8 @@ class SupervisorSettings:
         False,
         boolean,
         "Import the app in the master before forking (shares memory copy-on-write; HUP then"
-        " re-reads settings but not app code).",
+        " re-reads settings but not app code). The import runs as the master's user, not"
+        " --user: with a root master, the app's import-time code runs as root.",
         kind="switch",
     )
     reload = Setting(
