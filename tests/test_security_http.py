@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import logging
+import os
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from mypkg.http import protocol
 from mypkg.middleware import proxy_headers
-from tests import apps
+from tests import apps, ext_apps
 from tests.conftest import RawClient, request, serve
 from tests.test_http_app_errors import is_500, raw_exchange
 
@@ -100,3 +103,23 @@ def test_valid_head_with_tab_and_obs_text_is_sent(http: str) -> None:
     raw = raw_exchange(app, http)
     assert raw.startswith(b"HTTP/1.1 599 "), raw
     assert b"x-a: a\tb\xe9\r\n" in raw and raw.endswith(b"\r\n\r\nok")
+
+
+def test_pathsend_on_a_fifo_is_a_500_and_never_blocks(
+    http: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Opening a FIFO without a writer would block the event loop; a directory or a device is
+    no file to send either. Each is refused with a 500 and logged; the server stays responsive."""
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    with serve(ext_apps.pathsend, http=http) as running:
+        try:
+            for path in (fifo, tmp_path, Path("/dev/zero")):
+                with RawClient(running.port, timeout=5) as client:
+                    client.send(f"GET /?path={path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+                    assert client.response().status == 500, path
+            assert request(running.port, b"GET /?path=/dev/null HTTP/1.0\r\n\r\n").status == 500
+        finally:  # before the fix the loop is stuck in open(): a writer lets it go on
+            with contextlib.suppress(OSError):
+                os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+    assert "not a regular file" in caplog.text

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -411,8 +410,8 @@ class RequestCycle:
 
     async def _pathsend(self, message: Message) -> None:
         """Send a file as the whole body: Content-Length from its size, sendfile when possible."""
-        with open(os.fspath(message["path"]), "rb") as file:
-            size = os.fstat(file.fileno()).st_size
+        file, size = extensions.open_regular_file(message["path"])
+        with file:
             if self.length_left is None and self.trailers != TRAILERS_SEND:
                 self.headers.append((b"content-length", b"%d" % size))
                 self.length_left = size
