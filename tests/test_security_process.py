@@ -101,3 +101,26 @@ def test_help_says_what_runs_as_root_and_what_is_code() -> None:
     assert "The import runs as the master's user, not --user" in text
     assert "With --preload the app is imported by the master" in text
     assert "The file is code, like Gunicorn's" in text
+
+
+@pytest.mark.parametrize(
+    ("source", "value"),
+    [
+        ("toml", "X\\u0000Y:1"),  # NUL in the name, from a config file
+        ("toml", "X(Y):1"),  # not a token
+        ("flag", "X-Served-By:caf\u00e9 \u20ac"),  # not Latin-1: cannot be sent
+        ("flag", "X-Served-By:a\u001bb"),  # a control character in the value
+    ],
+)
+def test_bad_default_header_is_a_one_line_config_error(
+    source: str, value: str, tmp_path: Path
+) -> None:
+    if source == "toml":
+        config = tmp_path / "mypkg.toml"
+        config.write_text(f'headers = ["{value}"]\n')
+        result = run_cli("tests.apps:hello", "--port", "0", "--config", str(config), timeout=10)
+    else:
+        result = run_cli("tests.apps:hello", "--port", "0", "--header", value, timeout=10)
+    assert result.returncode == EXIT_CONFIG, result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("mypkg-supervise: error: ") and "not a valid header" in line, line
