@@ -9,12 +9,10 @@ TCP connection should end, a deadline makes sure it does. Keepalive pings, pong 
 closing-handshake timeout are all that same deadline, enforced by the server's one ticker: no
 message ever starts a timer.
 
-Memory per connection is bounded whatever the client does: reading stops while the transport's
-write buffer is over its high-water mark (a client that sends pings and never reads the pongs
-is not read any more either), and while the messages waiting for the app hold ``--ws-max-queue``
-messages or ``--ws-max-size`` bytes. Compressed input is fed to the protocol a slice at a time,
-so one read of highly compressed frames cannot inflate past that bound: what is not fed yet
-waits in ``backlog`` until the app catches up.
+Memory is bounded whatever the client does: reading stops while the transport's write buffer is
+over its high-water mark (pings whose pongs are never read) and while the app's queue holds
+``--ws-max-queue`` messages or ``--ws-max-size`` bytes; compressed input is fed a slice at a time
+(the rest waits in ``backlog``), so one read cannot inflate past that bound.
 """
 
 from __future__ import annotations
@@ -23,7 +21,6 @@ import asyncio
 import logging
 import os
 from collections import deque
-from collections.abc import Generator
 from typing import TYPE_CHECKING
 
 from websockets.exceptions import InvalidHeaderValue, InvalidState, ProtocolError
@@ -31,8 +28,6 @@ from websockets.frames import Frame, Opcode
 from websockets.http11 import Response
 from websockets.protocol import CONNECTING as WS_CONNECTING
 from websockets.protocol import OPEN as WS_OPEN
-from websockets.protocol import Protocol
-from websockets.server import ServerProtocol
 from websockets.typing import BytesLike
 
 from mypkg.asgi import Message, Scope
@@ -54,19 +49,6 @@ _RECEIVE = "websocket.receive"
 # Compressed input is fed this many bytes at a time (see the module docstring).
 _SLICE = 4096
 _SEND = "websocket.send"
-
-
-class HandoffProtocol(ServerProtocol):
-    """``ServerProtocol`` for a handshake request the HTTP layer has already parsed.
-
-    ``ServerProtocol.parse`` first reads the handshake request from the wire. Here that request
-    was consumed by the HTTP parser and reaches ``accept()`` as a ``Request`` built from the
-    scope, so the only bytes ever fed in are frames, after ``send_response()`` opened the
-    connection: parsing starts at the frame parser.
-    """
-
-    def parse(self) -> Generator[None, None, None]:
-        return Protocol.parse(self)
 
 
 class WebSocketConnection(asyncio.Protocol):
@@ -109,7 +91,7 @@ class WebSocketConnection(asyncio.Protocol):
         self.state = options.state
         self.transport = transport
         self.scope = handshake.websocket_scope(http_scope)
-        self.ws = HandoffProtocol(
+        self.ws = handshake.HandoffProtocol(
             extensions=options.extensions, max_size=options.max_size, logger=options.logger
         )
         self.phase = CONNECTING
