@@ -66,7 +66,7 @@ def test_ping_flood_does_not_grow_memory() -> None:
     assert growth < 16 * MIB, f"RSS grew by {growth // MIB} MiB after {sent // MIB} MiB of pings"
 
 
-def _deflated_message(size: int) -> bytes:
+def deflated_message(size: int) -> bytes:
     """A permessage-deflate binary message of ``size`` zero bytes (RSV1 set, tail stripped)."""
     compressor = zlib.compressobj(wbits=-12)
     payload = compressor.compress(b"\0" * size) + compressor.flush(zlib.Z_SYNC_FLUSH)
@@ -76,7 +76,7 @@ def _deflated_message(size: int) -> bytes:
 
 def test_compressed_messages_are_bounded_by_bytes() -> None:
     """Highly compressed messages to an app that never reads: the queue is bounded in bytes."""
-    message = _deflated_message(4 * MIB)  # ~4 KiB on the wire, 4 MiB once inflated
+    message = deflated_message(4 * MIB)  # ~4 KiB on the wire, 4 MiB once inflated
     args = ("--ws-max-size", str(4 * MIB), "--ws-max-queue", "32", "--ws-ping-interval", "0")
     with ServerProcess("tests.security_apps:ws_never_reads", *args) as proc:
         proc.wait_serving()
