@@ -6,16 +6,30 @@ raw-socket client floods it without ever reading.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import queue
+import socket
+import threading
 import time
 import zlib
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
 from tests.conftest import request, serve
 from tests.processes import ServerProcess
-from tests.wsutil import BINARY, PING, RawWebSocket, echo_app, frame, handshake
+from tests.wsutil import (
+    BINARY,
+    CLOSE,
+    PING,
+    RawWebSocket,
+    close_payload,
+    echo_app,
+    frame,
+    handshake,
+)
 
 MIB = 1024 * 1024
 
@@ -33,16 +47,18 @@ def flood(
     proc: ServerProcess, client: RawWebSocket, data: Callable[[], bytes], seconds: float, limit: int
 ) -> tuple[int, int]:
     """Send ``data()`` nonstop for ``seconds`` without reading; stop early once RSS grew past
-    ``limit``. Returns (RSS growth in bytes, bytes the server accepted)."""
+    ``limit``, or once the server has taken nothing for half a second (it stopped reading: what
+    it holds cannot grow any more). Returns (RSS growth in bytes, bytes the server accepted)."""
     pid = proc.process.pid
     baseline = rss(pid)
     sock = client.sock
     sock.settimeout(0.05)
     sent = 0
     growth = 0
-    deadline = time.monotonic() + seconds
+    now = progress = time.monotonic()
+    deadline = now + seconds
     pending = memoryview(b"")
-    while time.monotonic() < deadline and growth <= limit:
+    while now < deadline and growth <= limit and now - progress < 0.5:
         if not pending:
             pending = memoryview(data())
         try:
@@ -52,6 +68,9 @@ def flood(
         pending = pending[count:]
         sent += count
         growth = max(growth, rss(pid) - baseline)
+        now = time.monotonic()
+        if count:
+            progress = now
     return growth, sent
 
 
@@ -66,10 +85,12 @@ def test_ping_flood_does_not_grow_memory() -> None:
     assert growth < 16 * MIB, f"RSS grew by {growth // MIB} MiB after {sent // MIB} MiB of pings"
 
 
-def deflated_message(size: int) -> bytes:
-    """A permessage-deflate binary message of ``size`` zero bytes (RSV1 set, tail stripped)."""
+def deflated_message(size: int, prefix: bytes = b"") -> bytes:
+    """A permessage-deflate binary message of ``prefix`` then zero bytes, ``size`` bytes in all
+    (RSV1 set, the 4-byte tail stripped), compressed on its own."""
     compressor = zlib.compressobj(wbits=-12)
-    payload = compressor.compress(b"\0" * size) + compressor.flush(zlib.Z_SYNC_FLUSH)
+    data = prefix + b"\0" * (size - len(prefix))
+    payload = compressor.compress(data) + compressor.flush(zlib.Z_SYNC_FLUSH)
     raw = frame(BINARY, payload[:-4])
     return bytes([raw[0] | 0x40]) + raw[1:]
 
@@ -109,3 +130,31 @@ def test_websocket_access_line_is_escaped(http: str, caplog: pytest.LogCaptureFi
         f'WebSocket {escaped}?q=%1b" 101',
         f'WebSocket {escaped}" 400',
     ]
+
+
+def test_held_back_compressed_messages_are_all_delivered_in_order(http: str) -> None:
+    """Compressed input held back while the queue is full reaches the app in order once it
+    reads, and so do the close frame and the EOF the client sent after it."""
+    release = threading.Event()
+    received: queue.Queue[Any] = queue.Queue()
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await receive()
+        await send({"type": "websocket.accept"})
+        await asyncio.get_running_loop().run_in_executor(None, release.wait, 20)
+        numbers = []
+        while (message := await receive())["type"] == "websocket.receive":
+            numbers.append(int(message["bytes"][:6]))
+        received.put((numbers, message["code"]))
+
+    count = 200
+    burst = b"".join(deflated_message(256 * 1024, b"%06d" % n) for n in range(count))
+    settings = {"ws_max_queue": 4, "ws_max_size": MIB, "lifespan": "off"}
+    with serve(app, http=http, **settings) as running, RawWebSocket(running.port) as client:
+        client.open(extra="Sec-WebSocket-Extensions: permessage-deflate\r\n")
+        client.send(burst + frame(CLOSE, close_payload(1000)))
+        client.sock.shutdown(socket.SHUT_WR)
+        release.set()
+        numbers, code = received.get(timeout=20)
+        assert client.read_close()[0] == 1000
+    assert (numbers, code) == (list(range(count)), 1000)

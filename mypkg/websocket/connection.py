@@ -159,7 +159,7 @@ class WebSocketConnection(asyncio.Protocol):
         self._feed(data)
 
     def eof_received(self) -> bool | None:
-        if self.backlog:
+        if self.backlog:  # (reading pauses while input is held back: a safety net)
             self.eof_pending = True  # processed once the backlog is; keep the transport open
             return True
         self.ws.receive_eof()
