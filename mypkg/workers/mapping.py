@@ -62,6 +62,15 @@ def _trusted_peers(value: Any, worker: Any) -> object:
     return peers if "*" in peers or "unix:" in peers else [*peers, "unix:"]
 
 
+# A converter's answer for "Gunicorn's value is its default: leave mypkg's own default (or the
+# MYPKG_* variable) in place", for defaults mypkg chose to be safer than Gunicorn's.
+UNSET = object()
+
+
+def _unless_default(gunicorn_default: object) -> Converter:
+    return lambda value, worker: UNSET if value == gunicorn_default else value
+
+
 def _choice(table: dict[str, str]) -> Converter:
     return lambda value, worker: table.get(value, value)
 
@@ -308,8 +317,11 @@ TABLE: dict[str, Row] = {
     ),
     "websocket_max_message_size": to(
         "ws_max_size",
-        "Larger message: close code 1009. Gunicorn's 0 (no limit) is refused: mypkg bounds the"
-        " memory of every connection.",
+        "Larger message: close code 1009; also the bytes queued for an app that reads slowly."
+        " Gunicorn's 0 (no limit) is refused: mypkg bounds the memory of every connection."
+        " Left at Gunicorn's default (16 MiB), mypkg's own 1 MiB applies (see"
+        " docs/security.md); set it to get more.",
+        _unless_default(16 * 1024 * 1024),
     ),
     "http_parser": to(
         "http",
@@ -350,6 +362,8 @@ def translate(worker_: Any) -> dict[str, object]:
         assert row.target is not None
         target = SETTINGS[row.target]
         value = row.convert(setting.value, worker_)
+        if value is UNSET:
+            continue
         try:
             target.parse(value)
         except ValueError as exc:
