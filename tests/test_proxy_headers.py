@@ -140,7 +140,7 @@ def test_cli_refuses_a_bad_trust_list() -> None:
 
 
 def _through_middleware(
-    scope: dict[str, Any], trusted: str | list[str] = "127.0.0.1"
+    scope: dict[str, Any], trusted: str | list[str] = "127.0.0.1", mode: str = "xforwarded"
 ) -> dict[str, Any]:
     seen: dict[str, Any] = {}
 
@@ -153,7 +153,7 @@ def _through_middleware(
     async def ignore(message: Any) -> None:
         return None
 
-    asyncio.run(ProxyHeadersMiddleware(app, trusted)(scope, nothing, ignore))
+    asyncio.run(ProxyHeadersMiddleware(app, trusted, mode)(scope, nothing, ignore))
     return seen
 
 
@@ -222,3 +222,13 @@ def test_websocket_scope_from_a_trusted_proxy(http: str) -> None:
             report = json.loads(ws.recv(timeout=5))
     assert report["scheme"] == "wss"
     assert report["client"] == ["198.51.100.9", 0]
+
+
+def test_middleware_reads_one_family_by_mode() -> None:
+    headers = ((b"forwarded", b"for=6.6.6.6;proto=https"), (b"x-forwarded-for", b"203.0.113.7"))
+    x_forwarded = _through_middleware(_http_scope(("127.0.0.1", 1), *headers))
+    forwarded = _through_middleware(_http_scope(("127.0.0.1", 1), *headers), mode="forwarded")
+    assert (x_forwarded["client"], x_forwarded["scheme"]) == (("203.0.113.7", 0), "http")
+    assert (forwarded["client"], forwarded["scheme"]) == (("6.6.6.6", 0), "https")
+    with pytest.raises(ValueError, match="mode must be one of xforwarded, forwarded"):
+        ProxyHeadersMiddleware(apps.scope_json, "127.0.0.1", "both")

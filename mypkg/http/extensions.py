@@ -63,7 +63,7 @@ def early_hints(links: Any) -> bytes:
     lines = [framing.EARLY_HINTS]
     for link in links:
         if not isinstance(link, bytes) or framing.INVALID_VALUE.search(link):
-            raise ValueError(f"invalid early hint link {link!r}: bytes without CR, LF or NUL")
+            raise ValueError(f"invalid early hint link {link!r}: bytes without control characters")
         lines += (b"link: ", link, b"\r\n")
     lines.append(b"\r\n")
     return b"".join(lines)
