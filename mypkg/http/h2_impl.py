@@ -357,7 +357,7 @@ class H2Protocol(asyncio.Protocol):
             "extensions": self.extensions.copy(),
         }
         if self.proxy_trusted and state.proxy_peers is not None:
-            apply_proxy_headers(scope, state.proxy_peers)
+            apply_proxy_headers(scope, state.proxy_peers, state.proxy_mode)
         return scope, expect_100
 
     def _on_data(self, event: h2.events.DataReceived) -> None:

@@ -290,7 +290,7 @@ class H2Cycle(RequestCycle):
         for name, value in message.get("headers", ()):
             lowered = framing.header_name(name)
             if framing.INVALID_VALUE.search(value):
-                raise ValueError("trailer values must not contain CR, LF or NUL")
+                raise ValueError("trailer values must not contain control characters")
             if lowered not in CONNECTION_SPECIFIC:
                 fields.append((lowered, value))
         self.conn.trailers = fields
@@ -305,13 +305,15 @@ class H2Cycle(RequestCycle):
         links = list(message.get("links", ()))
         for link in links:
             if not isinstance(link, bytes) or framing.INVALID_VALUE.search(link):
-                raise ValueError(f"invalid early hint link {link!r}: bytes without CR, LF or NUL")
+                raise ValueError(
+                    f"invalid early hint link {link!r}: bytes without control characters"
+                )
         self.conn.informational([(b":status", b"103"), *((b"link", link) for link in links)])
 
     async def _pathsend(self, message: Message) -> None:
         """The file as the whole body, read off the loop in pieces, with flow control."""
-        with open(os.fspath(message["path"]), "rb") as file:
-            size = os.fstat(file.fileno()).st_size
+        file, size = extensions.open_regular_file(message["path"])  # no FIFO, no device
+        with file:
             if self.length_left is None:
                 self.headers.append((b"content-length", b"%d" % size))
                 self.length_left = size
