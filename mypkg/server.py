@@ -193,7 +193,7 @@ class Server:
 
         make: Callable[[ServerState], asyncio.Protocol] = cls
         if self.config.http2:  # each connection chooses HTTP/1 or HTTP/2 first
-            from mypkg.http.h2_impl import negotiating
+            from mypkg.http.h2_negotiate import negotiating
 
             make = negotiating(cls)
 

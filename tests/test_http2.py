@@ -17,6 +17,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import h2.events
@@ -24,7 +25,7 @@ import httpx
 import pytest
 from h2.errors import ErrorCodes
 
-from tests import apps
+from tests import apps, ext_apps
 from tests.cdp import browser_page, chromium_path
 from tests.conftest import ROOT, RawClient, Running, serve
 from tests.h2client import H2Client, request_headers
@@ -252,6 +253,52 @@ def test_trailers(http: str) -> None:
         status, _, body = client.response(stream_id)
     assert (status, body) == (200, b"data")
     assert trailers.headers == [(b"grpc-status", b"0")]
+
+
+def test_pathsend_with_flow_control_and_trailers(http: str, tmp_path: Path) -> None:
+    data = bytes(range(256)) * 1200  # 300 KiB: several windows, read off the loop in pieces
+    path = tmp_path / "big.bin"
+    path.write_bytes(data)
+    with serve(ext_apps.pathsend, http=http, http2=True) as running, H2Client(running.port) as c:
+        target = f"/?path={path}&trailers=1".encode()
+        stream_id = c.request(request_headers(path=target, te=b"trailers"), None)
+        status, headers, body = c.response(stream_id)  # acks the DATA: the windows reopen
+        trailers = c.wait_for(h2.events.TrailersReceived, stream_id)
+    assert (status, headers[b"content-length"], body == data) == (200, b"307200", True)
+    assert trailers.headers == [(b"x-done", b"yes")]
+
+
+def test_early_hints_and_continue(http: str) -> None:
+    with serve(ext_apps.early_hints, http=http, http2=True) as running, H2Client(running.port) as c:
+        stream_id = c.request(request_headers(), None)
+        status, _, body = c.response(stream_id)
+    hints = [e for e in c.received if isinstance(e, h2.events.InformationalResponseReceived)]
+    assert [dict(e.headers)[b":status"] for e in hints] == [b"103", b"103"]
+    assert [dict(e.headers)[b"link"] for e in hints] == ext_apps.LINKS
+    assert (status, body) == (200, b"page")
+    with serve(apps.echo, http=http, http2=True) as running, H2Client(running.port) as c:
+        stream_id = c.conn.get_next_available_stream_id()
+        c.conn.send_headers(stream_id, request_headers(b"POST", expect=b"100-continue"))
+        c.flush()
+        informational = c.wait_for(h2.events.InformationalResponseReceived, stream_id)
+        assert dict(informational.headers)[b":status"] == b"100"
+        c.conn.send_data(stream_id, b"go on", end_stream=True)
+        c.flush()
+        assert c.response(stream_id)[2] == b"go on"
+
+
+def test_limit_concurrency_answers_503_per_stream(http: str) -> None:
+    gate = apps.Gate(apps.hello)
+    with (
+        serve(gate, http=http, http2=True, limit_concurrency=1) as running,
+        H2Client(running.port) as client,
+    ):
+        first = client.request(request_headers(), None)
+        gate.wait_entered(1)
+        second = client.request(request_headers(), None)
+        assert client.response(second)[0] == 503
+        gate.open()
+        assert client.response(first)[0] == 200
 
 
 def test_rst_stream_is_a_disconnect(http: str) -> None:

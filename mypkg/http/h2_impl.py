@@ -1,6 +1,6 @@
 """HTTP/2 connections (``--http2``, the optional ``mypkg[http2]`` extra), on h2's state machine.
 
-A connection reaches HTTP/2 in one of two ways, decided by ``H2Negotiator`` before any HTTP/1
+A connection reaches HTTP/2 in one of two ways, decided by h2_negotiate before any HTTP/1
 parsing: TLS with ALPN ``h2``, or a cleartext connection whose first bytes are the HTTP/2 preface
 (prior knowledge). The HTTP/1 protocol it would otherwise get is set up first (client address,
 TLS extension, proxy trust) and hands those over, as a WebSocket upgrade hands over a connection.
@@ -34,11 +34,10 @@ from mypkg.errors import ProtocolError
 from mypkg.http.h2_stream import H2Cycle, H2Stream, Headers
 from mypkg.http.protocol import HttpProtocol
 from mypkg.middleware.proxy_headers import apply_proxy_headers
-from mypkg.state import DRAIN_IDLE_GRACE, ServerState
+from mypkg.state import DRAIN_IDLE_GRACE
 
 logger = logging.getLogger("mypkg.error")
 
-PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 # The window for request bodies of all streams together (each stream has the default 64 KiB).
 CONNECTION_WINDOW = 1 << 20
 # Control frames (SETTINGS, PING, PRIORITY, empty DATA, unknown types) allowed per second.
@@ -47,60 +46,6 @@ CONTROL_FRAMES_PER_SECOND = 1000
 RESET_ALLOWANCE = 200
 _DRAIN_PING = b"mypkg-gf"  # the PING of a graceful stop
 _SETTINGS = h2.settings.SettingCodes
-
-
-class H2Negotiator(asyncio.Protocol):
-    """Chooses HTTP/1 or HTTP/2 for one connection, then steps aside."""
-
-    __slots__ = ("buffered", "http1", "transport")
-
-    def __init__(self, state: ServerState, http1: Callable[[ServerState], Any]) -> None:
-        self.http1: HttpProtocol = http1(state)
-        self.buffered = b""
-        self.transport: asyncio.Transport = None  # type: ignore[assignment]
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
-        self.http1.connection_made(transport)
-        ssl_object = transport.get_extra_info("ssl_object")
-        if ssl_object is None:
-            return  # cleartext: the first bytes tell
-        if ssl_object.selected_alpn_protocol() == "h2":
-            self._hand_over(b"")
-        else:
-            self.transport.set_protocol(self.http1)
-
-    def data_received(self, data: bytes) -> None:
-        data = self.buffered + data if self.buffered else data
-        if data.startswith(PREFACE):
-            self._hand_over(data)
-        elif PREFACE.startswith(data):
-            self.buffered = data  # the preface may yet be arriving
-        else:
-            self.transport.set_protocol(self.http1)
-            self.http1.data_received(data)
-
-    def _hand_over(self, data: bytes) -> None:
-        http1 = self.http1
-        http1.state.discard(http1)
-        http1.deadline = 0.0
-        proto = H2Protocol(http1)
-        self.transport.set_protocol(proto)
-        proto.connection_made(self.transport)
-        if data:
-            proto.data_received(data)
-
-    def eof_received(self) -> bool | None:
-        return self.http1.eof_received()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.http1.connection_lost(exc)
-
-    def pause_writing(self) -> None:
-        self.http1.pause_writing()
-
-    def resume_writing(self) -> None:
-        self.http1.resume_writing()
 
 
 class H2Protocol(asyncio.Protocol):
@@ -570,8 +515,3 @@ _HANDLERS: dict[type, Callable[[H2Protocol, Any], None]] = {
     h2.events.SettingsAcknowledged: lambda proto, event: None,
     h2.events.TrailersReceived: lambda proto, event: None,  # ASGI has no request trailers
 }
-
-
-def negotiating(http1: Callable[[ServerState], Any]) -> Callable[[ServerState], Any]:
-    """The protocol factory for --http2: each connection starts with a negotiator."""
-    return lambda state: H2Negotiator(state, http1)
