@@ -7,8 +7,15 @@ client opened before it saw the GOAWAY are served, not refused. The load is test
 
 from __future__ import annotations
 
+import json
 import signal
+from pathlib import Path
 
+import h2.events
+import h2.settings
+
+from tests.gunicorn_support import gunicorn
+from tests.h2client import H2Client, request_headers
 from tests.h2load_client import H2Load
 from tests.master import Master
 
@@ -29,3 +36,14 @@ def test_hup_under_http2_load_loses_nothing(http: str) -> None:
             tally = load.stop()
     assert not tally.failures, tally.failures[:5]
     assert tally.goaways >= 1, "no connection was drained: the test proved nothing"
+
+
+def test_gunicorn_http_protocols_h2_turns_http2_on(tmp_path: Path) -> None:
+    args = ("--http-protocols", "h2,h1", "--http2-max-concurrent-streams", "7")
+    app = "tests.apps:scope_json"
+    with gunicorn(tmp_path, *args, app=app) as master, H2Client(master.port) as client:
+        status, _, body = client.response(client.request(request_headers(path=b"/scope"), None))
+        settings = client.wait_for(h2.events.RemoteSettingsChanged).changed_settings
+        http1 = json.loads(master.request("/scope").body)
+    assert (status, json.loads(body)["http_version"], http1["http_version"]) == (200, "2", "1.1")
+    assert settings[h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS].new_value == 7
