@@ -89,10 +89,23 @@ def serve(config: Config, reread: Callable[[], Config] | None = None) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    try:
+    """The command line: flags and the environment, logging always set up as the CLI's."""
+
+    def load() -> Config:
         config = parse_config(argv)
         configure_logging(config.log_level, config.access_log, config.log_config, config.use_colors)
-        return serve(config, reread=lambda: parse_config(argv))
+        return config
+
+    return execute(load, reread=lambda: parse_config(argv))
+
+
+def execute(load: Callable[[], Config], reread: Callable[[], Config]) -> int:
+    """Load the settings and serve; every failure becomes one message and its exit code.
+
+    Shared by the CLI and ``mypkg.run`` so that both end with the same codes.
+    """
+    try:
+        return serve(load(), reread=reread)
     except ConfigError as exc:
         if exc.__cause__ is not None:  # an error inside the app's own code: show where
             traceback.print_exception(exc.__cause__)

@@ -72,6 +72,11 @@ class Config(Settings):
         """Checks that involve several settings; run before anything binds or forks."""
         if self.uds is not None and self.fd is not None:
             raise ConfigError("--uds and --fd cannot be used together")
+        if self.reload and self.app_object is not None:
+            raise ConfigError(
+                "--reload needs the app as an import string such as 'main:app' (it is imported"
+                " again on every change), not an application object"
+            )
         # Built here so that a bad certificate, key or password stops startup, not a connection.
         self.ssl_context = build_context(self)
 

@@ -119,6 +119,11 @@ def configure_logging(
         access.setLevel(logging.INFO)
 
 
+def logging_configured() -> bool:
+    """Someone set logging up already: the root logger or one of mypkg's has a handler."""
+    return any(logging.getLogger(name).handlers for name in ("", ERROR_LOGGER, ACCESS_LOGGER))
+
+
 def load_log_config(path: str) -> None:
     """Apply a dictConfig (.json, .toml, .yaml/.yml) or fileConfig (INI, anything else) file."""
     try:

@@ -21,7 +21,7 @@ from mypkg.asgi import ASGI3App
 from mypkg.config import Config
 from mypkg.errors import ConfigError
 from mypkg.lifespan import Lifespan
-from mypkg.logging import configure_logging
+from mypkg.logging import configure_logging, logging_configured
 from mypkg.sockets import bind_sockets, describe
 from mypkg.state import DRAIN_IDLE_GRACE, ServerState, settle
 from mypkg.tls import TlsInfo, quiet_tls_errors
@@ -96,6 +96,19 @@ def run_loop(main: Coroutine[Any, Any, None], loop: str) -> None:
             event_loop.close()
 
 
+def setup_logging(config: Config) -> None:
+    """The Python API's logging rule (``mypkg.run``, ``Server.run``, ``Server.serve``).
+
+    Set up as the CLI does (stderr, timestamps, levels, access lines, or the --log-config file)
+    unless the caller passed ``log_config=None`` explicitly, or logging is configured already
+    (the root logger or a mypkg logger has a handler): then records go where the application
+    sends them. A ``log_config`` file given explicitly is always applied.
+    """
+    if config.log_config is None and ("log_config" in vars(config) or logging_configured()):
+        return
+    configure_logging(config.log_level, config.access_log, config.log_config, config.use_colors)
+
+
 class Server:
     """One event loop serving one app on a set of listening sockets."""
 
@@ -113,11 +126,10 @@ class Server:
 
     # ------------------------------------------------------------------ entry points
     def run(self, sockets: list[socket.socket] | None = None) -> None:
-        """Serve until told to stop (SIGINT/SIGTERM), in a new event loop, logging to stderr
-        unless the application configured mypkg's loggers itself."""
-        config = self.config
-        configure_logging(config.log_level, config.access_log, config.log_config, config.use_colors)
-        run_loop(self.serve(sockets), config.loop)
+        """Serve until told to stop (SIGINT/SIGTERM), in a new event loop (logging: see
+        ``setup_logging``)."""
+        setup_logging(self.config)
+        run_loop(self.serve(sockets), self.config.loop)
 
     async def serve(
         self,
@@ -134,6 +146,7 @@ class Server:
         --limit-max-requests: a supervisor starts the replacement first, then asks us to exit.
         """
         config = self.config
+        setup_logging(config)
         config.check()
         loop = self._loop = asyncio.get_running_loop()
         self._exit = asyncio.Event()
