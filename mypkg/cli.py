@@ -6,7 +6,7 @@ import argparse
 import logging
 import sys
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
 from mypkg import __version__
@@ -15,7 +15,7 @@ from mypkg.errors import EXIT_OK, ConfigError, StartupError
 from mypkg.logging import configure_logging
 from mypkg.server import Server
 from mypkg.settings import SETTINGS, Setting
-from mypkg.supervisor import refuse_master_settings, supervise, wants_supervisor
+from mypkg.supervisor import supervise, wants_supervisor
 
 PROG = "mypkg-supervise"
 
@@ -23,6 +23,36 @@ PROG = "mypkg-supervise"
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        argv = sys.argv[1:] if args is None else list(args)
+        return super().parse_known_args(spell_toggles(argv), namespace)
+
+
+BOOLEAN_WORDS = {"true": True, "1": True, "yes": True, "on": True}
+BOOLEAN_WORDS.update({"false": False, "0": False, "no": False, "off": False})
+
+
+def spell_toggles(argv: list[str]) -> list[str]:
+    """uvicorn's ``--ws-per-message-deflate false``: a toggle followed by a boolean word (or
+    ``--toggle=word``) becomes ``--toggle`` or ``--no-toggle``. An APP is never a boolean word."""
+    toggles = {flag for s in SETTINGS.values() if s.kind == "toggle" for flag in s.flags}
+    out: list[str] = []
+    i = 0
+    while i < len(argv):
+        word = argv[i]
+        i += 1
+        flag, eq, value = word.partition("=")
+        if flag in toggles and not eq and i < len(argv) and argv[i].lower() in BOOLEAN_WORDS:
+            value = argv[i]
+            i += 1
+        elif flag not in toggles or value.lower() not in BOOLEAN_WORDS:
+            out.append(word)  # not ours to rewrite; argparse judges it
+            continue
+        out.append(flag if BOOLEAN_WORDS[value.lower()] else "--no-" + flag[2:])
+    return out
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -51,7 +81,7 @@ def _add_argument(group: argparse._ArgumentGroup, setting: Setting[Any]) -> None
     help_text = f"{setting.help} [{default}env: {setting.env}]".replace("%", "%%")
     if setting.options:
         help_text = f"{{{','.join(setting.options)}}} " + help_text
-    flags = [setting.flag] if setting.short is None else [setting.short, setting.flag]
+    flags = setting.flags if setting.short is None else [setting.short, *setting.flags]
     if setting.kind == "positional":
         group.add_argument(setting.name, nargs="?", metavar=setting.metavar, help=help_text)
     elif setting.kind == "toggle":
@@ -72,18 +102,18 @@ def _add_argument(group: argparse._ArgumentGroup, setting: Setting[Any]) -> None
 def parse_config(argv: list[str] | None = None) -> Config:
     """Flags, then MYPKG_* variables and the --config file, into one validated Config."""
     args = build_parser().parse_args(argv)
-    return Config.from_sources(vars(args))
+    return Config.from_sources(vars(args), foreign=True)
 
 
 def serve(config: Config, reread: Callable[[], Config] | None = None) -> int:
-    """Serve in this process, or run mypkg's master when --workers is given or --reload.
+    """Serve in this process, or run mypkg's master (more than one worker, --reload, or a
+    master-only setting: see mypkg.supervisor.checks).
 
     ``reread`` loads the settings again from their sources (the master calls it on SIGHUP).
     """
     config.check()
     if wants_supervisor(config):
         return supervise(config, reread)
-    refuse_master_settings(config)
     Server(config).run()
     return EXIT_OK
 

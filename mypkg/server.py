@@ -57,8 +57,10 @@ def websocket_upgrade(config: Config, state: ServerState) -> Callable[..., None]
     except ImportError as exc:
         if not (exc.name or "").startswith("websockets"):
             raise
-        if config.ws == "websockets":
-            raise ConfigError("--ws websockets: the websockets package is not installed") from None
+        if config.ws != "auto":
+            raise ConfigError(
+                f"--ws {config.ws}: the websockets package is not installed"
+            ) from None
         return None  # auto: upgrade requests are answered as plain HTTP
     return Upgrader(config, state)
 

@@ -287,7 +287,7 @@ class HttpProtocol(asyncio.Protocol):
             cycle.keep_alive = False
             cycle.respond_error(503)
             return
-        cycle.task = self.loop.create_task(cycle.run(state.app))
+        cycle.task = state.create_task(cycle.run(state.app))
 
     def on_response_complete(self, cycle: RequestCycle) -> None:
         self.cycle = None
