@@ -100,6 +100,12 @@ def configure_logging(
             logger.setLevel(logging.NOTSET)
         load_log_config(log_config)
         _applied = key
+        if not any(_has_handler(logger) for logger in own):
+            own[0].warning(
+                "--log-config %s configures neither the mypkg.error / mypkg.access loggers nor"
+                " the root logger: mypkg's own messages reach no handler",
+                log_config,
+            )
         for logger in own:
             logger.disabled = False  # the server's own messages are never silenced by omission
     else:
@@ -117,6 +123,16 @@ def configure_logging(
         access.setLevel(logging.WARNING)
     elif access.level == logging.NOTSET or log_config is None:
         access.setLevel(logging.INFO)
+
+
+def _has_handler(logger: logging.Logger) -> bool:
+    """Whether a record of ``logger`` reaches a handler (its own or an ancestor's)."""
+    current: logging.Logger | None = logger
+    while current is not None:
+        if current.handlers:
+            return True
+        current = current.parent if current.propagate else None
+    return False
 
 
 def logging_configured() -> bool:
@@ -173,13 +189,21 @@ def _one_line(exc: BaseException) -> str:
     return " ".join(text.split())
 
 
+def client_text(client: Any) -> str:
+    """A client as a log line shows it: host:port, [IPv6]:port, or unix: for a UNIX-socket
+    peer (whose ASGI client is None)."""
+    if not client:
+        return "unix:"
+    host = str(client[0])
+    return f"[{host}]:{client[1]}" if ":" in host else f"{host}:{client[1]}"
+
+
 def client_and_path(scope: Mapping[str, Any]) -> tuple[str, str]:
-    """An access log line's client ("host:port", or "-") and path with its query string."""
-    client = scope["client"]
+    """An access log line's client (see ``client_text``) and path with its query string."""
     path: str = scope["path"]
     if scope["query_string"]:
         path += "?" + scope["query_string"].decode("latin-1")
-    return (f"{client[0]}:{client[1]}" if client else "-"), path
+    return client_text(scope["client"]), path
 
 
 def reopen_log_files() -> None:

@@ -14,15 +14,17 @@ import signal
 import socket
 import sys
 import threading
+import time
 from collections.abc import Callable, Coroutine
 from typing import Any
 
 from mypkg.asgi import ASGI3App
+from mypkg.banner import listen_line, press_ctrl_c, runtime_line
 from mypkg.config import Config
 from mypkg.errors import ConfigError
 from mypkg.lifespan import Lifespan
 from mypkg.logging import configure_logging, logging_configured
-from mypkg.sockets import bind_sockets, describe
+from mypkg.sockets import bind_sockets
 from mypkg.state import DRAIN_IDLE_GRACE, ServerState, settle
 from mypkg.tls import TlsInfo, quiet_tls_errors
 
@@ -125,6 +127,7 @@ class Server:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._listeners: list[asyncio.base_events.Server] = []
         self._factory: Callable[[], asyncio.Protocol] = asyncio.Protocol
+        self._stopping_since = 0.0
 
     # ------------------------------------------------------------------ entry points
     def run(self, sockets: list[socket.socket] | None = None) -> None:
@@ -140,16 +143,20 @@ class Server:
         install_signal_handlers: bool = True,
         on_tick: Callable[[], None] | None = None,
         on_max_requests: Callable[[], None] | None = None,
+        announce: bool = True,
     ) -> None:
         """Start, serve until ``request_exit``, shut down gracefully.
 
         ``on_tick`` runs on every tick of the server's clock, from the event loop (a heartbeat
         written there proves the loop runs). ``on_max_requests``, if given, replaces exiting at
         --limit-max-requests: a supervisor starts the replacement first, then asks us to exit.
+        ``announce``: log the start-up banner (a master's workers leave it to the master).
         """
         config = self.config
         setup_logging(config)
         config.check()
+        if announce:
+            logger.info("%s", runtime_line(config, "1 worker (this process)"))
         loop = self._loop = asyncio.get_running_loop()
         self._exit = asyncio.Event()
         app = self.app = self.app or config.load_app()
@@ -165,15 +172,20 @@ class Server:
         try:
             started = await lifespan.startup(self._exit)
             if started and not self._exit.is_set():  # else a signal came during startup
+                logger.info("%s", lifespan.outcome())
                 await self._listen(sockets if sockets is not None else bind_sockets(config))
                 state.start()
                 self.started.set()
+                if announce:
+                    press_ctrl_c()
                 await self._exit.wait()
             await self._shutdown()
         finally:
             state.stop()
             await lifespan.shutdown()
             self._restore_signal_handlers(install_signal_handlers)
+            if self._stopping_since:
+                logger.info("Stopped in %.2fs", time.monotonic() - self._stopping_since)
             if loop.get_exception_handler() is quiet_tls_errors:
                 loop.set_exception_handler(None)
 
@@ -220,15 +232,21 @@ class Server:
             else:
                 listener = await loop.create_server(factory, sock=sock, backlog=backlog, ssl=ssl)
             self._listeners.append(listener)
-            logger.info("Serving on %s", describe(sock, tls=ssl is not None))
+            logger.info("%s", listen_line(sock, tls=ssl is not None))
 
     async def _shutdown(self) -> None:
         assert self.state is not None
         state = self.state
+        self._stopping_since = time.monotonic()
         await self._stop_accepting()
+        logger.info("Stopped accepting connections")
         timeout = self.config.timeout_graceful_shutdown
         if state.connections and not self.force_exit:
-            logger.info("Finishing in-flight requests (up to %ss)", timeout)
+            logger.info(
+                "Finishing in-flight requests: draining %d connection(s) (up to %ss)",
+                len(state.connections),
+                timeout,
+            )
         if not await state.drain(0 if self.force_exit else timeout):
             logger.warning(
                 "Graceful shutdown timed out after %ss; closing %d connection(s)",

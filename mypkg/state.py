@@ -89,6 +89,7 @@ class ServerState:
         "limit_request_field_size",
         "limit_request_fields",
         "limit_request_line",
+        "log_connections",
         "loop",
         "max_head_size",
         "now",
@@ -114,6 +115,8 @@ class ServerState:
         # nothing for --reset-contextvars when it is off.
         self.create_task = task_starter(loop, config.reset_contextvars)
         self.connections: set[Connection] = set()
+        # --log-level debug: a line per connection opened and closed (decided once, here).
+        self.log_connections = logger.isEnabledFor(logging.DEBUG)
         self.lifespan_state: dict[str, Any] = {}
         self.access_log = config.access_log and logging.getLogger("mypkg.access").isEnabledFor(
             logging.INFO

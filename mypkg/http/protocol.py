@@ -16,6 +16,7 @@ from urllib.parse import unquote
 from mypkg.errors import ProtocolError
 from mypkg.http import extensions, framing
 from mypkg.http.cycle import BODY_HIGH_WATER, RequestCycle
+from mypkg.logging import client_text
 from mypkg.middleware.proxy_headers import apply_proxy_headers
 from mypkg.state import ServerState
 
@@ -111,12 +112,16 @@ class HttpProtocol(asyncio.Protocol):
         if peers is not None:
             self.proxy_trusted = (self.client[0] if self.client else None) in peers
         state.add(self)
+        if state.log_connections:
+            logger.debug("Connection from %s opened", client_text(self.client))
         if state.timeout_request_head > 0:
             self.deadline = state.now + state.timeout_request_head
         if state.shutting_down:  # accepted just before the listener closed
             self.shutdown()
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self.state.log_connections:
+            logger.debug("Connection from %s closed", client_text(self.client))
         self.state.discard(self)
         self.deadline = 0.0
         for cycle in (self.cycle, self.parsing, *self.pipeline):
@@ -276,6 +281,8 @@ class HttpProtocol(asyncio.Protocol):
             return
         scope, self.upgrade_scope = self.upgrade_scope, None
         assert scope is not None and self.state.upgrade is not None
+        if self.state.log_connections:
+            logger.debug("Connection from %s upgraded to WebSocket", client_text(self.client))
         self.state.discard(self)
         self.deadline = 0.0
         self.state.upgrade(self.transport, scope, rest)

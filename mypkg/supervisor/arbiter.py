@@ -24,6 +24,7 @@ from collections.abc import Callable
 from setproctitle import setproctitle
 
 from mypkg.asgi import ASGI3App
+from mypkg.banner import press_ctrl_c, runtime_line
 from mypkg.config import Config
 from mypkg.errors import EXIT_APP_LOAD, EXIT_CONFIG, EXIT_OK, EXIT_STARTUP, ConfigError
 from mypkg.logging import reopen_log_files
@@ -126,6 +127,7 @@ class Arbiter:
                 self._queue_changes,
             )
             self.watcher.start()
+        logger.info("%s", runtime_line(config, f"{self.target} worker(s) under this master"))
         logger.info("Master %d: starting %d worker(s) for %s", os.getpid(), self.target, self.name)
         self.notifier.status(f"Starting {self.target} worker(s)")
 
@@ -251,6 +253,7 @@ class Arbiter:
         if not self.announced:
             self.announced = True
             logger.info("Ready: %s", status)
+            press_ctrl_c()
             self.notifier.ready(status)
         elif self.reloading:
             logger.info("Reloaded (%s): %s", self.reloading, status)
