@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import difflib
 import logging
 import sys
 import traceback
@@ -20,9 +21,45 @@ from mypkg.supervisor import supervise, wants_supervisor
 PROG = "mypkg-supervise"
 
 
+SYNOPSIS = """\
+Serve an ASGI application (HTTP/1.1 and WebSockets) in one process, or under mypkg's own
+pre-fork master with -w N. APP is 'module:attribute', e.g. main:app. Every flag has a MYPKG_*
+environment variable and a TOML key (--config); uvicorn's flags are accepted as they are."""
+
+EPILOG = """\
+examples:
+  mypkg-supervise main:app                            serve on http://127.0.0.1:8000
+  mypkg-supervise main:app --host 0.0.0.0 --port 80   every interface, port 80
+  mypkg-supervise -w 4 main:app                       four worker processes under a master
+  mypkg-supervise --reload main:app                   development: restart on file changes
+  mypkg-supervise --uds /run/app.sock main:app        behind nginx on a UNIX socket
+  mypkg-supervise --config mypkg.toml                 settings from a file
+
+exit codes:
+  0  stopped normally (SIGTERM, SIGINT)
+  2  a bad setting, flag, variable or file
+  3  the application cannot be imported, or is not an ASGI application
+  4  startup failed: lifespan startup, or a socket could not be bound
+  (a worker that cannot boot stops the master with its code)
+
+docs: README.md, docs/settings.md, docs/migrating-from-uvicorn.md"""
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+        self.exit(2, f"{self.prog}: error: {message}{self._suggestion(message)} (see --help)\n")
+
+    def _suggestion(self, message: str) -> str:
+        """For a mistyped flag: the closest one we know, as "did you mean"."""
+        if not message.startswith("unrecognized arguments:"):
+            return ""
+        known = [flag for flag in self._option_string_actions if flag.startswith("--")]
+        for word in message.split(":", 1)[1].split():
+            if word.startswith("-"):
+                close = difflib.get_close_matches(word.partition("=")[0], known, n=1)
+                if close:
+                    return f" (did you mean {close[0]}?)"
+        return ""
 
     def parse_known_args(  # type: ignore[override]
         self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
@@ -58,7 +95,10 @@ def spell_toggles(argv: list[str]) -> list[str]:
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog=PROG,
-        description="Serve an ASGI application (HTTP/1.1 and WebSockets).",
+        usage="%(prog)s [FLAGS] APP",
+        description=SYNOPSIS,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
         argument_default=argparse.SUPPRESS,
         allow_abbrev=False,  # else a new setting could make an old abbreviation ambiguous
     )

@@ -24,7 +24,7 @@ from mypkg.config import Config
 from mypkg.errors import ConfigError
 from mypkg.lifespan import Lifespan
 from mypkg.logging import configure_logging, logging_configured
-from mypkg.sockets import bind_sockets
+from mypkg.sockets import bind_sockets, remove_socket_files
 from mypkg.state import DRAIN_IDLE_GRACE, ServerState, settle
 from mypkg.tls import TlsInfo, quiet_tls_errors
 
@@ -128,6 +128,7 @@ class Server:
         self._listeners: list[asyncio.base_events.Server] = []
         self._factory: Callable[[], asyncio.Protocol] = asyncio.Protocol
         self._stopping_since = 0.0
+        self._bound_here = False  # we bound the sockets (not handed them): we remove UNIX files
 
     # ------------------------------------------------------------------ entry points
     def run(self, sockets: list[socket.socket] | None = None) -> None:
@@ -155,11 +156,11 @@ class Server:
         config = self.config
         setup_logging(config)
         config.check()
-        if announce:
-            logger.info("%s", runtime_line(config, "1 worker (this process)"))
         loop = self._loop = asyncio.get_running_loop()
         self._exit = asyncio.Event()
         app = self.app = self.app or config.load_app()
+        if announce:  # once the app is known good: a bad one gets only its error
+            logger.info("%s", runtime_line(config, "1 worker (this process)"))
         state = self.state = ServerState(config, app, loop)
         state.on_max_requests = on_max_requests or self._max_requests_reached
         state.on_tick = on_tick
@@ -173,7 +174,7 @@ class Server:
             started = await lifespan.startup(self._exit)
             if started and not self._exit.is_set():  # else a signal came during startup
                 logger.info("%s", lifespan.outcome())
-                await self._listen(sockets if sockets is not None else bind_sockets(config))
+                await self._listen(sockets if sockets is not None else self._bind())
                 state.start()
                 self.started.set()
                 if announce:
@@ -184,6 +185,8 @@ class Server:
             state.stop()
             await lifespan.shutdown()
             self._restore_signal_handlers(install_signal_handlers)
+            if self._bound_here:
+                remove_socket_files()
             if self._stopping_since:
                 logger.info("Stopped in %.2fs", time.monotonic() - self._stopping_since)
             if loop.get_exception_handler() is quiet_tls_errors:
@@ -209,6 +212,10 @@ class Server:
             loop.call_soon_threadsafe(self.request_exit, force)
 
     # ------------------------------------------------------------------ internals
+    def _bind(self) -> list[socket.socket]:
+        self._bound_here = True
+        return bind_sockets(self.config)
+
     async def _listen(self, sockets: list[socket.socket]) -> None:
         loop = asyncio.get_running_loop()
         assert self.state is not None

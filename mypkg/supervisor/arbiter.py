@@ -28,7 +28,7 @@ from mypkg.banner import press_ctrl_c, runtime_line
 from mypkg.config import Config
 from mypkg.errors import EXIT_APP_LOAD, EXIT_CONFIG, EXIT_OK, EXIT_STARTUP, ConfigError
 from mypkg.logging import reopen_log_files
-from mypkg.sockets import bind_sockets, describe
+from mypkg.sockets import bind_sockets, describe, remove_socket_files
 from mypkg.supervisor.channel import Channel, Message
 from mypkg.supervisor.checks import check_settings
 from mypkg.supervisor.child import WorkerSpec, load_app
@@ -453,3 +453,4 @@ class Arbiter:
         for sock in self.sockets:
             sock.close()
         self.sockets = []
+        remove_socket_files()
