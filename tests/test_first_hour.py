@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import pytest
 
 from mypkg.errors import EXIT_CONFIG
@@ -92,3 +93,15 @@ def test_master_leaves_a_replaced_socket_file_alone(tmp_path: Path) -> None:
         master.signal(signal.SIGTERM)
         assert master.wait() == 0
     assert path.read_text() == "mine\n"
+
+
+def test_readme_main_py_serves_as_written(tmp_path: Path) -> None:
+    """The README's main.py, copied out of the README, run by its first command."""
+    readme = (ROOT / "README.md").read_text()
+    start = readme.index("```python\n", readme.index("`main.py`")) + len("```python\n")
+    (tmp_path / "main.py").write_text(readme[start : readme.index("```", start)])
+    with ServerProcess("main:app", "--app-dir", str(tmp_path)) as proc:
+        port = proc.wait_serving()
+        assert httpx.get(f"http://127.0.0.1:{port}/", timeout=5).text == "Hello, world!"
+        proc.signal(signal.SIGINT)
+        assert proc.wait() == 0
