@@ -74,7 +74,11 @@ class Config(Settings):
         if target is None:
             raise ConfigError("no application given: pass APP as 'module:attribute', e.g. main:app")
         return load_app(
-            target, factory=self.factory, app_dir=self.app_dir, interface=self.interface
+            target,
+            factory=self.factory,
+            app_dir=self.app_dir,
+            interface=self.interface,
+            wsgi_threads=self.wsgi_threads,
         )
 
     def check(self) -> None:

@@ -113,7 +113,8 @@ _MIGRATING_OUTRO = [
     "* Logger names are `mypkg.error` and `mypkg.access` (uvicorn's are `uvicorn.error` and",
     "  `uvicorn.access`): rename them in a `--log-config` file.",
     "* `uvicorn.middleware.proxy_headers.ProxyHeadersMiddleware` is",
-    "  `mypkg.middleware.ProxyHeadersMiddleware`.",
+    "  `mypkg.middleware.ProxyHeadersMiddleware`; `uvicorn.middleware.debug.DebugMiddleware`",
+    "  (gone from uvicorn) is `mypkg.middleware.DebugMiddleware`, for development only.",
 ]
 
 

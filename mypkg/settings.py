@@ -88,15 +88,22 @@ class ApplicationSettings:
     )
     interface = Setting(
         "auto",
-        choice("auto", "asgi3", "asgi2"),
-        "Application interface. 'auto' tells ASGI 3 from ASGI 2 by the callable's signature.",
+        choice("auto", "asgi3", "asgi2", "wsgi"),
+        "Application interface. 'auto' tells ASGI 3 from ASGI 2 by the callable's signature;"
+        " 'wsgi' serves a WSGI app (Flask, Django's WSGI handler) on --wsgi-threads threads.",
         uvicorn=Uvicorn(
-            refused=("wsgi",),
             note=(
-                "WSGI apps are not served: run them under a WSGI server (Gunicorn's sync or "
-                "gthread workers)."
+                "'wsgi' runs the app on a bounded thread pool (--wsgi-threads), request and"
+                " response bodies streamed both ways with backpressure."
             ),
         ),
+    )
+    wsgi_threads = Setting(
+        10,
+        integer(1),
+        "With --interface wsgi: how many requests run the WSGI app at once, each on its own"
+        " thread; more wait their turn.",
+        metavar="N",
     )
     reset_contextvars = Setting(
         False,
