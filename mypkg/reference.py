@@ -74,7 +74,7 @@ def migrating_markdown() -> str:
             refused = f" Not accepted: {', '.join(setting.uvicorn.refused)}."
         env = f"`{setting.env}` (`{setting.uvicorn_env}` read, deprecated)"
         env += "".join(f"; `{name}`" for name in setting.env_aliases)
-        note = (setting.uvicorn.note + refused).strip() or "The same."
+        note = (setting.uvicorn.note + refused).strip().replace("|", "\\|") or "The same."
         lines.append(f"| `{theirs}` | `{_flag_text(setting)}` | {env} | {note} |")
     lines += ["", "## Not accepted", ""]
     lines += [f"* `{flag}`: {why}" for flag, why in NOT_ACCEPTED.items()]
@@ -109,7 +109,7 @@ _MIGRATING_OUTRO = [
     "  `--user`, `--limit-max-requests-jitter`, `--timeout-worker-healthcheck`, ...), it runs its",
     "  own master. `--limit-max-requests` in one process exits it, as uvicorn's does.",
     "* Exit codes: 2 for a bad setting, 3 when the app cannot be imported, 4 when startup fails",
-    "  (uvicorn uses 1 and 3).",
+    "  (lifespan, binding); scripts that test uvicorn's exit codes need to learn these.",
     "* Logger names are `mypkg.error` and `mypkg.access` (uvicorn's are `uvicorn.error` and",
     "  `uvicorn.access`): rename them in a `--log-config` file.",
     "* `uvicorn.middleware.proxy_headers.ProxyHeadersMiddleware` is",

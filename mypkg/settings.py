@@ -535,7 +535,11 @@ class SupervisorSettings:
         "Add a random 0..N to each worker's --limit-max-requests so workers do not all"
         " recycle at once.",
         aliases=("limit_max_requests_jitter",),
-        uvicorn=Uvicorn(flag="--limit-max-requests-jitter", param="limit_max_requests_jitter"),
+        uvicorn=Uvicorn(
+            flag="--limit-max-requests-jitter",
+            param="limit_max_requests_jitter",
+            note="Needs --limit-max-requests (alone it is refused rather than ignored).",
+        ),
     )
     limit_max_memory = Setting[int | None](
         None,
