@@ -151,10 +151,13 @@ class Server:
         ``on_tick`` runs on every tick of the server's clock, from the event loop (a heartbeat
         written there proves the loop runs). ``on_max_requests``, if given, replaces exiting at
         --limit-max-requests: a supervisor starts the replacement first, then asks us to exit.
-        ``announce``: log the start-up banner (a master's workers leave it to the master).
+        ``announce``: this call is the whole server, not a worker that a process manager (mypkg's
+        master, Gunicorn) has set logging up for and announces itself: set logging up as
+        ``setup_logging`` says, and log the start-up banner.
         """
         config = self.config
-        setup_logging(config)
+        if announce:
+            setup_logging(config)
         config.check()
         loop = self._loop = asyncio.get_running_loop()
         self._exit = asyncio.Event()
