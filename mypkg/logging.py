@@ -17,6 +17,7 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
+from mypkg.accesslog import client_text, escape
 from mypkg.errors import ConfigError
 
 if sys.version_info >= (3, 11):
@@ -189,21 +190,13 @@ def _one_line(exc: BaseException) -> str:
     return " ".join(text.split())
 
 
-def client_text(client: Any) -> str:
-    """A client as a log line shows it: host:port, [IPv6]:port, or unix: for a UNIX-socket
-    peer (whose ASGI client is None)."""
-    if not client:
-        return "unix:"
-    host = str(client[0])
-    return f"[{host}]:{client[1]}" if ":" in host else f"{host}:{client[1]}"
-
-
 def client_and_path(scope: Mapping[str, Any]) -> tuple[str, str]:
-    """An access log line's client (see ``client_text``) and path with its query string."""
+    """An access log line's client (see ``client_text``) and path with its query string, both
+    escaped as the HTTP access log escapes what a client controls."""
     path: str = scope["path"]
     if scope["query_string"]:
         path += "?" + scope["query_string"].decode("latin-1")
-    return client_text(scope["client"]), path
+    return escape(client_text(scope["client"])), escape(path)
 
 
 def reopen_log_files() -> None:
