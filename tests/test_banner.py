@@ -15,7 +15,6 @@ import pytest
 
 import mypkg
 from tests.conftest import ROOT, RawClient, mypkg_command
-from tests.master import Master
 from tests.processes import ServerProcess
 
 GET = b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
@@ -65,13 +64,6 @@ def test_debug_logs_each_connection(http: str) -> None:
             local = client.sock.getsockname()[1]
         proc.wait_for_line(f"Connection from 127.0.0.1:{local} opened")
         proc.wait_for_line(f"Connection from 127.0.0.1:{local} closed")
-
-
-def test_master_banner_names_the_workers() -> None:
-    with Master("-w", "2", "tests.process_apps:app", "--port", "0") as master:
-        master.ready()
-        assert ", 2 worker(s) under this master" in master.wait_for_line("mypkg ")
-        assert "Press CTRL+C" not in master.output
 
 
 def test_press_ctrl_c_on_a_terminal() -> None:

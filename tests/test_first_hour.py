@@ -14,7 +14,6 @@ import pytest
 
 from mypkg.errors import EXIT_CONFIG
 from tests.conftest import ROOT, run_cli
-from tests.master import Master
 from tests.processes import ServerProcess
 
 
@@ -82,17 +81,6 @@ def test_a_file_put_at_the_socket_path_meanwhile_is_left_alone(tmp_path: Path) -
         proc.signal(signal.SIGTERM)
         assert proc.wait() == 0
     assert path.read_text() == "someone else's file\n"
-
-
-def test_master_leaves_a_replaced_socket_file_alone(tmp_path: Path) -> None:
-    path = tmp_path / "app.sock"
-    with Master("-w", "2", "tests.process_apps:app", "--uds", str(path)) as master:
-        master.wait_for(r"Ready: 2 worker\(s\)")
-        os.unlink(path)
-        path.write_text("mine\n")
-        master.signal(signal.SIGTERM)
-        assert master.wait() == 0
-    assert path.read_text() == "mine\n"
 
 
 def test_readme_main_py_serves_as_written(tmp_path: Path) -> None:

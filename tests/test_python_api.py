@@ -77,7 +77,11 @@ SERVE = (
 RUN_WORKERS = "import mypkg; mypkg.run('tests.apps:hello', port=0, http={http!r}, workers=2{extra})"
 
 
-@pytest.mark.parametrize("template", [SERVE, RUN_WORKERS], ids=["await-serve", "run-workers"])
+@pytest.mark.parametrize(
+    ("template", "http"),
+    [(SERVE, "httptools"), (SERVE, "h11"), (RUN_WORKERS, "httptools")],
+    ids=["await-serve-httptools", "await-serve-h11", "run-workers"],  # the master's is parser-free
+)
 def test_api_logs_like_the_cli(template: str, http: str) -> None:
     """Serving line, access lines, timestamps and levels, with nothing configured beforehand."""
     command = [sys.executable, "-c", template.format(http=http, extra="")]

@@ -168,6 +168,9 @@ def test_web_concurrency_runs_that_many_workers() -> None:
     with Master("tests.process_apps:app", "--port", "0", env={"WEB_CONCURRENCY": "2"}) as master:
         master.wait_for(r"Ready: 2 worker\(s\)")
         assert len(master.workers()) == 2
+        # The master's banner names the workers; none is printed by the workers themselves.
+        assert master.output.count(", 2 worker(s) under this master") == 1
+        assert "(this process)" not in master.output and "Press CTRL+C" not in master.output
         master.signal(signal.SIGTERM)
         assert master.wait() == 0
 
