@@ -39,6 +39,15 @@ def test_mistyped_flag_gets_did_you_mean(typed: str, meant: str) -> None:
     assert f"(did you mean {meant}?)" in result.stderr.strip().splitlines()[-1]
 
 
+def test_mistyped_value_gets_did_you_mean() -> None:
+    result = run_cli("tests.apps:hello", "--loop", "uvlop")
+    assert result.returncode == EXIT_CONFIG
+    assert result.stderr.strip().splitlines()[-1] == (
+        "mypkg-supervise: error: --loop: expected one of auto, uvloop, asyncio; got 'uvlop'"
+        " (did you mean uvloop?)"
+    )
+
+
 def test_docgen_help_writes_nothing(tmp_path: Path) -> None:
     docs = ROOT / "docs"
     before = {path: path.stat().st_mtime_ns for path in docs.iterdir()}
