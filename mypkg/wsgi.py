@@ -197,5 +197,6 @@ def environ(scope: Scope, body: Input, errors: Errors) -> dict[str, Any]:
         name = raw_name.decode("latin-1").upper().replace("-", "_")
         value = raw_value.decode("latin-1")
         key = name if name in ("CONTENT_TYPE", "CONTENT_LENGTH") else "HTTP_" + name
-        result[key] = f"{result[key]},{value}" if key in result else value
+        joiner = "; " if key == "HTTP_COOKIE" else ","  # RFC 9110 §5.3; cookies: RFC 6265 §5.4
+        result[key] = f"{result[key]}{joiner}{value}" if key in result else value
     return result

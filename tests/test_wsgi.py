@@ -23,7 +23,10 @@ from tests.wsgi_apps import probe
 def test_plain_wsgi_environ_and_headers(http: str) -> None:
     with serve(wsgi_apps.plain, http=http, interface="wsgi", root_path="/mnt") as running:
         # --root-path: a proxy has stripped /mnt; scope["path"] has it again, PATH_INFO not.
-        response = httpx.get(running.url("/p/a%20b?x=1&y=2"), headers={"X-A": "1"})
+        response = httpx.get(
+            running.url("/p/a%20b?x=1&y=2"),
+            headers=[("X-A", "1"), ("X-A", "2"), ("Cookie", "a=1"), ("Cookie", "b=2")],
+        )
     assert (response.status_code, response.text) == (200, "plain wsgi")
     assert response.headers["x-wsgi"] == "yes"
     seen = probe.environ
@@ -35,8 +38,9 @@ def test_plain_wsgi_environ_and_headers(http: str) -> None:
     assert (seen["REQUEST_METHOD"], seen["SERVER_PROTOCOL"], seen["HTTP_X_A"]) == (
         "GET",
         "HTTP/1.1",
-        "1",
+        "1,2",
     )
+    assert seen["HTTP_COOKIE"] == "a=1; b=2"
     assert seen["REMOTE_ADDR"] == "127.0.0.1" and seen["wsgi.url_scheme"] == "http"
 
 
