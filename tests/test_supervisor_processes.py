@@ -66,9 +66,14 @@ def test_preload_imports_once_in_the_master(tmp_path: Path) -> None:
         assert imports.read_text().split() == [str(master.process.pid)]
 
 
+# One worker under the master: a master-only setting (here the default heartbeat timeout) asks
+# for it; -w 1 alone is one process, as in uvicorn.
+ONE_SUPERVISED = ("--worker-timeout", "30")
+
+
 def test_single_worker_is_supervised_and_respawned() -> None:
-    """-w 1 runs the master; a worker killed outright is replaced."""
-    with Master("-w", "1", APP, "--port", "0") as master:
+    """A master-only setting runs the master with one worker; one killed outright is replaced."""
+    with Master(APP, "--port", "0", *ONE_SUPERVISED) as master:
         port = master.ready()
         (pid,) = master.workers()
         mark = master.mark()
@@ -80,7 +85,7 @@ def test_single_worker_is_supervised_and_respawned() -> None:
 
 
 def test_repeated_deaths_back_off() -> None:
-    with Master("-w", "1", APP, "--port", "0") as master:
+    with Master("-w", "1", APP, "--port", "0", *ONE_SUPERVISED) as master:
         master.ready()
         (pid,) = master.workers()
         mark = master.mark()
@@ -150,10 +155,22 @@ def test_boot_failure_stops_the_master(app: str, code: int, message: str) -> Non
     assert result.stderr.count("Booting worker") == 2  # no respawn loop
 
 
-def test_master_settings_need_the_master() -> None:
-    result = run_cli(APP, "--limit-max-memory", "100")
-    assert result.returncode == EXIT_CONFIG
-    assert "--limit-max-memory needs mypkg's master: add --workers N (e.g. -w 1)" in result.stderr
+@pytest.mark.parametrize("workers", [(), ("-w", "1")], ids=["no-w", "w1"])
+def test_one_worker_is_one_process(workers: tuple[str, ...]) -> None:
+    """-w 1 and no -w are the same: a single process serving, no master (as in uvicorn)."""
+    with ServerProcess(APP, *workers) as proc:
+        port = proc.wait_serving()
+        assert _get(port).text == str(proc.process.pid)
+        assert "Master" not in proc.output
+        proc.signal(signal.SIGTERM)
+        assert proc.wait() == 0
+
+
+def test_a_master_setting_alone_runs_the_master_with_one_worker() -> None:
+    with Master(APP, "--port", "0", "--limit-max-memory", "1000") as master:
+        port = master.ready()
+        (pid,) = master.workers()
+        assert pid != master.process.pid and _get(port).text == str(pid)
 
 
 @pytest.mark.parametrize(
@@ -226,7 +243,8 @@ def test_user(tmp_path: Path) -> None:
 def test_usr1_reopens_log_files(tmp_path: Path) -> None:
     log = tmp_path / "app.log"
     env = {"MYPKG_TEST_LOG": str(log)}
-    with Master("-w", "1", "tests.process_apps:logged", "--port", "0", env=env) as master:
+    args = ("-w", "1", "tests.process_apps:logged", "--port", "0", *ONE_SUPERVISED)
+    with Master(*args, env=env) as master:
         port = master.ready()
         _get(port, "/log")
         rotated = tmp_path / "app.log.1"
