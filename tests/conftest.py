@@ -68,9 +68,14 @@ def serve(app: Any, *, http: str = "httptools", **settings: Any) -> Iterator[Run
     finally:
         server.request_exit_threadsafe()
         running.thread.join(20)
-        assert not running.thread.is_alive(), "server did not stop within 20 s"
         for sock in sockets:
             sock.close()
+        assert not running.thread.is_alive(), "server did not stop within 20 s"
+        # A server that crashed (serving or stopping) fails the test, whatever the client saw.
+        if running.errors:
+            raise AssertionError(f"the server thread raised: {running.errors[0]!r}") from (
+                running.errors[0]
+            )
 
 
 # --------------------------------------------------------------------------- raw HTTP clients

@@ -161,7 +161,9 @@ class Load:
     """Keep-alive GET requests on a few connections, as fast as they come back (with a short
     pause between requests, so connections are sometimes idle when the server changes). Every
     socket error and every non-2xx answer is a failure; a response with ``Connection: close``
-    makes the connection reconnect, as any HTTP client does."""
+    makes the connection reconnect, as any HTTP client does. A client thread that dies of
+    anything else (an answer it cannot parse) is recorded and fails the test in ``stop`` and
+    the waits."""
 
     port: int
     connections: int = 4
@@ -171,6 +173,7 @@ class Load:
     ok: int = 0
     failures: list[str] = field(default_factory=list)
     pids: Counter[str] = field(default_factory=Counter)
+    crashes: list[BaseException] = field(default_factory=list)  # what killed client threads
     _stop: threading.Event = field(default_factory=threading.Event)
     _threads: list[threading.Thread] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -190,17 +193,32 @@ class Load:
         for thread in self._threads:
             thread.join(15)
         assert not any(thread.is_alive() for thread in self._threads), "load did not stop"
+        self._check()
+
+    def _check(self) -> bool:
+        if self.crashes:
+            raise AssertionError(f"a load thread died: {self.crashes[0]!r}") from self.crashes[0]
+        return True
 
     def wait_ok(self, count: int, timeout: float = 15) -> None:
         start = self.ok
-        wait_until(lambda: self.ok >= start + count, timeout, f"{count} more OK responses")
+        what = f"{count} more OK responses"
+        wait_until(lambda: self._check() and self.ok >= start + count, timeout, what)
 
     def wait_served_by(self, pids: set[int], timeout: float = 15) -> None:
         """Until every one of these workers has answered (the load spreads as clients reconnect)."""
         wanted = {str(pid) for pid in pids}
-        wait_until(lambda: wanted <= set(self.pids), timeout, f"responses from each of {pids}")
+        what = f"responses from each of {pids}"
+        wait_until(lambda: self._check() and wanted <= set(self.pids), timeout, what)
 
     def _run(self) -> None:
+        try:
+            self._requests()
+        except BaseException as exc:  # surfaced by stop() and the waits
+            with self._lock:
+                self.crashes.append(exc)
+
+    def _requests(self) -> None:
         client: RawClient | None = None
         request = f"GET {self.path} HTTP/1.1\r\nHost: load\r\n\r\n".encode()
         sent = 0

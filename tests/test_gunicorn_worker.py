@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import socket
@@ -10,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import RawClient, free_port
+from mypkg.workers import mapping
+from tests.boundaries import LIMITS
+from tests.conftest import RawClient, Response, free_port
 from tests.gunicorn_support import (
     WORKER_CLASSES,
     gunicorn,
@@ -18,6 +21,7 @@ from tests.gunicorn_support import (
     send_slow,
     wait_until,
 )
+from tests.test_gunicorn_mapping import fake_worker
 
 GET = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
 
@@ -46,20 +50,34 @@ def test_no_access_log_unless_configured(tmp_path: Path) -> None:
         assert "nowhere-logged" not in master.log()
 
 
+# mypkg setting, Gunicorn's flag for it, the value given
+GUNICORN_LIMITS = [
+    ("limit_request_line", "--limit-request-line", 64),
+    ("limit_request_fields", "--limit-request-fields", 4),
+    ("limit_request_field_size", "--limit-request-field_size", 100),
+]
+
+
 @pytest.mark.parametrize("worker", WORKER_CLASSES)
-def test_request_limits_answer_414_and_431(tmp_path: Path, worker: str) -> None:
-    args = (
-        "--limit-request-line", "64",
-        "--limit-request-fields", "4",
-        "--limit-request-field_size", "100",
-    )  # fmt: skip
+def test_request_limits_answer_414_and_431_past_the_boundary(tmp_path: Path, worker: str) -> None:
+    """Each Gunicorn limit becomes a mypkg setting (through the mapping table, whatever it
+    translates the number to); the worker serves a head exactly at that mypkg limit and refuses
+    one past it."""
+    translated = mapping.translate(fake_worker(**{name: n for name, _, n in GUNICORN_LIMITS}))
+    args = [f"{flag}={value}" for _, flag, value in GUNICORN_LIMITS]
     with gunicorn(tmp_path, *args, worker=worker) as master:
-        assert master.request("/" + "a" * 40).status == 200
-        assert master.request("/" + "a" * 100).status == 414
-        many = "".join(f"X-{i}: y\r\n" for i in range(5))
-        assert master.request("/", headers=many).status == 431
-        assert master.request("/", headers=f"X-Big: {'b' * 120}\r\n").status == 431
+        for setting, (status, build) in LIMITS.items():
+            limit = int(translated[setting])  # type: ignore[call-overload]
+            assert raw_request(master.port, build(limit)).status == 200, setting
+            assert raw_request(master.port, build(limit + 1)).status == status, setting
         assert master.request("/").status == 200  # the worker is healthy
+
+
+def raw_request(port: int, data: bytes) -> Response:
+    with RawClient(port) as client:
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            client.send(data)  # the server may answer and close before the last bytes
+        return client.response()
 
 
 def test_worker_connections_answer_503(tmp_path: Path) -> None:
