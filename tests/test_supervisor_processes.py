@@ -80,16 +80,24 @@ def test_single_worker_is_supervised_and_respawned() -> None:
 
 
 def test_repeated_deaths_back_off() -> None:
+    """The replacement of the first death starts at once; the next ones wait 0.5 s, then 1 s:
+    the time from the death's log line to the replacement's ready line is at least that."""
     with Master("-w", "1", APP, "--port", "0") as master:
         master.ready()
         (pid,) = master.workers()
         mark = master.mark()
+        gaps = []
         for _ in range(3):
             step = master.mark()
             os.kill(pid, signal.SIGKILL)
+            died = master.stamp(rf"Worker {pid} died unexpectedly", after=step)
             pid = int(master.wait_for(r"Worker (\d+) ready", after=step).group(1))
+            gaps.append(master.stamp(r"Worker \d+ ready", after=step) - died)
         master.wait_for(r"Workers keep dying: waiting 0\.5s", after=mark)
         master.wait_for(r"Workers keep dying: waiting 1\.0s", after=mark)
+    print(f"died -> ready: {gaps}")
+    assert gaps[1] >= 0.5 and gaps[2] >= 1.0, gaps  # never early (the log line comes first)
+    assert gaps[2] < 1.0 + 10, gaps  # and then started (boot time on a loaded machine)
 
 
 @pytest.mark.parametrize(
