@@ -185,6 +185,25 @@ def request(port: int, data: bytes, timeout: float = 5.0) -> Response:
         return client.response()
 
 
+# --------------------------------------------------------------------------- timing
+
+# What a loaded, shared machine may add to an event's time (scheduling, process teardown).
+SLACK = 1.0
+
+
+def assert_on_time(elapsed: float, timeout: float, tick: float = 0.0, slack: float = SLACK) -> None:
+    """``elapsed`` (measured around the event) says a ``timeout`` fired on time.
+
+    Never early: the server's clock is refreshed once a ``tick``, so a deadline may fall up to
+    one tick before ``timeout`` (``tick=0`` where the timer is exact). Not late: at most two
+    ticks plus ``slack``. The window must still fail a timeout four times too long, so it is
+    checked to be narrower than that: choose timeouts of at least ~0.5 s.
+    """
+    assert slack + 2 * tick < 3 * timeout, "this window would accept a timeout 4x too long"
+    assert elapsed >= timeout - tick - 0.02, f"{elapsed:.3f}s: before the {timeout}s timeout"
+    assert elapsed <= timeout + 2 * tick + slack, f"{elapsed:.3f}s: late for a {timeout}s timeout"
+
+
 # --------------------------------------------------------------------------- processes
 
 
