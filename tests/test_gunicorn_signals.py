@@ -7,9 +7,18 @@ import signal
 import time
 from pathlib import Path
 
+import pytest
+
 from mypkg.workers import mapping
 from tests.conftest import RawClient, assert_on_time
-from tests.gunicorn_support import gunicorn, marks, process_gone, send_slow, wait_until
+from tests.gunicorn_support import (
+    WORKER_CLASSES,
+    gunicorn,
+    marks,
+    process_gone,
+    send_slow,
+    wait_until,
+)
 from tests.test_gunicorn_mapping import fake_worker
 
 HOOKS = """
@@ -59,9 +68,12 @@ def test_hooks_around_requests_and_the_worker_life(tmp_path: Path) -> None:
     ]
 
 
-def test_term_finishes_in_flight_requests_then_runs_lifespan_shutdown(tmp_path: Path) -> None:
+@pytest.mark.parametrize("worker", WORKER_CLASSES)
+def test_term_finishes_in_flight_requests_then_runs_lifespan_shutdown(
+    tmp_path: Path, worker: str
+) -> None:
     marker = tmp_path / "marks"
-    with gunicorn(tmp_path, env={"TEST_MARKER": str(marker)}) as master:
+    with gunicorn(tmp_path, env={"TEST_MARKER": str(marker)}, worker=worker) as master:
         client = send_slow(master, 0.5, marker)
         master.signal(signal.SIGTERM)
         response = client.response()

@@ -80,11 +80,12 @@ def raw_request(port: int, data: bytes) -> Response:
         return client.response()
 
 
-def test_worker_connections_answer_503(tmp_path: Path) -> None:
+@pytest.mark.parametrize("worker", WORKER_CLASSES)
+def test_worker_connections_answer_503(tmp_path: Path, worker: str) -> None:
     marker = tmp_path / "marks"
     env = {"TEST_MARKER": str(marker)}
-    with gunicorn(tmp_path, "--worker-connections", "2", env=env) as master:
-        slow = [send_slow(master, 2, marker) for _ in range(2)]
+    with gunicorn(tmp_path, "--worker-connections", "2", env=env, worker=worker) as master:
+        slow = [send_slow(master, 1, marker) for _ in range(2)]
         assert master.request("/").status == 503
         for client in slow:
             assert client.response().status == 200
@@ -92,21 +93,25 @@ def test_worker_connections_answer_503(tmp_path: Path) -> None:
         assert master.request("/").status == 200
 
 
-def test_keepalive_timeout_and_keepalive_off(tmp_path: Path) -> None:
-    with gunicorn(tmp_path, "--keep-alive", "1") as master, RawClient(master.port) as client:
+@pytest.mark.parametrize("worker", WORKER_CLASSES)
+def test_keepalive_timeout_and_keepalive_off(tmp_path: Path, worker: str) -> None:
+    keepalive = gunicorn(tmp_path, "--keep-alive", "1", worker=worker)
+    with keepalive as master, RawClient(master.port) as client:
         client.send(GET)
         assert client.response().header("connection") is None
         started = time.monotonic()
         assert client.is_closed(timeout=4)
         assert_on_time(time.monotonic() - started, 1.0, tick=0.25)  # tick: a quarter timeout
-    with gunicorn(tmp_path, "--keep-alive", "0") as master, RawClient(master.port) as client:
+    no_keepalive = gunicorn(tmp_path, "--keep-alive", "0", worker=worker)
+    with no_keepalive as master, RawClient(master.port) as client:
         client.send(GET)
         assert client.response().header("connection") == "close"
         assert client.is_closed()
 
 
-def test_max_requests_replaces_the_worker(tmp_path: Path) -> None:
-    with gunicorn(tmp_path, "--max-requests", "3") as master:
+@pytest.mark.parametrize("worker", WORKER_CLASSES)
+def test_max_requests_replaces_the_worker(tmp_path: Path, worker: str) -> None:
+    with gunicorn(tmp_path, "--max-requests", "3", worker=worker) as master:
         pids = [master.request("/").header("x-pid") for _ in range(3)]
         assert len(set(pids)) == 1
         # A connection accepted while the old worker stops is still served by it (draining).
@@ -122,10 +127,13 @@ def test_root_path(tmp_path: Path) -> None:
     assert scope["path"] == "/api/scope"
 
 
-def test_mypkg_settings_from_environment_variables(tmp_path: Path) -> None:
+@pytest.mark.parametrize("worker", WORKER_CLASSES)
+def test_mypkg_settings_from_environment_variables(tmp_path: Path, worker: str) -> None:
+    """MYPKG_TIMEOUT_REQUEST_HEAD reaches the worker: a head that never ends gets 408 on time."""
     env = {"MYPKG_TIMEOUT_KEEP_ALIVE": "99"}
     args = ("-e", "MYPKG_TIMEOUT_REQUEST_HEAD=1")  # Gunicorn's raw_env sets it in the worker
-    with gunicorn(tmp_path, *args, env=env) as master, RawClient(master.port) as client:
+    server = gunicorn(tmp_path, *args, env=env, worker=worker)
+    with server as master, RawClient(master.port) as client:
         client.send(b"GET / HTTP/1.1\r\nHost: x\r\n")  # the head never completes
         started = time.monotonic()
         assert client.response().status == 408
