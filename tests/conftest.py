@@ -225,6 +225,12 @@ def run_cli(*args: str, timeout: float = 20.0, **kwargs: Any) -> subprocess.Comp
 
 
 def free_port() -> int:
+    """A port free a moment ago: racy (another process may take it before it is bound again).
+
+    Only for tools that must bind a port number themselves and cannot take port 0 or a bound
+    socket (nginx's config, systemd-socket-activate's ``-l``); everything of ours binds port 0
+    (``--port 0``, ``--bind 127.0.0.1:0``) or is handed a bound socket (``--fd``, ``fd://N``).
+    """
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])

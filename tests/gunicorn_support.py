@@ -21,6 +21,7 @@ from tests.conftest import ROOT, RawClient, Response
 
 WORKER_CLASSES = ["mypkg.workers.AsgiWorker", "mypkg.workers.AsgiH11Worker"]
 APP = "tests.gunicorn_apps:app"
+_LISTENING = re.compile(r"Listening at: http://127\.0\.0\.1:(\d+)")
 
 
 def wait_until(condition: Callable[[], Any], timeout: float, what: str) -> Any:
@@ -115,7 +116,7 @@ def gunicorn(
     if bind is None:
         bind = "" if systemd else f"fd://{fd}"
     elif bind.startswith("127.0.0.1:"):
-        port = int(bind.rpartition(":")[2])
+        port = int(bind.rpartition(":")[2])  # 0: read back from Gunicorn's log once it listens
     log_path = tmp_path / f"gunicorn-{port}.log"
     command = [
         sys.executable, "-m", "gunicorn", "-k", worker, *(["--bind", bind] if bind else []),
@@ -133,6 +134,10 @@ def gunicorn(
     try:
         if ready:
             master.wait_for_log("Serving on", count=workers)
+        if master.port == 0:
+            found = _LISTENING.search(master.wait_for_log("Listening at: "))
+            assert found is not None, master.log()
+            master.port = int(found.group(1))
         yield master
     finally:
         if proc.poll() is None:
