@@ -146,8 +146,8 @@ MUTANTS = [
        f"{UNITS} tests/test_supervisor_processes.py", "backoff or back_off",
        "a worker that keeps dying is respawned at once"),
     _m("arbiter-ignores-backoff", SUP + "arbiter.py",
-       "if not self.backoff.allows(now):\n            return\n",
-       "",
+       "allows(now):\n            return\n        for _ in range(count):",
+       "allows(now):\n            pass\n        for _ in range(count):",
        "tests/test_supervisor_processes.py", "back_off",
        "the master starts workers without asking the backoff"),
     _m("backoff-never-forgets", SUP + "pool.py",
@@ -195,7 +195,7 @@ MUTANTS = [
 @dataclass
 class Outcome:
     mutant: Mutant
-    verdict: str  # killed, survived, stale, untested
+    verdict: str  # killed, survived, untested (no test ran), stale or invalid (not judged)
     seconds: float
     detail: str = ""
 
@@ -248,7 +248,12 @@ def mutate(tree: Path, mutant: Mutant, timeout: float) -> Outcome:
     if original.count(mutant.old) != 1:
         return Outcome(mutant, "stale", 0.0, f"{mutant.old!r} is not in {mutant.path} once")
     started = time.monotonic()
-    path.write_text(original.replace(mutant.old, mutant.new))
+    mutated = original.replace(mutant.old, mutant.new)
+    try:  # a mutant that does not even compile would be "killed" by any test: refuse it
+        compile(mutated, str(path), "exec")
+    except SyntaxError as exc:
+        return Outcome(mutant, "invalid", 0.0, f"does not compile: {exc}")
+    path.write_text(mutated)
     try:
         verdict, detail = run_tests(tree, mutant, timeout)
     finally:
@@ -279,9 +284,9 @@ def report(outcomes: Sequence[Outcome]) -> str:
     killed = sum(o.verdict == "killed" for o in outcomes)
     judged = sum(o.verdict in ("killed", "survived", "untested") for o in outcomes)
     lines.append(f"\nscore: {killed}/{judged} killed ({100 * killed / max(judged, 1):.0f} %)")
-    stale = [o.mutant.name for o in outcomes if o.verdict == "stale"]
-    if stale:
-        lines.append(f"stale (source changed; update MUTANTS): {', '.join(stale)}")
+    unjudged = [o.mutant.name for o in outcomes if o.verdict in ("stale", "invalid")]
+    if unjudged:
+        lines.append(f"not judged (stale or invalid; update MUTANTS): {', '.join(unjudged)}")
     return "\n".join(lines)
 
 

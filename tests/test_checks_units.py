@@ -36,32 +36,35 @@ def protocol() -> Iterator[HttpProtocol]:
         loop.close()
 
 
-REFUSED: dict[str, tuple[str, Headers]] = {
-    "cl-and-te": ("1.1", [HOST, (b"content-length", b"5"), (b"transfer-encoding", b"chunked")]),
-    "te-and-cl": ("1.1", [HOST, (b"transfer-encoding", b"chunked"), (b"content-length", b"5")]),
-    "te-twice": ("1.1", [HOST, (b"transfer-encoding", b"chunked")] * 2),
-    "te-gzip": ("1.1", [HOST, (b"transfer-encoding", b"gzip")]),
-    "te-gzip-chunked": ("1.1", [HOST, (b"transfer-encoding", b"gzip, chunked")]),
-    "te-identity": ("1.0", [(b"transfer-encoding", b"identity")]),
-    "cl-twice-same": ("1.1", [HOST, (b"content-length", b"5"), (b"content-length", b"5")]),
-    "cl-list": ("1.1", [HOST, (b"content-length", b"5, 5")]),
-    "cl-plus": ("1.1", [HOST, (b"content-length", b"+5")]),
-    "cl-negative": ("1.1", [HOST, (b"content-length", b"-1")]),
-    "cl-space": ("1.1", [HOST, (b"content-length", b"5 5")]),
-    "cl-empty": ("1.1", [HOST, (b"content-length", b"")]),
-    "no-host-1.1": ("1.1", []),
-    "two-hosts-1.1": ("1.1", [HOST, HOST]),
-    "two-hosts-1.0": ("1.0", [HOST, HOST]),
+CL, TE = b"content-length", b"transfer-encoding"
+# name -> (HTTP version, headers, a word of the reason: each case has exactly one defect)
+REFUSED: dict[str, tuple[str, Headers, str]] = {
+    "cl-and-te": ("1.1", [HOST, (CL, b"5"), (TE, b"chunked")], "Transfer-Encoding"),
+    "te-and-cl": ("1.1", [HOST, (TE, b"chunked"), (CL, b"5")], "Transfer-Encoding"),
+    "te-twice": ("1.1", [HOST, (TE, b"chunked"), (TE, b"chunked")], "Transfer-Encoding"),
+    "te-gzip": ("1.1", [HOST, (TE, b"gzip")], "Transfer-Encoding"),
+    "te-gzip-chunked": ("1.1", [HOST, (TE, b"gzip, chunked")], "Transfer-Encoding"),
+    "te-identity": ("1.0", [(TE, b"identity")], "Transfer-Encoding"),
+    "cl-twice-same": ("1.1", [HOST, (CL, b"5"), (CL, b"5")], "Content-Length"),
+    "cl-list": ("1.1", [HOST, (CL, b"5, 5")], "Content-Length"),
+    "cl-plus": ("1.1", [HOST, (CL, b"+5")], "Content-Length"),
+    "cl-negative": ("1.1", [HOST, (CL, b"-1")], "Content-Length"),
+    "cl-space": ("1.1", [HOST, (CL, b"5 5")], "Content-Length"),
+    "cl-empty": ("1.1", [HOST, (CL, b"")], "Content-Length"),
+    "no-host-1.1": ("1.1", [], "Host"),
+    "two-hosts-1.1": ("1.1", [HOST, HOST], "Host"),
+    "two-hosts-1.0": ("1.0", [HOST, HOST], "Host"),
 }
 
 
-@pytest.mark.parametrize(("version", "headers"), REFUSED.values(), ids=REFUSED.keys())
+@pytest.mark.parametrize(("version", "headers", "word"), REFUSED.values(), ids=REFUSED.keys())
 def test_head_scan_refuses_smuggling_vectors(
-    protocol: HttpProtocol, version: str, headers: Headers
+    protocol: HttpProtocol, version: str, headers: Headers, word: str
 ) -> None:
     with pytest.raises(ProtocolError) as info:
         protocol.on_request_head("POST", b"/", version, headers)
     assert info.value.status == 400
+    assert word in info.value.reason, info.value.reason
     assert protocol.cycle is None and protocol.parsing is None  # nothing was started
 
 
