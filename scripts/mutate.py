@@ -184,7 +184,7 @@ MUTANTS = [
     _m("ws-close-timeout-x4", WS,
        "self.deadline = self.state.now + self.options.close_timeout",
        "self.deadline = self.state.now + 4 * self.options.close_timeout",
-       "tests/test_websocket_shutdown.py tests/test_websocket_protocol.py", "close",
+       "tests/test_websocket_protocol.py", "close",
        "a client that never answers the close is held four times too long"),
 ]  # fmt: skip
 
