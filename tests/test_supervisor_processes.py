@@ -9,13 +9,14 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import httpx
 import pytest
 
 from mypkg.errors import EXIT_APP_LOAD, EXIT_CONFIG, EXIT_STARTUP
-from tests.conftest import run_cli
+from tests.conftest import assert_on_time, run_cli
 from tests.master import Master, status_of, title_of
 from tests.processes import ServerProcess
 
@@ -120,8 +121,12 @@ def test_hung_worker_is_aborted_and_replaced(path: str, ending: list[str]) -> No
         port = master.ready()
         (pid,) = master.workers()
         mark = master.mark()
+        fired = time.monotonic()
         _fire(port, path)
-        master.wait_for(rf"Worker {pid} is hung: .* \(--worker-timeout 3\); sending SIGABRT")
+        hung = master.stamp(rf"Worker {pid} is hung: .* \(--worker-timeout 3\); sending SIGABRT")
+        # Silence counts from the last heartbeat (written about once a second) and the master
+        # looks about once a second: a one-second "tick" either way.
+        assert_on_time(hung - fired, 3.0, tick=1.0)
         for line in ending:
             master.wait_for(rf"Worker {pid} {line}", after=mark)
         if path == "/block":
