@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from mypkg.errors import EXIT_APP_LOAD, EXIT_CONFIG, EXIT_STARTUP
+from mypkg.supervisor.arbiter import STOP_MARGIN
 from tests.conftest import assert_on_time, run_cli
 from tests.master import Master, status_of, title_of
 from tests.processes import ServerProcess
@@ -142,9 +143,12 @@ def test_graceful_timeout_is_enforced_with_sigkill() -> None:
         port = master.ready()
         (pid,) = master.workers()
         _fire(port, "/block-hard")
+        signalled = time.monotonic()
         master.signal(signal.SIGTERM)
-        master.wait_for(rf"Worker {pid} did not exit in time after SIGTERM; sending SIGKILL")
+        killed = master.stamp(rf"Worker {pid} did not exit in time after SIGTERM; sending SIGKILL")
         assert master.wait() == 0
+    # the graceful timeout plus the master's margin for lifespan shutdown and the exit itself
+    assert_on_time(killed - signalled, 0.5 + STOP_MARGIN)
 
 
 @pytest.mark.parametrize(
