@@ -17,6 +17,7 @@ checks, deadlines, backoff, shutdown) and runs in minutes. docs/testing.md has t
     scripts/mutate --list              # what each mutant does
     scripts/mutate keep-alive-x4 ...   # only these
     scripts/mutate --tests-from DIR    # judge another tree's tests/ (e.g. an older commit's)
+    scripts/mutate --every NAME ...    # run all of a mutant's tests: which parsers' cases fail
 """
 
 from __future__ import annotations
@@ -251,12 +252,15 @@ def copy_tree(destination: Path, tests_from: Path | None) -> None:
         shutil.copy2(tests_from / "pyproject.toml", destination / "pyproject.toml")
 
 
-def run_tests(tree: Path, mutant: Mutant, timeout: float) -> tuple[str, str]:
-    """(verdict, detail) for the mutant's tests in ``tree`` (already mutated, or not)."""
+def run_tests(tree: Path, mutant: Mutant, timeout: float, every: bool = False) -> tuple[str, str]:
+    """(verdict, detail) for the mutant's tests in ``tree`` (already mutated, or not). By
+    default the first failure ends the run; ``every`` runs them all and says which parsers'
+    parametrizations failed (a defect in shared HTTP code should fail on both)."""
     files = [name for name in mutant.tests if (tree / name).exists()]
     if not files:
         return "untested", "none of its test files exist in this tree"
-    command = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *files]
+    stop = [] if every else ["-x"]
+    command = [sys.executable, "-m", "pytest", *stop, "-q", "-p", "no:cacheprovider", *files]
     if mutant.select:
         command += ["-k", mutant.select]
     env = {**os.environ, "PYTHONPATH": str(tree), "PYTHONDONTWRITEBYTECODE": "1"}
@@ -271,11 +275,15 @@ def run_tests(tree: Path, mutant: Mutant, timeout: float) -> tuple[str, str]:
         return "survived", last
     if done.returncode == 5:
         return "untested", "no test selected"
-    failed = next((ln for ln in done.stdout.splitlines() if ln.startswith("FAILED")), last)
-    return "killed", failed
+    failures = [ln for ln in done.stdout.splitlines() if ln.startswith(("FAILED", "ERROR"))]
+    if every:
+        ids = [ln.split()[1] for ln in failures]
+        parsers = [p for p in ("httptools", "h11") if any(f"[{p}" in i for i in ids)]
+        return "killed", f"{last}; parsers failing: {', '.join(parsers) or '-'}"
+    return "killed", failures[0] if failures else last
 
 
-def mutate(tree: Path, mutant: Mutant, timeout: float) -> Outcome:
+def mutate(tree: Path, mutant: Mutant, timeout: float, every: bool = False) -> Outcome:
     path = tree / mutant.path
     original = path.read_text()
     if original.count(mutant.old) != 1:
@@ -288,7 +296,7 @@ def mutate(tree: Path, mutant: Mutant, timeout: float) -> Outcome:
         return Outcome(mutant, "invalid", 0.0, f"does not compile: {exc}")
     path.write_text(mutated)
     try:
-        verdict, detail = run_tests(tree, mutant, timeout)
+        verdict, detail = run_tests(tree, mutant, timeout, every)
     finally:
         path.write_text(original)
     return Outcome(mutant, verdict, time.monotonic() - started, detail)
@@ -331,6 +339,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--tests-from", type=Path, help="use this tree's tests/ and pyproject")
     parser.add_argument("--no-baseline", action="store_true", help="skip the unmutated run")
     parser.add_argument("--json", type=Path, help="also write the outcomes here")
+    parser.add_argument(
+        "--every", action="store_true", help="run every test of a mutant (not -x): which fail"
+    )
     args = parser.parse_args(argv)
     unknown = set(args.names) - {m.name for m in MUTANTS}
     if unknown:
@@ -350,7 +361,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return 2
         outcomes = []
         for mutant in mutants:
-            outcome = mutate(tree, mutant, args.timeout)
+            outcome = mutate(tree, mutant, args.timeout, args.every)
             print(f"{mutant.name}: {outcome.verdict} ({outcome.seconds:.1f}s)", flush=True)
             outcomes.append(outcome)
     print("\n" + report(outcomes))
