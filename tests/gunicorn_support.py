@@ -283,7 +283,7 @@ def process_gone(pid: int) -> bool:
     """Exited (a zombie counts: it no longer runs anything)."""
     try:
         status = Path(f"/proc/{pid}/status").read_text()
-    except FileNotFoundError:
+    except (FileNotFoundError, ProcessLookupError):  # gone before the open, or during the read
         return True
     return "\nState:\tZ" in status
 
