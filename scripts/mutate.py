@@ -234,13 +234,20 @@ class Outcome:
     detail: str = ""
 
 
+_NOT_SOURCE = (".git", ".venv", "__pycache__", "*.pyc", ".*_cache", "*.egg-info")
+
+
 def copy_tree(destination: Path, tests_from: Path | None) -> None:
-    """The checkout's files (tracked and new, not ignored) into ``destination``."""
+    """The checkout's files (tracked and new, not ignored) into ``destination``; outside a git
+    checkout (an unpacked archive), everything but caches and the virtualenv."""
     listed = subprocess.run(
-        ["git", "ls-files", "-co", "--exclude-standard", "-z"],
-        cwd=ROOT, capture_output=True, check=True,
-    ).stdout.decode().split("\0")  # fmt: skip
-    for name in filter(None, listed):
+        ["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=ROOT, capture_output=True
+    )
+    if listed.returncode != 0:
+        ignore = shutil.ignore_patterns(*_NOT_SOURCE)
+        shutil.copytree(ROOT, destination, ignore=ignore, dirs_exist_ok=True)
+        listed.stdout = b""
+    for name in filter(None, listed.stdout.decode().split("\0")):
         source = ROOT / name
         if source.is_file():
             target = destination / name
