@@ -364,6 +364,38 @@ def test_malformed_requests_are_refused(http: str, headers: list[Any]) -> None:
     assert code == ErrorCodes.PROTOCOL_ERROR
 
 
+def test_connection_specific_response_headers_are_dropped(http: str) -> None:
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        headers = [(b"Connection", b"close"), (b"keep-alive", b"timeout=5"), (b"x-kept", b"1")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    with serve(app, http=http, http2=True) as running, H2Client(running.port) as client:
+        status, headers, _ = client.response(client.request(request_headers(), None))
+    assert (status, headers.get(b"x-kept")) == (200, b"1")
+    assert b"connection" not in headers and b"keep-alive" not in headers
+
+
+def test_short_response_body_is_reset(http: str) -> None:
+    """A body shorter than its Content-Length must not end cleanly (END_STREAM)."""
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        headers = [(b"content-length", b"10")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": b"abc", "more_body": True})
+        await send({"type": "http.response.body", "body": b"de"})
+
+    with serve(app, http=http, http2=True) as running, H2Client(running.port) as client:
+        stream_id = client.request(request_headers(), None)
+        reset = client.wait_for(h2.events.StreamReset, stream_id)
+        ended = [e for e in client.received if isinstance(e, h2.events.StreamEnded)]
+    assert reset.error_code == ErrorCodes.INTERNAL_ERROR and not ended
+
+
 def test_content_length_must_match_data(http: str) -> None:
     with serve(apps.echo, http=http, http2=True) as running, H2Client(running.port) as client:
         client.request(request_headers(b"POST", content_length=b"10"), b"short")
