@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import h2
 import h2.events
 import httpx
 import pytest
@@ -57,6 +58,16 @@ def echo(http: str) -> Iterator[Running]:
 
 
 # --------------------------------------------------------------------------- how it is reached
+
+
+def test_banner_names_the_http2_library(http: str) -> None:
+    from mypkg.banner import runtime_line
+    from mypkg.config import Config
+
+    on = runtime_line(Config(apps.hello, http=http, http2=True), "1 worker")
+    off = runtime_line(Config(apps.hello, http=http), "1 worker")
+    assert f"HTTP {http} " in on and f" and HTTP/2 h2 {h2.__version__}, " in on
+    assert "HTTP/2" not in off
 
 
 def test_without_the_extra_http2_fails_at_startup() -> None:
