@@ -38,6 +38,25 @@ def test_hup_under_http2_load_loses_nothing(http: str) -> None:
     assert tally.goaways >= 1, "no connection was drained: the test proved nothing"
 
 
+def test_max_requests_recycling_under_http2_load_loses_nothing() -> None:
+    """Each worker drains at its request limit (streams count as requests). Run once: HTTP/2
+    streams never reach the HTTP/1 parser, which the HUP test above covers both of."""
+    limits = ("--limit-max-requests", "300", "--max-requests-jitter", "50")
+    args = ("tests.process_apps:app", "--port", "0", "--no-access-log", *limits)
+    with Master("-w", "2", *args, "--http2") as master:
+        port = master.ready()
+        with H2Load(port) as load:
+            mark = master.mark()
+            for _ in range(2):  # two recycles, each fully done: replacement up, old one gone
+                pid = master.wait_for(r"Worker (\d+) served \d+ requests", after=mark).group(1)
+                master.wait_for(rf"Worker {pid} exited \(exit code 0\)", after=mark)
+                mark = master.mark()
+            load.tally.wait_for(load.tally.ok + 100)
+            tally = load.stop()
+    assert not tally.failures, tally.failures[:5]
+    assert tally.goaways >= 2
+
+
 def test_gunicorn_http_protocols_h2_turns_http2_on(tmp_path: Path) -> None:
     args = ("--http-protocols", "h2,h1", "--http2-max-concurrent-streams", "7")
     app = "tests.apps:scope_json"
