@@ -335,12 +335,15 @@ def test_rst_stream_is_a_disconnect(http: str) -> None:
 def test_access_log_and_status_per_stream(http: str, caplog: pytest.LogCaptureFixture) -> None:
     with (
         caplog.at_level(logging.INFO, logger="mypkg.access"),
-        serve(apps.hello, http=http, http2=True) as running,
+        serve(apps.hello, http=http, http2=True, limit_request_fields=3) as running,
         H2Client(running.port) as c,
     ):
         assert c.response(c.request(request_headers(path=b"/logged"), None))[0] == 200
+        many = request_headers(path=b"/refused", x_a=b"1", x_b=b"2", x_c=b"3", x_d=b"4")
+        assert c.response(c.request(many, None))[0] == 431
     lines = [r.getMessage() for r in caplog.records if r.name == "mypkg.access"]
     assert any('"GET /logged HTTP/2" 200' in line for line in lines), lines
+    assert any('"GET /refused HTTP/2" 431' in line for line in lines), lines
 
 
 def test_limits_apply_per_stream(http: str) -> None:

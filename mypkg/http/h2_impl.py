@@ -235,7 +235,15 @@ class H2Protocol(asyncio.Protocol):
         try:
             scope, expect_100 = self._scope(event.headers or [])
         except ProtocolError as exc:
-            scope = {**_ERROR_SCOPE, "client": self.client, "server": self.server}
+            pseudo = {name: value for name, value in event.headers or () if name[:1] == b":"}
+            scope = {
+                **_ERROR_SCOPE,
+                "client": self.client,
+                "server": self.server,
+                "scheme": self.scheme,
+                "method": pseudo.get(b":method", b"GET").decode("latin-1")[:32],
+                "raw_path": pseudo.get(b":path", b"")[:256],  # for the access log
+            }
             stream.cycle = H2Cycle(stream, scope, True, False, False)
             stream.task_done = True
             stream.cycle.respond_error(exc.status)
