@@ -4,7 +4,8 @@ Signal handlers only queue (and wake the loop through ``signal.set_wakeup_fd``);
 dispatches each signal to ``handle_<name>``. Each turn of the loop reads worker messages, reaps
 exited workers, runs the checks that need a clock (hung workers, memory, stragglers) and then
 brings the pool to its target: new workers are always started, and seen ready, before the ones
-they replace are asked to drain.
+they replace are asked to drain. The loop acts before it waits: its first turn runs right after
+the bind, so the first workers fork at once rather than a tick later.
 """
 
 from __future__ import annotations
@@ -90,7 +91,9 @@ class Arbiter:
     def run(self) -> int:
         try:
             self._start()
+            self._turn()  # at once: the first workers fork now, not a tick after the bind
             while self.pool or not self.stopping:
+                self.selector.select(self._timeout())
                 self._turn()
         finally:
             self._cleanup()
@@ -130,7 +133,7 @@ class Arbiter:
         self.notifier.status(f"Starting {self.target} worker(s)")
 
     def _turn(self) -> None:
-        self.selector.select(self._timeout())
+        """Act on everything that woke the loop (or is due); never blocks."""
         with contextlib.suppress(BlockingIOError):
             while os.read(self._wake_r, 4096):
                 pass
