@@ -8,10 +8,12 @@ behind a good request rate. For each server this launches the command and measur
   (a refused connect is retried after 2 ms); a connection queued in a master's backlog just waits
   for the first worker to accept it;
 * **all ready**: launch to the moment the last of the N workers logs that it serves. Each server
-  says so in its own words (see ``LOGS``): mypkg's worker logs "Serving on" right after its listen
-  (also under Gunicorn), uvicorn's "Application startup complete." is followed by its listen in
-  the same coroutine, granian logs "Started worker-N". Lines are time-stamped as they arrive
-  through a pipe (servers run unbuffered, at log level info, access logs off);
+  says so in its own words (see ``LOGS``): mypkg's master logs "Worker N ready" when the worker
+  told it so, right after its listen (the master's "Ready:" line and sd_notify READY=1 follow in
+  the same turn); mypkg alone and under Gunicorn logs "Serving on" after its listen; uvicorn's
+  "Application startup complete." is followed by its listen in the same coroutine; granian logs
+  "Started worker-N". Lines are time-stamped as they arrive through a pipe (servers run
+  unbuffered, at log level info, access logs off);
 * **SIGKILL -> ready** (N >= 2): kill one worker, time to the next worker's "serving" line;
 * **SIGHUP -> serving** (N >= 2): time until N new workers log that they serve.
 
@@ -70,7 +72,9 @@ class ServerLog:
 
 
 LOGS: dict[str, ServerLog] = {
-    "mypkg": ServerLog(r"Serving on http://", r"Booting worker (\d+)"),
+    "mypkg": ServerLog(r"Serving on http://", r"Booting worker (\d+)"),  # (alone: no workers)
+    # The master's view: a worker is ready when the master has heard so (then sd_notify READY).
+    "supervise": ServerLog(r"Worker \d+ ready", r"Booting worker (\d+)"),
     "gunicorn-mypkg": ServerLog(r"Serving on http://", r"Booting worker with pid: (\d+)"),
     "uvicorn": ServerLog(r"Application startup complete\.", r"Started server process \[(\d+)\]"),
     "granian": ServerLog(r"Started worker-\d+$", r"Spawning worker-\d+ with PID: (\d+)"),
@@ -86,6 +90,10 @@ class Scenario:
     workers: int
     master: bool = False  # mypkg: pass -w even for one worker (the master, not a lone server)
     extra: tuple[str, ...] = ()
+
+    @property
+    def log(self) -> ServerLog:
+        return LOGS["supervise" if self.master else self.server]
 
     def argv(self, port: int) -> list[str]:
         argv = SERVERS[self.server].build(APP, port, self.workers)
@@ -228,7 +236,7 @@ def measure(scenario: Scenario, cpus: str) -> Sample:
     argv = scenario.argv(port)
     if cpus:
         argv = ["taskset", "-c", cpus, *argv]
-    logs = LOGS[scenario.server]
+    logs = scenario.log
     sample = Sample()
     launched = time.monotonic()
     proc = subprocess.Popen(

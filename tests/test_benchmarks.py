@@ -82,12 +82,13 @@ def test_process_change_schedule() -> None:
 
 # Lines as each server logs them at --log-level info (2 workers, then a SIGHUP), trimmed.
 SERVER_LOGS = {
-    "mypkg": """[1] [INFO] Master 1: starting 2 worker(s) for benchmarks.apps.plain:app
+    "supervise": """[1] [INFO] Master 1: starting 2 worker(s) for benchmarks.apps.plain:app
 [1] [INFO] Booting worker 11
 [1] [INFO] Booting worker 12
 [11] [INFO] Serving on http://127.0.0.1:8000
 [1] [INFO] Worker 11 ready
 [12] [INFO] Serving on http://127.0.0.1:8000
+[1] [INFO] Worker 12 ready
 [1] [INFO] Ready: 2 worker(s) serving on http://127.0.0.1:8000""",
     "gunicorn-mypkg": """[1] [INFO] Listening at: http://127.0.0.1:8000 (1)
 [11] [INFO] Booting worker with pid: 11
@@ -110,7 +111,12 @@ INFO:     Application startup complete.""",
 }
 
 
-SERVING_LINES = {"mypkg": (3, 5), "gunicorn-mypkg": (2, 4), "uvicorn": (3, 6), "granian": (3, 5)}
+SERVING_LINES = {
+    "supervise": (4, 6),
+    "gunicorn-mypkg": (2, 4),
+    "uvicorn": (3, 6),
+    "granian": (3, 5),
+}
 
 
 @pytest.mark.parametrize("server", sorted(SERVER_LOGS))
