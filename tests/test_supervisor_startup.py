@@ -10,6 +10,7 @@ import signal
 import sys
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.master import Master
@@ -39,6 +40,21 @@ def test_first_workers_fork_before_the_master_first_waits(reload: bool, tmp_path
         booted = [line for line in _before_next_wait(master, first) if "Booting worker" in line]
         assert len(booted) == 2, master.output
         master.ready()
+
+
+@pytest.mark.parametrize(
+    ("http", "loop", "not_imported"),
+    [
+        ("httptools", "uvloop", "mypkg.http.h11_impl"),
+        ("h11", "asyncio", "mypkg.http.httptools_impl uvloop"),
+    ],
+)
+def test_workers_inherit_the_serving_stack(http: str, loop: str, not_imported: str) -> None:
+    """After the fork a worker imports the app, not the HTTP backend, loop or WebSocket layer."""
+    args = ("-w", "2", "tests.stack_app:app", "--port", "0", "--http", http, "--loop", loop)
+    with Master(*args) as master:
+        port = master.ready()
+        assert httpx.get(f"http://127.0.0.1:{port}/", timeout=5).text == not_imported
 
 
 def test_signals_fork_before_the_master_waits_again() -> None:

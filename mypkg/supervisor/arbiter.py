@@ -31,7 +31,7 @@ from mypkg.logging import reopen_log_files
 from mypkg.sockets import bind_sockets, describe
 from mypkg.supervisor.channel import Channel, Message
 from mypkg.supervisor.checks import check_settings
-from mypkg.supervisor.child import WorkerSpec, load_app
+from mypkg.supervisor.child import WorkerSpec, import_serving_stack, load_app
 from mypkg.supervisor.heartbeat import Heartbeat
 from mypkg.supervisor.pidfile import Pidfile
 from mypkg.supervisor.pool import Backoff, Child, Pool, describe_exit
@@ -114,6 +114,7 @@ class Arbiter:
         for sig in HANDLED_SIGNALS:
             signal.signal(sig, self._queue_signal)
         signal.set_wakeup_fd(self._wake_w, warn_on_full_buffer=False)
+        import_serving_stack(config)
         if config.preload:
             self.app = load_app(config)
         if config.reload:
@@ -423,6 +424,7 @@ class Arbiter:
             if getattr(config, name) != getattr(self.config, name):
                 logger.warning("--%s changed: sockets are bound once; restart to apply it", name)
         self.config, self.identity, self.target = config, identity, config.workers
+        import_serving_stack(config)  # --http, --loop or --ws may have changed
         self.generation += 1
         self.reloading = why
         self.broken = ""
