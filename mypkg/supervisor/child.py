@@ -132,6 +132,7 @@ def import_serving_stack(config: Config) -> None:
     imported here is reported by the worker that needs it, as a boot failure."""
     with contextlib.suppress(ConfigError):
         protocol_class(config.http)
+    with contextlib.suppress(ConfigError):
         loop_factory(config.loop)
     if config.ws != "none":
         with contextlib.suppress(ImportError):  # --ws auto without websockets: plain HTTP
