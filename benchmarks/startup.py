@@ -90,7 +90,7 @@ class Scenario:
     name: str
     server: str
     workers: int
-    master: bool = False  # mypkg: pass -w even for one worker (the master, not a lone server)
+    master: bool = False  # mypkg-supervise: its master, even for one worker
     extra: tuple[str, ...] = ()
 
     @property
@@ -100,8 +100,10 @@ class Scenario:
     def argv(self, port: int) -> list[str]:
         argv = SERVERS[self.server].build(APP, port, self.workers)
         argv[argv.index("--log-level") + 1] = "info"  # the "serving" lines are info
-        if self.master and "--workers" not in argv:
-            argv += ["--workers", str(self.workers)]
+        if self.master and self.workers == 1:
+            # One worker alone is one process; a master-only setting (its default value here)
+            # asks for the master.
+            argv += ["--workers", "1", "--worker-timeout", "30"]
         return [*argv, *self.extra]
 
 
