@@ -210,6 +210,22 @@ def test_request_body_window_opens_only_as_the_app_reads(echo_gate: Any) -> None
     assert (status, len(body)) == (200, 65535 + 3)
 
 
+def test_unread_request_bodies_give_their_window_back(http: str) -> None:
+    """An app that answers without reading the body: what it left unread must still count as
+    consumed, or the connection's window shrinks with each such request until nothing moves."""
+    with serve(apps.hello, http=http, http2=True) as running, H2Client(running.port) as client:
+        for _ in range(24):  # 24 x 64 KiB: well past the 1 MiB connection window
+            stream_id = client.conn.get_next_available_stream_id()
+            client.conn.send_headers(stream_id, request_headers(b"POST"))
+            window = client.conn.local_flow_control_window(stream_id)
+            assert window == 65535, "the server's windows did not open again"
+            for _ in range(4):
+                client.conn.send_data(stream_id, b"x" * 16383)
+            client.conn.send_data(stream_id, b"xxx", end_stream=True)
+            client.flush()
+            assert client.response(stream_id)[0] == 200
+
+
 @pytest.fixture
 def echo_gate(http: str) -> Iterator[tuple[Running, apps.Gate]]:
     gate = apps.Gate(apps.echo)

@@ -211,10 +211,15 @@ class H2Protocol(asyncio.Protocol):
             self.conn.reset_stream(stream_id, code)
 
     def acknowledge(self, stream_id: int, count: int) -> None:
+        """Give ``count`` bytes of window back to the peer (a closed stream's to the connection
+        alone: they count against both windows until acknowledged)."""
         try:
-            self.conn.acknowledge_received_data(count, stream_id)
-        except h2.exceptions.StreamClosedError:
-            self.conn.acknowledge_received_data(count, 0)  # h2 credits the connection only
+            try:
+                self.conn.acknowledge_received_data(count, stream_id)
+            except h2.exceptions.StreamClosedError:
+                self.conn.acknowledge_received_data(count, 0)
+        except h2.exceptions.ProtocolError:
+            return  # the connection is closed: no window to give back
         self.flush_soon()
 
     # ------------------------------------------------------------------ streams
@@ -381,7 +386,8 @@ class H2Protocol(asyncio.Protocol):
         """A stream counts against the limit until its response is sent, or, if it was reset
         before that, until its app has returned (so that resets cannot pile up running apps)."""
         if (stream.response_done and stream.sent_all) or (stream.closed and stream.task_done):
-            self.streams.pop(stream.stream_id, None)
+            if self.streams.pop(stream.stream_id, None) is not None:
+                stream.consumed()  # a body the app left unread: its window comes back
             if not self.streams:
                 if self.goaway_sent:
                     self.flush()

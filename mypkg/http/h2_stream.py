@@ -127,7 +127,7 @@ class H2Stream:
     def consumed(self) -> None:
         """The app has read everything received so far: give the peer that much window back."""
         count, self.unacked = self.unacked, 0
-        if count and not self.closed:
+        if count:
             self.proto.acknowledge(self.stream_id, count)
 
     def on_reset(self) -> None:
