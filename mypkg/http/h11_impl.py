@@ -8,6 +8,7 @@ connection stays open, a fresh ``h11.Connection`` takes over the bytes already b
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 import h11
 
@@ -90,6 +91,7 @@ class H11Protocol(HttpProtocol):
                 if cycle is not None and not cycle.complete:
                     cycle.feed_body(event.data)
             elif isinstance(event, h11.EndOfMessage):
+                self._check_fields(event.headers)  # trailers: held to the limits, then dropped
                 self.message_done = True
                 cycle = self.parsing
                 if cycle is not None:
@@ -109,18 +111,23 @@ class H11Protocol(HttpProtocol):
         if len(event.target) > state.limit_request_line:
             raise ProtocolError(414, "request line too long")
         headers = event.headers
-        if len(headers) > state.limit_request_fields:
-            raise ProtocolError(431, "too many request header fields")
-        limit = state.limit_request_field_size
-        for name, value in headers:
-            if len(name) + len(value) + 2 > limit:
-                raise ProtocolError(431, "request header field too large")
+        self._check_fields(headers)
         self.on_request_head(
             event.method.decode("ascii"),
             event.target,
             event.http_version.decode("ascii"),
             list(headers),
         )
+
+    def _check_fields(self, fields: Sequence[tuple[bytes, bytes]]) -> None:
+        """The field limits, on a head's fields and on a trailer section's."""
+        state = self.state
+        if len(fields) > state.limit_request_fields:
+            raise ProtocolError(431, "too many request header fields")
+        limit = state.limit_request_field_size
+        for name, value in fields:
+            if len(name) + len(value) + 2 > limit:
+                raise ProtocolError(431, "request header field too large")
 
 
 def _check_head(head: bytes) -> None:

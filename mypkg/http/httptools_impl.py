@@ -13,14 +13,18 @@ _METHODS = {name.encode(): name for name in ("GET", "HEAD", "POST", "PUT", "DELE
 
 
 class HttptoolsProtocol(HttpProtocol):
-    __slots__ = ("head_bytes", "header_list", "in_head", "parser", "url")
+    __slots__ = ("head_bytes", "header_list", "in_head", "parser", "trailers", "url")
 
     def __init__(self, state: ServerState) -> None:
         super().__init__(state)
         self.parser = httptools.HttpRequestParser(self)
         self.url = b""
         self.header_list: list[tuple[bytes, bytes]] = []
-        self.in_head = False
+        # Where on_header puts a trailer section's fields once the head is done: counted against
+        # the field limits like header fields, then dropped (README: trailers never reach the
+        # app, so they can never add to or change scope["headers"]).
+        self.trailers: list[tuple[bytes, bytes]] = []
+        self.in_head = False  # counting this read's bytes against the head budget
         self.head_bytes = 0
 
     def feed(self, data: bytes) -> None:
@@ -61,23 +65,38 @@ class HttptoolsProtocol(HttpProtocol):
             raise ProtocolError(431, "too many request header fields")
         if len(name) + len(value) + 2 > state.limit_request_field_size:
             raise ProtocolError(431, "request header field too large")
-        self.header_list.append((name.lower(), value))
+        # llhttp drops the whitespace before a value but keeps the one after it (RFC 9110 §5.5).
+        self.header_list.append((name.lower(), value.rstrip(b" \t")))
 
     def on_headers_complete(self) -> None:
         self.in_head = False
         parser = self.parser
         method = parser.get_method()
+        headers = self.header_list
+        trailers = self.header_list = self.trailers
+        if trailers:
+            trailers.clear()
         self.on_request_head(
             _METHODS.get(method) or method.decode("ascii"),
             self.url,
             parser.get_http_version(),
-            self.header_list,
+            headers,
         )
 
     def on_body(self, body: bytes) -> None:
+        self.in_head = False  # chunk data: not a trailer section
         cycle = self.parsing
         if cycle is not None and not cycle.complete:
             cycle.feed_body(body)
+
+    def on_chunk_header(self) -> None:
+        # Until this chunk's data arrives it may be the last chunk, whose trailer section httptools
+        # buffers field by field: bound it as a head is bounded.
+        self.in_head = True
+        self.head_bytes = -1
+
+    def on_chunk_complete(self) -> None:
+        self.in_head = False
 
     def on_message_complete(self) -> None:
         cycle = self.parsing

@@ -207,6 +207,8 @@ class HttpProtocol(asyncio.Protocol):
                 elif name == b"transfer-encoding":
                     if chunked or value.strip().lower() != b"chunked":
                         raise ProtocolError(400, "unsupported Transfer-Encoding")
+                    if version == "1.0":  # RFC 9112 §6.1: faulty framing, whatever else it says
+                        raise ProtocolError(400, "Transfer-Encoding in an HTTP/1.0 request")
                     chunked = True
                 elif name == b"connection":
                     tokens = {token.strip() for token in value.lower().split(b",")}
@@ -225,6 +227,8 @@ class HttpProtocol(asyncio.Protocol):
             raw_path, _, query = target.partition(b"?")
         else:
             raw_path, query = split_target(target)
+            if raw_path == b"*" and method != "OPTIONS":  # RFC 9112 §3.2.4
+                raise ProtocolError(400, "asterisk-form target is for OPTIONS only")
         path = raw_path.decode("latin-1")
         if "%" in path:
             path = unquote(path)

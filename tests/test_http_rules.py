@@ -1,0 +1,120 @@
+"""The request-parsing rules both backends apply (README "Request parsing rules").
+
+Each rule is checked on both parsers over a raw socket: what the app sees for a request that is
+accepted, and the status plus a closed connection for one that is refused.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from tests import apps
+from tests.conftest import RawClient, request, serve
+from tests.test_http_limits import SMALL_LIMITS, assert_healthy, assert_refused
+
+CHUNKED = b"POST /c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+
+
+async def scope_after_body(scope: Any, receive: Any, send: Any) -> None:
+    """Reads the whole body first, then answers with the method, path, headers and body: the
+    headers as they are once the body (and any trailer section) has been parsed."""
+    if scope["type"] != "http":
+        return
+    body = await apps.read_body(receive)
+    seen = {
+        "method": scope["method"],
+        "path": scope["path"],
+        "headers": [
+            [name.decode("latin-1"), value.decode("latin-1")] for name, value in scope["headers"]
+        ],
+        "body": body.decode("latin-1"),
+    }
+    await apps.respond(send, 200, json.dumps(seen).encode())
+
+
+def seen(port: int, data: bytes) -> dict[str, Any]:
+    response = request(port, data)
+    assert response.status == 200, response
+    result: dict[str, Any] = json.loads(response.body)
+    return result
+
+
+# --------------------------------------------------------------------------- trailers
+
+
+def test_chunked_trailers_never_reach_the_scope_headers(http: str) -> None:
+    """Trailer fields are dropped: a trailer section cannot add or change a request header."""
+    trailers = b"Host: evil\r\nX-Forwarded-For: 6.6.6.6\r\nX-Trailer: 1\r\n\r\n"
+    recorder = apps.Recorder(scope_after_body)
+    with serve(recorder, http=http) as running, RawClient(running.port) as client:
+        client.send(CHUNKED + b"5\r\nhello\r\n0\r\n" + trailers)
+        client.send(b"GET /next HTTP/1.1\r\nHost: x\r\n\r\n")
+        first = json.loads(client.response().body)
+        assert first["headers"] == [["host", "x"], ["transfer-encoding", "chunked"]]
+        assert first["body"] == "hello"
+        assert json.loads(client.response().body)["path"] == "/next"
+    headers = recorder.scopes[0]["headers"]  # the very list the app was given, after the body
+    assert headers == [(b"host", b"x"), (b"transfer-encoding", b"chunked")]
+
+
+def test_trailer_fields_are_held_to_the_field_limits(http: str) -> None:
+    """Dropped trailers still count: one over the field size limit gets 431."""
+    big = b"X-Big: " + b"b" * 200 + b"\r\n\r\n"
+    with serve(apps.echo, http=http, limit_request_field_size=100) as running:
+        assert_refused(running.port, CHUNKED + b"5\r\nhello\r\n0\r\n" + big, 431)
+        assert_healthy(running.port)
+
+
+def test_trailer_section_trickled_without_end_is_bounded(http: str) -> None:
+    """A trailer field that never ends cannot make the server buffer without bound."""
+    data = CHUNKED + b"5\r\nhello\r\n0\r\nX-T: " + b"v" * 5000
+    with serve(apps.echo, http=http, **SMALL_LIMITS) as running:
+        assert_refused(running.port, data, 431, pieces=50)
+        assert_healthy(running.port)
+
+
+# --------------------------------------------------------------------------- field values
+
+
+def test_whitespace_around_field_values_is_not_part_of_the_value(http: str) -> None:
+    """RFC 9110 §5.5: leading and trailing SP/HTAB are excluded from a field value."""
+    data = b"GET / HTTP/1.1\r\nHost: x\r\nName: \t value \t \r\nOther:v\r\nMid: a  b\r\n\r\n"
+    with serve(scope_after_body, http=http) as running:
+        headers = seen(running.port, data)["headers"]
+    assert headers == [["host", "x"], ["name", "value"], ["other", "v"], ["mid", "a  b"]]
+
+
+# --------------------------------------------------------------------------- request target
+
+
+def test_asterisk_form_only_for_options(http: str) -> None:
+    """RFC 9112 §3.2.4: ``*`` is the target of a server-wide OPTIONS request only."""
+    with serve(scope_after_body, http=http) as running:
+        assert seen(running.port, b"OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n")["path"] == "*"
+        for method in (b"GET", b"POST", b"HEAD", b"DELETE"):
+            assert_refused(running.port, method + b" * HTTP/1.1\r\nHost: x\r\n\r\n", 400)
+        assert_healthy(running.port)
+
+
+# --------------------------------------------------------------------------- framing
+
+
+@pytest.mark.parametrize(
+    "framing",
+    [
+        b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+        b"Transfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\nhello",
+        b"Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+    ],
+    ids=["chunked", "chunked-and-length", "chunked-body"],
+)
+def test_http10_with_transfer_encoding_is_refused(http: str, framing: bytes) -> None:
+    """RFC 9112 §6.1: Transfer-Encoding in an HTTP/1.0 message means faulty framing."""
+    recorder = apps.Recorder()
+    with serve(recorder, http=http) as running:
+        assert_refused(running.port, b"POST / HTTP/1.0\r\nHost: x\r\n" + framing, 400)
+        assert_healthy(running.port)
+    assert [scope["path"] for scope in recorder.scopes] == ["/good"]  # refused before the app
