@@ -7,34 +7,25 @@ connection stays open, a fresh ``h11.Connection`` takes over the bytes already b
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 
 import h11
 
 from mypkg.errors import ProtocolError
+from mypkg.http.headscan import HeadScanner
 from mypkg.http.protocol import HttpProtocol
 from mypkg.state import ServerState
 
-# h11 accepts some heads that llhttp refuses; refuse them here too, so both backends give every
-# request the same answer (each is a request-smuggling vector when a proxy reads it otherwise):
-# a bare LF line end, obs-fold, a control character in a field, and a repeated or listed
-# Content-Length (h11 silently merges identical values).
-_LAX_HEAD = re.compile(rb"(?<!\r)\n|\n[ \t]|[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-_CONTENT_LENGTH = re.compile(rb"\ncontent-length:([^\r\n]*)", re.IGNORECASE)
-_HEAD_END = re.compile(rb"\n\r?\n")  # where h11 ends a head
-
 
 class H11Protocol(HttpProtocol):
-    __slots__ = ("conn", "head", "head_done", "line_seen", "message_done")
+    __slots__ = ("conn", "head_done", "message_done", "scanner")
     HOLDS_BYTES = True  # one h11.Connection per request: what follows waits for next_message()
 
     def __init__(self, state: ServerState) -> None:
         super().__init__(state)
         self.conn = self._new_parser()
-        self.head = bytearray()  # the raw head so far, checked once h11 has parsed it
+        self.scanner = HeadScanner(state)  # limits and strictness, line by line as bytes arrive
         self.head_done = False
-        self.line_seen = False
         self.message_done = False
 
     def _new_parser(self) -> h11.Connection:
@@ -48,25 +39,21 @@ class H11Protocol(HttpProtocol):
             self.pause_reading()
             return
         if not self.head_done:
-            if not self.line_seen:
-                self._check_request_line(data)
-            self.head += data
+            scanner = self.scanner
+            if not scanner.seen_line and not scanner.line:
+                data = data.lstrip(b"\r\n")  # blank lines before a request: skipped, as llhttp does
+                if not data:
+                    return
+            if scanner.feed(data) != -1:
+                self.head_done = True
         self.conn.receive_data(data)
         self._process()
-
-    def _check_request_line(self, data: bytes) -> None:
-        """h11 sees the request line only once it is whole: bound a line still arriving."""
-        newline = data.find(b"\n")
-        self.line_seen = newline != -1
-        length = len(self.head) + (newline if self.line_seen else len(data))
-        if length > self.state.limit_request_line + 16:  # method and version around the target
-            raise ProtocolError(414, "request line too long")
 
     def next_message(self) -> None:
         rest, closed = self.conn.trailing_data
         self.conn = self._new_parser()
-        self.head = bytearray()
-        self.head_done = self.line_seen = self.message_done = False
+        self.scanner = HeadScanner(self.state)
+        self.head_done = self.message_done = False
         if rest:
             self.feed(rest)
         if closed:
@@ -103,37 +90,19 @@ class H11Protocol(HttpProtocol):
                 return
 
     def _on_request(self, event: h11.Request) -> None:
-        state = self.state
-        self.head_done = True
-        end = _HEAD_END.search(self.head)
-        _check_head(bytes(self.head[: end.end()] if end else self.head))
-        self.head = bytearray()
-        if len(event.target) > state.limit_request_line:
-            raise ProtocolError(414, "request line too long")
-        headers = event.headers
-        self._check_fields(headers)
         self.on_request_head(
             event.method.decode("ascii"),
             event.target,
             event.http_version.decode("ascii"),
-            list(headers),
+            list(event.headers),  # the scanner has held each field to the limits already
         )
 
     def _check_fields(self, fields: Sequence[tuple[bytes, bytes]]) -> None:
-        """The field limits, on a head's fields and on a trailer section's."""
+        """The field limits on a trailer section (h11 bounds its size by the head budget)."""
         state = self.state
         if len(fields) > state.limit_request_fields:
             raise ProtocolError(431, "too many request header fields")
         limit = state.limit_request_field_size
         for name, value in fields:
-            if len(name) + len(value) + 2 > limit:
+            if len(name) + len(value) + 4 > limit:  # "name: value\r\n"
                 raise ProtocolError(431, "request header field too large")
-
-
-def _check_head(head: bytes) -> None:
-    """Refuse what h11 lets through but llhttp does not (see _LAX_HEAD)."""
-    if _LAX_HEAD.search(head):
-        raise ProtocolError(400, "invalid HTTP request: bare LF, obs-fold or control character")
-    lengths = _CONTENT_LENGTH.findall(head)
-    if len(lengths) > 1 or (lengths and b"," in lengths[0]):
-        raise ProtocolError(400, "invalid HTTP request: repeated Content-Length")

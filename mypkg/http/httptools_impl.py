@@ -56,17 +56,20 @@ class HttptoolsProtocol(HttpProtocol):
 
     def on_url(self, url: bytes) -> None:
         self.url += url
-        if len(self.url) > self.state.limit_request_line:
-            raise ProtocolError(414, "request line too long")
+        if len(self.url) > self.state.limit_request_target:  # rare: measure the whole line
+            method = self.parser.get_method()
+            if len(self.url) + len(method) + 10 > self.state.limit_request_line:
+                raise ProtocolError(414, "request line too long")  # "METHOD target HTTP/1.1"
 
     def on_header(self, name: bytes, value: bytes) -> None:
         state = self.state
         if len(self.header_list) >= state.limit_request_fields:
             raise ProtocolError(431, "too many request header fields")
-        if len(name) + len(value) + 2 > state.limit_request_field_size:
-            raise ProtocolError(431, "request header field too large")
         # llhttp drops the whitespace before a value but keeps the one after it (RFC 9110 §5.5).
-        self.header_list.append((name.lower(), value.rstrip(b" \t")))
+        value = value.rstrip(b" \t")
+        if len(name) + len(value) + 4 > state.limit_request_field_size:  # "name: value\r\n"
+            raise ProtocolError(431, "request header field too large")
+        self.header_list.append((name.lower(), value))
 
     def on_headers_complete(self) -> None:
         self.in_head = False
