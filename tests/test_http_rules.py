@@ -6,11 +6,14 @@ accepted, and the status plus a closed connection for one that is refused.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from typing import Any
 
+import httptools
 import pytest
 
+from mypkg.http.methods import KNOWN_METHODS
 from tests import apps
 from tests.conftest import RawClient, request, serve
 from tests.test_http_limits import SMALL_LIMITS, assert_healthy, assert_refused
@@ -118,3 +121,65 @@ def test_http10_with_transfer_encoding_is_refused(http: str, framing: bytes) -> 
         assert_refused(running.port, b"POST / HTTP/1.0\r\nHost: x\r\n" + framing, 400)
         assert_healthy(running.port)
     assert [scope["path"] for scope in recorder.scopes] == ["/good"]  # refused before the app
+
+
+# --------------------------------------------------------------------------- methods
+
+CANDIDATE_METHODS = [
+    *(name.decode() for name in sorted(KNOWN_METHODS)),
+    *(
+        [
+            "DESCRIBE",
+            "ANNOUNCE",
+            "SETUP",
+            "PLAY",
+            "PAUSE",
+            "TEARDOWN",
+            "GET_PARAMETER",
+            "RECORD",
+            "FLUSH",
+        ]
+    ),
+    *(["PRI", "get", "Get", "GeT", "GE`T", "FOO", "BREW"]),
+]
+
+
+def test_known_methods_are_the_ones_llhttp_knows() -> None:
+    """KNOWN_METHODS (which h11 requests are held to) is exactly what llhttp accepts."""
+
+    class Head:
+        done = False
+
+        def on_headers_complete(self) -> None:
+            self.done = True
+
+    accepted = set()
+    for method in CANDIDATE_METHODS:
+        head = Head()
+        target = b"x:443" if method == "CONNECT" else b"/"
+        with contextlib.suppress(httptools.HttpParserError, httptools.HttpParserUpgrade):
+            httptools.HttpRequestParser(head).feed_data(
+                method.encode() + b" " + target + b" HTTP/1.1\r\nHost: x\r\n\r\n"
+            )
+        if head.done:
+            accepted.add(method.encode())
+    assert accepted == KNOWN_METHODS
+
+
+@pytest.mark.parametrize("method", [b"GeT", b"get", b"GE`T", b"FOO", b"BREW", b"DESCRIBE"])
+def test_unknown_method_tokens_are_refused(http: str, method: bytes) -> None:
+    """Valid tokens llhttp does not know: 400 on both (README: llhttp cannot be told otherwise)."""
+    recorder = apps.Recorder()
+    with serve(recorder, http=http) as running:
+        assert_refused(running.port, method + b" / HTTP/1.1\r\nHost: x\r\n\r\n", 400)
+        assert_healthy(running.port)
+    assert [scope["path"] for scope in recorder.scopes] == ["/good"]
+
+
+def test_registered_methods_are_served(http: str) -> None:
+    with serve(scope_after_body, http=http) as running:
+        for method in (b"PROPFIND", b"QUERY", b"M-SEARCH", b"PURGE"):
+            assert (
+                seen(running.port, method + b" / HTTP/1.1\r\nHost: x\r\n\r\n")["method"]
+                == method.decode()
+            )

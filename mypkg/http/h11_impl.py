@@ -13,6 +13,7 @@ import h11
 
 from mypkg.errors import ProtocolError
 from mypkg.http.headscan import HeadScanner
+from mypkg.http.methods import KNOWN_METHODS
 from mypkg.http.protocol import HttpProtocol
 from mypkg.state import ServerState
 
@@ -90,6 +91,10 @@ class H11Protocol(HttpProtocol):
                 return
 
     def _on_request(self, event: h11.Request) -> None:
+        method, version = event.method, event.http_version
+        if method not in KNOWN_METHODS and (method != b"PRI" or version in (b"1.0", b"1.1")):
+            # as llhttp answers (an HTTP/2 preface, PRI with version 2.0, gets the 505 below)
+            raise ProtocolError(400, "invalid HTTP request: unknown method")
         self.on_request_head(
             event.method.decode("ascii"),
             event.target,
