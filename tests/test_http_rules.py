@@ -14,7 +14,7 @@ import httptools
 import pytest
 
 from mypkg.http.methods import KNOWN_METHODS
-from tests import apps
+from tests import apps, protocol_feed
 from tests.conftest import RawClient, request, serve
 from tests.test_http_limits import SMALL_LIMITS, assert_healthy, assert_refused
 
@@ -183,3 +183,81 @@ def test_registered_methods_are_served(http: str) -> None:
                 seen(running.port, method + b" / HTTP/1.1\r\nHost: x\r\n\r\n")["method"]
                 == method.decode()
             )
+
+
+# --------------------------------------------------------------------------- chunked bodies
+
+
+@pytest.mark.parametrize(
+    "size_line",
+    [
+        b"5; name=value",
+        b"5 ; name = value",
+        b"5\t;\tname\t=\tvalue",
+        b'5 ;n="a b";flag',
+        b"005;a=b",
+    ],
+)
+def test_chunk_extensions_with_optional_whitespace_are_accepted(
+    http: str, size_line: bytes
+) -> None:
+    """RFC 9112 §7.1.1: BWS around ";" and "="; the extension is ignored."""
+    with serve(scope_after_body, http=http) as running:
+        data = CHUNKED + size_line + b"\r\nhello\r\n6 ;x\r\n world\r\n0 ; last = 1\r\n\r\n"
+        assert seen(running.port, data)["body"] == "hello world"
+
+
+BAD_CHUNKED = {
+    "bare-lf-after-last-chunk": b"5\r\nhello\r\n0\r\n\n",
+    "bare-lf-in-trailer": b"5\r\nhello\r\n0\r\nX: y\n\r\n",
+    "space-after-size": b"5 \r\nhello\r\n0\r\n\r\n",
+    "empty-extension": b"5;\r\nhello\r\n0\r\n\r\n",
+    "extension-without-name": b"5;=x\r\nhello\r\n0\r\n\r\n",
+    "extension-without-value": b"5;a=\r\nhello\r\n0\r\n\r\n",
+    "control-in-extension": b"5;a\x01=b\r\nhello\r\n0\r\n\r\n",
+    "size-overflow": b"10000000000000000\r\nx\r\n0\r\n\r\n",
+    "obs-fold-in-trailer": b"5\r\nhello\r\n0\r\nX: y\r\n z\r\n\r\n",
+    "not-a-trailer-field": b"5\r\nhello\r\n0\r\nnot a field\r\n\r\n",
+}
+
+
+@pytest.mark.parametrize("body", BAD_CHUNKED.values(), ids=BAD_CHUNKED.keys())
+def test_malformed_chunked_bodies_are_refused(http: str, body: bytes) -> None:
+    with serve(apps.echo, http=http) as running:
+        assert_refused(running.port, CHUNKED + body, 400)
+        assert_healthy(running.port)
+
+
+CHUNKED_STREAM = (
+    b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n"
+    b"POST /b HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello"
+    b"\r\n"  # a blank line between requests: skipped
+    b"POST /c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+    b"3 ; e = 1\r\nabc\r\n0\r\nX-T: 1\r\n\r\n"
+    b"POST /d HTTP/1.1\r\nHost: x\r\ncontent-length: 2\r\n\r\nhi"
+    b"POST /e HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n"
+)
+EXPECTED_BODIES = [("/a", b""), ("/b", b"hello"), ("/c", b"abc"), ("/d", b"hi"), ("/e", b"ok")]
+
+
+def bodies(written: bytes) -> list[tuple[str, bytes]]:
+    """(path, body) of each echo response in ``written``."""
+    answers = []
+    for raw in written.split(b"HTTP/1.1 ")[1:]:
+        head, _, body = raw.partition(b"\r\n\r\n")
+        path = head.split(b"x-path: ")[1].split(b"\r\n")[0].decode()
+        answers.append((path, body))
+    return answers
+
+
+@pytest.mark.parametrize("split", [*range(0, len(CHUNKED_STREAM), 7), len(CHUNKED_STREAM) - 1])
+def test_chunked_requests_among_pipelined_ones_in_any_split(http: str, split: int) -> None:
+    """Whatever the read boundaries, each request gets its own body (the httptools backend
+    finds where a chunked head ended in a read that held other requests too)."""
+    pieces = [CHUNKED_STREAM[:split], CHUNKED_STREAM[split:]]
+    assert bodies(protocol_feed.run(http, apps.echo, pieces)) == EXPECTED_BODIES
+
+
+def test_chunked_requests_among_pipelined_ones_byte_by_byte(http: str) -> None:
+    pieces = [CHUNKED_STREAM[i : i + 1] for i in range(len(CHUNKED_STREAM))]
+    assert bodies(protocol_feed.run(http, apps.echo, pieces)) == EXPECTED_BODIES

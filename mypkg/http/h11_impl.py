@@ -7,8 +7,6 @@ connection stays open, a fresh ``h11.Connection`` takes over the bytes already b
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import h11
 
 from mypkg.errors import ProtocolError
@@ -19,7 +17,7 @@ from mypkg.state import ServerState
 
 
 class H11Protocol(HttpProtocol):
-    __slots__ = ("conn", "head_done", "message_done", "scanner")
+    __slots__ = ("conn", "head_done", "held", "message_done", "scanner")
     HOLDS_BYTES = True  # one h11.Connection per request: what follows waits for next_message()
 
     def __init__(self, state: ServerState) -> None:
@@ -28,16 +26,25 @@ class H11Protocol(HttpProtocol):
         self.scanner = HeadScanner(state)  # limits and strictness, line by line as bytes arrive
         self.head_done = False
         self.message_done = False
+        # What followed a chunked body (decoded by the shared ChunkedBody, never by h11): the
+        # next request's bytes, held as h11 holds them after any other body.
+        self.held: bytearray | None = None
 
     def _new_parser(self) -> h11.Connection:
         return h11.Connection(h11.SERVER, max_incomplete_event_size=self.state.max_head_size)
 
     def feed(self, data: bytes) -> None:
         if self.message_done:
-            # A pipelined request: h11 holds it until the response in flight is done; read no
-            # more meanwhile, so a client cannot make us buffer without bound.
-            self.conn.receive_data(data)
+            # A pipelined request: held until the response in flight is done; read no more
+            # meanwhile, so a client cannot make us buffer without bound.
+            if self.held is not None:
+                self.held += data
+            else:
+                self.conn.receive_data(data)
             self.pause_reading()
+            return
+        if self.chunked_body is not None:
+            self._chunked(data)
             return
         if not self.head_done:
             scanner = self.scanner
@@ -45,13 +52,31 @@ class H11Protocol(HttpProtocol):
                 data = data.lstrip(b"\r\n")  # blank lines before a request: skipped, as llhttp does
                 if not data:
                     return
-            if scanner.feed(data) != -1:
+            end = scanner.feed(data)
+            if end != -1:
                 self.head_done = True
+                if end < len(data) and scanner.encoded:  # a chunked body is not for h11
+                    self.conn.receive_data(data[:end])
+                    self._process()
+                    data = data[end:]
+                    if self.chunked_body is not None:
+                        self._chunked(data)
+                        return
         self.conn.receive_data(data)
         self._process()
 
+    def _chunked(self, data: bytes) -> None:
+        end = self.feed_chunked(data)
+        if end != -1:
+            self.message_done = True
+            self.held = bytearray(data[end:])
+
     def next_message(self) -> None:
-        rest, closed = self.conn.trailing_data
+        if self.held is not None:
+            rest, closed = bytes(self.held), False
+            self.held = None
+        else:
+            rest, closed = self.conn.trailing_data
         self.conn = self._new_parser()
         self.scanner = HeadScanner(self.state)
         self.head_done = self.message_done = False
@@ -79,7 +104,6 @@ class H11Protocol(HttpProtocol):
                 if cycle is not None and not cycle.complete:
                     cycle.feed_body(event.data)
             elif isinstance(event, h11.EndOfMessage):
-                self._check_fields(event.headers)  # trailers: held to the limits, then dropped
                 self.message_done = True
                 cycle = self.parsing
                 if cycle is not None:
@@ -101,13 +125,3 @@ class H11Protocol(HttpProtocol):
             event.http_version.decode("ascii"),
             list(event.headers),  # the scanner has held each field to the limits already
         )
-
-    def _check_fields(self, fields: Sequence[tuple[bytes, bytes]]) -> None:
-        """The field limits on a trailer section (h11 bounds its size by the head budget)."""
-        state = self.state
-        if len(fields) > state.limit_request_fields:
-            raise ProtocolError(431, "too many request header fields")
-        limit = state.limit_request_field_size
-        for name, value in fields:
-            if len(name) + len(value) + 4 > limit:  # "name: value\r\n"
-                raise ProtocolError(431, "request header field too large")

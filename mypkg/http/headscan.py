@@ -23,7 +23,7 @@ _OWS = b" \t"
 class HeadScanner:
     """Checks one request head, fed in pieces; ``feed`` says where in a piece the head ended."""
 
-    __slots__ = ("fields", "lengths", "line", "seen_line", "size", "state")
+    __slots__ = ("encoded", "fields", "lengths", "line", "seen_line", "size", "state")
 
     def __init__(self, state: ServerState) -> None:
         self.state = state
@@ -31,6 +31,7 @@ class HeadScanner:
         self.seen_line = False  # the request line is done
         self.fields = 0
         self.lengths = 0  # Content-Length fields
+        self.encoded = False  # a Transfer-Encoding field was seen: the body is not for h11
         self.size = 0  # bytes of the head so far, blank lines before it included
 
     def feed(self, data: bytes) -> int:
@@ -96,7 +97,10 @@ class HeadScanner:
         value = value.strip(_OWS)
         if len(name) + len(value) + 4 > state.limit_request_field_size:  # "name: value\r\n"
             raise ProtocolError(431, "request header field too large")
-        if name.lower() == b"content-length":
+        name = name.lower()
+        if name == b"content-length":
             self.lengths += 1
             if self.lengths > 1 or b"," in value:
                 raise ProtocolError(400, "invalid HTTP request: repeated Content-Length")
+        elif name == b"transfer-encoding":
+            self.encoded = True

@@ -1,6 +1,14 @@
-"""The fast parser: httptools (llhttp) callbacks feeding the shared connection lifecycle."""
+"""The fast parser: httptools (llhttp) callbacks feeding the shared connection lifecycle.
+
+llhttp parses heads and Content-Length bodies. A chunked body is decoded by the shared
+``ChunkedBody`` instead (both backends then read it the same way, RFC 9112 §7.1): llhttp is
+stopped at the end of the chunked request's head, where it is found in the bytes (llhttp gives
+no offsets), and a fresh parser takes the bytes after the body.
+"""
 
 from __future__ import annotations
+
+import re
 
 import httptools
 
@@ -10,24 +18,53 @@ from mypkg.state import ServerState
 
 # The methods llhttp accepts most often, decoded once.
 _METHODS = {name.encode(): name for name in ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH")}
+_CONTENT_LENGTH = re.compile(rb"\r\ncontent-length:[ \t]*([0-9]+)", re.IGNORECASE)
+
+
+class _ChunkedHead(Exception):
+    """Raised in on_headers_complete to stop llhttp before a chunked body."""
 
 
 class HttptoolsProtocol(HttpProtocol):
-    __slots__ = ("head_bytes", "header_list", "in_head", "parser", "trailers", "url")
+    __slots__ = (
+        "body_left",
+        "first_length",
+        "head_bytes",
+        "head_tail",
+        "header_list",
+        "heads",
+        "in_head",
+        "parser",
+        "trailers",
+        "url",
+    )
 
     def __init__(self, state: ServerState) -> None:
         super().__init__(state)
         self.parser = httptools.HttpRequestParser(self)
         self.url = b""
         self.header_list: list[tuple[bytes, bytes]] = []
-        # Where on_header puts a trailer section's fields once the head is done: counted against
-        # the field limits like header fields, then dropped (README: trailers never reach the
-        # app, so they can never add to or change scope["headers"]).
+        # Where on_header puts a trailer section's fields once the head is done (only an upgrade
+        # request's body reaches llhttp chunked): dropped, never added to scope["headers"].
         self.trailers: list[tuple[bytes, bytes]] = []
         self.in_head = False  # counting this read's bytes against the head budget
         self.head_bytes = 0
+        # Enough to find where a chunked request's head ended in a read (see _head_end): heads
+        # completed in this read, the last bytes of a head still arriving, the Content-Length
+        # body bytes still due, and the length of the first body if its head began earlier.
+        self.heads = 0
+        self.head_tail = b""
+        self.body_left = 0
+        self.first_length = 0
 
     def feed(self, data: bytes) -> None:
+        if self.chunked_body is not None:
+            end = self.feed_chunked(data)
+            if end == -1 or end == len(data):
+                return
+            data = data[end:]  # the next request
+        in_head, body_left = self.in_head, self.body_left
+        self.heads = 0
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade as exc:
@@ -35,21 +72,68 @@ class HttptoolsProtocol(HttpProtocol):
                 self.switch_protocols(data[exc.args[0] :])
             return
         except httptools.HttpParserError as exc:
-            raise _protocol_error(exc) from None
-        if self.in_head:
-            # httptools buffers a header until it is complete: bound the whole head ourselves.
-            # It gives no offsets, so the read in which a head began is not counted (it may
-            # hold whole requests before it): the bound is the head budget plus one read.
-            if self.head_bytes < 0:
-                self.head_bytes = 0
-            else:
-                self.head_bytes += len(data)
-                if self.head_bytes > self.state.max_head_size:
-                    raise ProtocolError(431, "request head too large")
+            if not isinstance(exc.__context__, _ChunkedHead):
+                raise _protocol_error(exc) from None
+        else:
+            if self.in_head:
+                self._count_head(data)
+            return
+        # Outside the except block: an error raised while feeding on keeps its own context.
+        self._chunked_head(data, in_head, body_left)
+
+    def _count_head(self, data: bytes) -> None:
+        """A read ended inside a head: keep its last bytes, and bound its size."""
+        self.head_tail = (self.head_tail + data)[-3:]
+        # httptools buffers a header until it is complete: bound the whole head ourselves.
+        # It gives no offsets, so the read in which a head began is not counted (it may hold
+        # whole requests before it): the bound is the head budget plus one read.
+        if self.head_bytes < 0:
+            self.head_bytes = 0
+        else:
+            self.head_bytes += len(data)
+            if self.head_bytes > self.state.max_head_size:
+                raise ProtocolError(431, "request head too large")
+
+    def _chunked_head(self, data: bytes, in_head: bool, body_left: int) -> None:
+        """llhttp stopped at the end of a chunked request's head: the body goes to the shared
+        decoder, what follows it to a fresh parser (this one is stopped for good)."""
+        end = self._head_end(data, in_head, body_left)
+        self.parser = httptools.HttpRequestParser(self)
+        self.in_head = False
+        self.body_left = 0
+        if end < len(data):
+            self.feed(data[end:])
+
+    def _head_end(self, data: bytes, in_head: bool, body_left: int) -> int:
+        """Where, in this read, the head of its ``self.heads``-th request ends.
+
+        The read began in a head (whose last bytes are ``head_tail``), in a Content-Length
+        body (``body_left`` bytes still due) or between requests. llhttp has accepted every
+        head and length up to there, so the walk is plain: skip the blank lines llhttp skips,
+        a head ends at its first blank line, a body is as long as its Content-Length."""
+        count = 0
+        pos = body_left
+        if in_head:
+            tail = self.head_tail
+            pos = (tail + data).find(b"\r\n\r\n") + 4 - len(tail)
+            count = 1
+            if count == self.heads:
+                return pos
+            pos += self.first_length
+        while True:
+            while data[pos : pos + 1] in (b"\r", b"\n"):
+                pos += 1
+            end = data.find(b"\r\n\r\n", pos) + 4
+            count += 1
+            if count == self.heads:
+                return end
+            length = _CONTENT_LENGTH.search(data, pos, end)
+            pos = end + (int(length.group(1)) if length else 0)
 
     # ------------------------------------------------------------------ llhttp callbacks
     def on_message_begin(self) -> None:
         self.in_head = True
+        self.head_tail = b""
         self.head_bytes = -1  # began in the read being parsed
         self.url = b""
         self.header_list = []
@@ -79,27 +163,24 @@ class HttptoolsProtocol(HttpProtocol):
         trailers = self.header_list = self.trailers
         if trailers:
             trailers.clear()
+        self.heads += 1
         self.on_request_head(
             _METHODS.get(method) or method.decode("ascii"),
             self.url,
             parser.get_http_version(),
             headers,
         )
+        self.body_left = length = self.content_length or 0
+        if self.head_bytes >= 0:  # this head began in an earlier read
+            self.first_length = length
+        if self.chunked_body is not None:
+            raise _ChunkedHead
 
     def on_body(self, body: bytes) -> None:
-        self.in_head = False  # chunk data: not a trailer section
+        self.body_left -= len(body)
         cycle = self.parsing
         if cycle is not None and not cycle.complete:
             cycle.feed_body(body)
-
-    def on_chunk_header(self) -> None:
-        # Until this chunk's data arrives it may be the last chunk, whose trailer section httptools
-        # buffers field by field: bound it as a head is bounded.
-        self.in_head = True
-        self.head_bytes = -1
-
-    def on_chunk_complete(self) -> None:
-        self.in_head = False
 
     def on_message_complete(self) -> None:
         cycle = self.parsing

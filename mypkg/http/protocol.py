@@ -15,6 +15,7 @@ from urllib.parse import unquote
 
 from mypkg.errors import ProtocolError
 from mypkg.http import extensions, framing
+from mypkg.http.chunked import ChunkedBody
 from mypkg.http.cycle import BODY_HIGH_WATER, RequestCycle
 from mypkg.middleware.proxy_headers import apply_proxy_headers
 from mypkg.state import ServerState
@@ -41,7 +42,9 @@ class HttpProtocol(asyncio.Protocol):
     when they hold bytes back)."""
 
     __slots__ = (
+        "chunked_body",
         "client",
+        "content_length",
         "cycle",
         "deadline",
         "drain_waiter",
@@ -82,6 +85,9 @@ class HttpProtocol(asyncio.Protocol):
         self.scheme = "http"
         self.extensions: dict[str, Any] = {}
         self.proxy_trusted = False
+        # A chunked request's body is decoded here, not by the backend (mypkg/http/chunked.py).
+        self.chunked_body: ChunkedBody | None = None
+        self.content_length: int | None = None  # of the request whose head was parsed last
 
     # ------------------------------------------------------------------ for the backends
     def feed(self, data: bytes) -> None:
@@ -221,6 +227,7 @@ class HttpProtocol(asyncio.Protocol):
                     expect_100 = value.lower() == b"100-continue"
         if chunked and length is not None:
             raise ProtocolError(400, "both Content-Length and Transfer-Encoding")
+        self.content_length = length
         if hosts != 1 and (version == "1.1" or hosts > 1):
             raise ProtocolError(400, "a request needs exactly one Host header")
         if target[:1] == b"/" and b"#" not in target:  # origin form, the usual case
@@ -265,11 +272,30 @@ class HttpProtocol(asyncio.Protocol):
         expect_100 = expect_100 and version == "1.1"
         cycle = RequestCycle(self, scope, keep_alive, expect_100, chunked or bool(length))
         self.parsing = cycle
+        if chunked:
+            self.chunked_body = ChunkedBody(state, self._chunk_data)
         if self.cycle is None:
             self._start(cycle)
         else:
             self.pipeline.append(cycle)
             self.pause_reading()
+
+    def feed_chunked(self, data: bytes) -> int:
+        """Bytes of the chunked body being read: the offset just past its end, or -1."""
+        body = self.chunked_body
+        assert body is not None
+        end = body.feed(data)
+        if end != -1:
+            self.chunked_body = None
+            cycle = self.parsing
+            if cycle is not None:
+                cycle.end_body()
+        return end
+
+    def _chunk_data(self, data: bytes) -> None:
+        cycle = self.parsing
+        if cycle is not None and not cycle.complete:
+            cycle.feed_body(data)
 
     def switch_protocols(self, rest: bytes) -> None:
         """Hand the connection to the WebSocket layer with the bytes already read after the head."""
