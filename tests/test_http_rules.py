@@ -245,8 +245,9 @@ def bodies(written: bytes) -> list[tuple[str, bytes]]:
     answers = []
     for raw in written.split(b"HTTP/1.1 ")[1:]:
         head, _, body = raw.partition(b"\r\n\r\n")
-        path = head.split(b"x-path: ")[1].split(b"\r\n")[0].decode()
-        answers.append((path, body))
+        if b"x-path: " in head:  # (an error response has none)
+            path = head.split(b"x-path: ")[1].split(b"\r\n")[0].decode()
+            answers.append((path, body))
     return answers
 
 
@@ -261,3 +262,62 @@ def test_chunked_requests_among_pipelined_ones_in_any_split(http: str, split: in
 def test_chunked_requests_among_pipelined_ones_byte_by_byte(http: str) -> None:
     pieces = [CHUNKED_STREAM[i : i + 1] for i in range(len(CHUNKED_STREAM))]
     assert bodies(protocol_feed.run(http, apps.echo, pieces)) == EXPECTED_BODIES
+
+
+# --------------------------------------------------------------------------- request line
+
+
+@pytest.mark.parametrize("line", [b"GET  / HTTP/1.1", b"GET /  HTTP/1.1", b"GET   /a  HTTP/1.1"])
+def test_request_line_with_two_spaces_is_refused(http: str, line: bytes) -> None:
+    """RFC 9112 §3: single SPs; llhttp would skip the extra ones, h11 refuses: 400 on both."""
+    recorder = apps.Recorder()
+    with serve(recorder, http=http) as running:
+        assert_refused(running.port, line + b"\r\nHost: x\r\n\r\n", 400)
+        assert_healthy(running.port)
+    assert [scope["path"] for scope in recorder.scopes] == ["/good"]
+
+
+PIPELINE_WITH_BAD_LINE = (
+    b"POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 9\r\n\r\nGET  / x "  # spaces in a body: fine
+    b"GET /b HTTP/1.1\r\nHost: x\r\nX-Pad: a  b\r\n\r\n"  # and in a field value
+    b"GET  /c HTTP/1.1\r\nHost: x\r\n\r\n"
+)
+
+
+@pytest.mark.parametrize("split", range(0, len(PIPELINE_WITH_BAD_LINE), 5))
+def test_two_spaces_refused_only_in_a_request_line_whatever_the_reads(
+    http: str, split: int
+) -> None:
+    pieces = [PIPELINE_WITH_BAD_LINE[:split], PIPELINE_WITH_BAD_LINE[split:]]
+    written = protocol_feed.run(http, apps.echo, pieces)
+    assert bodies(written) == [("/a", b"GET  / x "), ("/b", b"")]
+    assert written.split(b"HTTP/1.1 ")[-1].startswith(b"400 ")
+
+
+def test_content_length_with_whitespace_around_it(http: str) -> None:
+    """RFC 9110 §5.5: OWS around a field value is not part of it, Content-Length included."""
+    with serve(scope_after_body, http=http) as running:
+        for field in (b"Content-Length: 5 ", b"Content-Length:5\t", b"Content-Length: \t5 \t"):
+            data = b"POST / HTTP/1.1\r\nHost: x\r\n" + field + b"\r\n\r\nhello"
+            assert seen(running.port, data)["body"] == "hello"
+
+
+# --------------------------------------------------------------------------- head size
+
+
+def head_of(size: int) -> bytes:
+    """A request head of exactly ``size`` bytes (request line, fields, blank line)."""
+    start = b"GET / HTTP/1.1\r\nHost: x\r\nX-Pad: "
+    return start + b"p" * (size - len(start) - 4) + b"\r\n\r\n"
+
+
+@pytest.mark.parametrize("pieces", [1, 2, 7])
+def test_head_size_limit_is_exact_on_both(http: str, pieces: int) -> None:
+    """--limit-request-head-size counts the head's bytes: N is served, N+1 gets 431."""
+    settings = {"limit_request_head_size": 2048, "limit_request_field_size": 4096}
+    for size, status in ((2047, b"200 "), (2048, b"200 "), (2049, b"431 ")):
+        data = head_of(size)
+        step = -(-len(data) // pieces)
+        split = [data[i : i + step] for i in range(0, len(data), step)]
+        written = protocol_feed.run(http, apps.hello, split, **settings)
+        assert written[9:13] == status, (size, written[:60])

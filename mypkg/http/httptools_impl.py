@@ -3,22 +3,21 @@
 llhttp parses heads and Content-Length bodies. A chunked body is decoded by the shared
 ``ChunkedBody`` instead (both backends then read it the same way, RFC 9112 §7.1): llhttp is
 stopped at the end of the chunked request's head, where it is found in the bytes (llhttp gives
-no offsets), and a fresh parser takes the bytes after the body.
+no offsets: mypkg/http/walk.py), and a fresh parser takes the bytes after the body. The same walk
+refuses a request line with two spaces in a row and measures heads near the head-size limit.
 """
 
 from __future__ import annotations
 
-import re
-
 import httptools
 
 from mypkg.errors import ProtocolError
+from mypkg.http import walk
 from mypkg.http.protocol import HttpProtocol
 from mypkg.state import ServerState
 
 # The methods llhttp accepts most often, decoded once.
 _METHODS = {name.encode(): name for name in ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH")}
-_CONTENT_LENGTH = re.compile(rb"\r\ncontent-length:[ \t]*([0-9]+)", re.IGNORECASE)
 
 
 class _ChunkedHead(Exception):
@@ -28,12 +27,10 @@ class _ChunkedHead(Exception):
 class HttptoolsProtocol(HttpProtocol):
     __slots__ = (
         "body_left",
-        "first_length",
-        "head_bytes",
-        "head_tail",
+        "head_part",
         "header_list",
-        "heads",
         "in_head",
+        "line_open",
         "parser",
         "trailers",
         "url",
@@ -47,15 +44,12 @@ class HttptoolsProtocol(HttpProtocol):
         # Where on_header puts a trailer section's fields once the head is done (only an upgrade
         # request's body reaches llhttp chunked): dropped, never added to scope["headers"].
         self.trailers: list[tuple[bytes, bytes]] = []
-        self.in_head = False  # counting this read's bytes against the head budget
-        self.head_bytes = 0
-        # Enough to find where a chunked request's head ended in a read (see _head_end): heads
-        # completed in this read, the last bytes of a head still arriving, the Content-Length
-        # body bytes still due, and the length of the first body if its head began earlier.
-        self.heads = 0
-        self.head_tail = b""
+        self.in_head = False
+        # A head that goes on in the next read: its bytes so far (None until a read ends in it),
+        # and whether its request line is still unfinished. Content-Length body bytes still due.
+        self.head_part: bytearray | None = None
+        self.line_open = False
         self.body_left = 0
-        self.first_length = 0
 
     def feed(self, data: bytes) -> None:
         if self.chunked_body is not None:
@@ -63,8 +57,17 @@ class HttptoolsProtocol(HttpProtocol):
             if end == -1 or end == len(data):
                 return
             data = data[end:]  # the next request
-        in_head, body_left = self.in_head, self.body_left
-        self.heads = 0
+        in_head, skip = self.in_head, self.body_left
+        prefix = bytes(self.head_part) if in_head and self.head_part is not None else b""
+        if (
+            b"  " in data
+            or len(data) + len(prefix) > self.state.max_head_size
+            or (in_head and self.line_open)
+        ):
+            self._check_heads(data, prefix, skip)
+        self._parse(data, prefix, skip)
+
+    def _parse(self, data: bytes, prefix: bytes, skip: int) -> None:
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade as exc:
@@ -76,65 +79,53 @@ class HttptoolsProtocol(HttpProtocol):
                 raise _protocol_error(exc) from None
         else:
             if self.in_head:
-                self._count_head(data)
+                self._keep_head(data, prefix, skip)
             return
         # Outside the except block: an error raised while feeding on keeps its own context.
-        self._chunked_head(data, in_head, body_left)
-
-    def _count_head(self, data: bytes) -> None:
-        """A read ended inside a head: keep its last bytes, and bound its size."""
-        self.head_tail = (self.head_tail + data)[-3:]
-        # httptools buffers a header until it is complete: bound the whole head ourselves.
-        # It gives no offsets, so the read in which a head began is not counted (it may hold
-        # whole requests before it): the bound is the head budget plus one read.
-        if self.head_bytes < 0:
-            self.head_bytes = 0
-        else:
-            self.head_bytes += len(data)
-            if self.head_bytes > self.state.max_head_size:
-                raise ProtocolError(431, "request head too large")
-
-    def _chunked_head(self, data: bytes, in_head: bool, body_left: int) -> None:
-        """llhttp stopped at the end of a chunked request's head: the body goes to the shared
-        decoder, what follows it to a fresh parser (this one is stopped for good)."""
-        end = self._head_end(data, in_head, body_left)
-        self.parser = httptools.HttpRequestParser(self)
+        end = walk.chunked_head_end(data, prefix, skip)
+        self.parser = httptools.HttpRequestParser(self)  # this one is stopped for good
         self.in_head = False
+        self.head_part = None
         self.body_left = 0
         if end < len(data):
             self.feed(data[end:])
 
-    def _head_end(self, data: bytes, in_head: bool, body_left: int) -> int:
-        """Where, in this read, the head of its ``self.heads``-th request ends.
+    def _check_heads(self, data: bytes, prefix: bytes, skip: int) -> None:
+        """The request-line and head-size rules llhttp does not apply, on every head in this
+        read; the requests before a bad one are parsed (and answered) first."""
+        limit = self.state.max_head_size
+        for start, end, head in walk.heads(data, prefix, skip):
+            line_end = head.find(b"\r\n")
+            if line_end != -1 and b"  " in head[:line_end]:
+                error = ProtocolError(400, "invalid HTTP request: request line with two spaces")
+            elif (len(data) if end == -1 else end) - start > limit:
+                error = ProtocolError(431, "request head too large")
+            else:
+                continue
+            if start > 0:
+                self._parse(data[:start], prefix, skip)
+            raise error
 
-        The read began in a head (whose last bytes are ``head_tail``), in a Content-Length
-        body (``body_left`` bytes still due) or between requests. llhttp has accepted every
-        head and length up to there, so the walk is plain: skip the blank lines llhttp skips,
-        a head ends at its first blank line, a body is as long as its Content-Length."""
-        count = 0
-        pos = body_left
-        if in_head:
-            tail = self.head_tail
-            pos = (tail + data).find(b"\r\n\r\n") + 4 - len(tail)
-            count = 1
-            if count == self.heads:
-                return pos
-            pos += self.first_length
-        while True:
-            while data[pos : pos + 1] in (b"\r", b"\n"):
-                pos += 1
-            end = data.find(b"\r\n\r\n", pos) + 4
-            count += 1
-            if count == self.heads:
-                return end
-            length = _CONTENT_LENGTH.search(data, pos, end)
-            pos = end + (int(length.group(1)) if length else 0)
+    def _keep_head(self, data: bytes, prefix: bytes, skip: int) -> None:
+        """A read ended inside a head: keep the head's bytes (bounded by the head limit)."""
+        part = self.head_part
+        if part is not None:  # the same head as at the start of this read
+            part += data
+            if self.line_open and b"\n" in data:
+                self.line_open = False  # checked at the start of the next read (see feed)
+        else:
+            last = b""
+            for _, _, head in walk.heads(data, prefix, skip):
+                last = head
+            part = self.head_part = bytearray(last)
+            self.line_open = b"\r\n" not in last
+        if len(part) > self.state.max_head_size:
+            raise ProtocolError(431, "request head too large")
 
     # ------------------------------------------------------------------ llhttp callbacks
     def on_message_begin(self) -> None:
         self.in_head = True
-        self.head_tail = b""
-        self.head_bytes = -1  # began in the read being parsed
+        self.head_part = None
         self.url = b""
         self.header_list = []
 
@@ -163,16 +154,13 @@ class HttptoolsProtocol(HttpProtocol):
         trailers = self.header_list = self.trailers
         if trailers:
             trailers.clear()
-        self.heads += 1
         self.on_request_head(
             _METHODS.get(method) or method.decode("ascii"),
             self.url,
             parser.get_http_version(),
             headers,
         )
-        self.body_left = length = self.content_length or 0
-        if self.head_bytes >= 0:  # this head began in an earlier read
-            self.first_length = length
+        self.body_left = self.content_length or 0
         if self.chunked_body is not None:
             raise _ChunkedHead
 
