@@ -57,12 +57,32 @@ class HttptoolsProtocol(HttpProtocol):
             if end == -1 or end == len(data):
                 return
             data = data[end:]  # the next request
-        in_head, skip = self.in_head, self.body_left
-        prefix = bytes(self.head_part) if in_head and self.head_part is not None else b""
+        if self.in_head or b"  " in data or len(data) > self.state.max_head_size:
+            self._feed_checked(data)
+            return
+        skip = self.body_left  # the usual read: whole requests (and body pieces) only
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade as exc:
+            if self.upgrade_scope is not None:
+                self.switch_protocols(data[exc.args[0] :])
+        except httptools.HttpParserError as exc:
+            if not isinstance(exc.__context__, _ChunkedHead):
+                raise _protocol_error(exc) from None
+        else:
+            if self.in_head:
+                self._keep_head(data, b"", skip)
+            return
+        self._after_chunked_head(data, b"", skip)
+
+    def _feed_checked(self, data: bytes) -> None:
+        """A read that begins in a head, holds two spaces in a row, or is large."""
+        skip = self.body_left
+        prefix = bytes(self.head_part) if self.in_head and self.head_part is not None else b""
         if (
             b"  " in data
             or len(data) + len(prefix) > self.state.max_head_size
-            or (in_head and self.line_open)
+            or (prefix and self.line_open)
         ):
             self._check_heads(data, prefix, skip)
         self._parse(data, prefix, skip)
@@ -81,7 +101,13 @@ class HttptoolsProtocol(HttpProtocol):
             if self.in_head:
                 self._keep_head(data, prefix, skip)
             return
-        # Outside the except block: an error raised while feeding on keeps its own context.
+        self._after_chunked_head(data, prefix, skip)
+
+    def _after_chunked_head(self, data: bytes, prefix: bytes, skip: int) -> None:
+        """llhttp stopped at the end of a chunked request's head: its body goes to the shared
+        decoder, what follows to a fresh parser. Called outside the ``except`` block: an error
+        raised while parsing on must keep its own ``__context__`` (httptools puts the callback's
+        exception there)."""
         end = walk.chunked_head_end(data, prefix, skip)
         self.parser = httptools.HttpRequestParser(self)  # this one is stopped for good
         self.in_head = False
