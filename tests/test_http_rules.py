@@ -13,6 +13,7 @@ from typing import Any
 import httptools
 import pytest
 
+from mypkg.http import walk
 from mypkg.http.methods import KNOWN_METHODS
 from tests import apps, protocol_feed
 from tests.conftest import RawClient, request, serve
@@ -321,3 +322,10 @@ def test_head_size_limit_is_exact_on_both(http: str, pieces: int) -> None:
         split = [data[i : i + step] for i in range(0, len(data), step)]
         written = protocol_feed.run(http, apps.hello, split, **settings)
         assert written[9:13] == status, (size, written[:60])
+
+
+def test_bytes_after_an_upgrade_request_are_not_read_as_requests() -> None:
+    """Two spaces in what follows an upgrade request (WebSocket frames) refuse nothing."""
+    head = b"GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: other\r\n\r\n"
+    starts = [start for start, _, _ in walk.heads(head + b"GET  / HTTP/1.1\r\n\r\n", b"", 0)]
+    assert starts == [0]

@@ -66,6 +66,7 @@ class HttptoolsProtocol(HttpProtocol):
         except httptools.HttpParserUpgrade as exc:
             if self.upgrade_scope is not None:
                 self.switch_protocols(data[exc.args[0] :])
+            return
         except httptools.HttpParserError as exc:
             if not isinstance(exc.__context__, _ChunkedHead):
                 raise _protocol_error(exc) from None

@@ -15,6 +15,9 @@ from collections.abc import Iterator
 
 _CONTENT_LENGTH = re.compile(rb"\r\ncontent-length:[ \t]*([0-9]+)", re.IGNORECASE)
 _TRANSFER_ENCODING = re.compile(rb"\r\ntransfer-encoding:", re.IGNORECASE)
+# llhttp hands the connection over after such a request: what follows is not HTTP.
+_UPGRADE = re.compile(rb"\r\nupgrade:", re.IGNORECASE)
+_CONNECTION_UPGRADE = re.compile(rb"\r\nconnection:[^\r]*upgrade", re.IGNORECASE)
 
 
 def heads(data: bytes, prefix: bytes, skip: int) -> Iterator[tuple[int, int, bytes]]:
@@ -23,7 +26,8 @@ def heads(data: bytes, prefix: bytes, skip: int) -> Iterator[tuple[int, int, byt
     ``prefix`` holds the first bytes of a head that began in an earlier read (its ``start`` is
     then negative); ``skip`` is the number of body bytes due before anything else. ``end`` is
     the offset just past the head's blank line, or -1 for a head that goes on in a later read.
-    The walk stops after a chunked request's head: what follows is its body."""
+    The walk stops after a chunked request's head (what follows is its body) and after an
+    upgrade request (what follows is another protocol's)."""
     stream = prefix + data if prefix else data
     shift = len(prefix)
     pos = 0 if prefix else skip
@@ -40,7 +44,7 @@ def heads(data: bytes, prefix: bytes, skip: int) -> Iterator[tuple[int, int, byt
         end += 4
         head = stream[pos:end]
         yield pos - shift, end - shift, head
-        if _TRANSFER_ENCODING.search(head):
+        if _TRANSFER_ENCODING.search(head) or _upgrades(head):
             return
         length = _CONTENT_LENGTH.search(head)
         pos = end + (int(length.group(1)) if length else 0)
@@ -52,3 +56,10 @@ def chunked_head_end(data: bytes, prefix: bytes, skip: int) -> int:
         if end != -1 and _TRANSFER_ENCODING.search(head):
             return end
     return -1
+
+
+def _upgrades(head: bytes) -> bool:
+    """llhttp's upgrade rule: CONNECT, or Upgrade with Connection: upgrade."""
+    if head.startswith(b"CONNECT "):
+        return True
+    return bool(_UPGRADE.search(head) and _CONNECTION_UPGRADE.search(head))
