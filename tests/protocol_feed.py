@@ -66,6 +66,8 @@ def run(http: str, app: Any, pieces: list[bytes], **settings: Any) -> bytes:
             for piece in pieces:
                 if transport.closed:
                     break
+                if not piece:
+                    continue  # asyncio never reports an empty read (h11 would take it for EOF)
                 protocol.data_received(piece)
                 await settle()
             protocol.connection_lost(None)

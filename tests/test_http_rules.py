@@ -329,3 +329,24 @@ def test_bytes_after_an_upgrade_request_are_not_read_as_requests() -> None:
     head = b"GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: other\r\n\r\n"
     starts = [start for start, _, _ in walk.heads(head + b"GET  / HTTP/1.1\r\n\r\n", b"", 0)]
     assert starts == [0]
+
+
+EARLY = {
+    "not-a-method": (b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\nxhello", b"400"),
+    "bad-version": (b"GET / HTTP/7.0\r\n\r", b"505"),
+    "bad-target": (b"OPTIONS =* HTTP/1.1\r\nHost: x\r\n", b"400"),
+    "byte-in-target": (b"GET /\xf3HTT", b"400"),
+    "cr-in-name": (b"GET / HTTP/1.0\r\nX\r", b"400"),
+    "control-in-value": (b"GET / HTTP/1.0\r\nX: \x01", b"400"),
+    "bare-cr": (b"GET / HTTP/1.0\r\x01", b"400"),
+}
+
+
+@pytest.mark.parametrize(("data", "status"), EARLY.values(), ids=EARLY.keys())
+def test_a_head_already_wrong_is_answered_before_it_ends(
+    http: str, data: bytes, status: bytes
+) -> None:
+    """llhttp refuses at the first byte that cannot fit; the h11 backend checks each line as it
+    arrives (mypkg/http/headscan.py), so a head that never ends gets the same answer at once."""
+    written = protocol_feed.run(http, apps.echo, [data])
+    assert written.split(b"HTTP/1.1 ")[-1][:3] == status, written

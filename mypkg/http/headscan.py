@@ -14,10 +14,24 @@ from __future__ import annotations
 import re
 
 from mypkg.errors import ProtocolError
+from mypkg.http.methods import KNOWN_METHODS
 from mypkg.state import ServerState
 
 _CONTROL = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")  # in a field line, CRLF stripped; HTAB is fine
+_NAME = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]*")  # a field name (or the start of one)
 _OWS = b" \t"
+# llhttp refuses a request line at the first byte that cannot belong to one; h11 only once the
+# whole head is there. These checks make h11 answer as early (for a head that never ends).
+_METHODS = KNOWN_METHODS | {b"PRI"}  # PRI: the HTTP/2 preface, 505 (see h11_impl)
+_METHOD_PREFIXES = frozenset(method[:size] for method in _METHODS for size in range(len(method)))
+# method SP target [SP version], CRLF stripped; without a version (HTTP/0.9) both parsers answer
+# 400 once the head is whole. A target is origin-form, "*", absolute-form or authority-form.
+_REQUEST_LINE = re.compile(
+    rb"[!-~]+ (?:[/*]|[A-Za-z0-9][A-Za-z0-9+.-]*:)[!-~]*(?: HTTP/[0-9]\.[0-9])?"
+)
+_VERSION = re.compile(rb"[!-~]+ [!-~]+ HTTP/([0-9]\.[0-9])")
+_TARGET_START = re.compile(rb"(?:[/*]|[A-Za-z0-9])[!-~]*")  # a target so far
+_VERSIONS = (None, b"0.9", b"1.0", b"1.1", b"2.0")  # llhttp's; 0.9 and 2.0 are answered later
 
 
 class HeadScanner:
@@ -61,23 +75,56 @@ class HeadScanner:
     def _check_unfinished(self) -> None:
         if self.size > self.state.max_head_size:
             raise ProtocolError(431, "request head too large")
+        line = bytes(self.line)
+        cr = line[-1:] == b"\r"
+        if cr:
+            line = line[:-1]  # perhaps the line's own CR
         if not self.seen_line:
-            line = self.line.lstrip(b"\r")
-            if len(line) > self.state.limit_request_line + 1:  # the line's CR may be in there
-                raise ProtocolError(414, "request line too long")
+            self._request_line(line, complete=False)
+        elif b"\r" in line or (cr and line and b":" not in line):
+            raise ProtocolError(400, "invalid HTTP request: CR not followed by LF, or in a name")
+        else:
+            self._field_part(line)
+
+    def _request_line(self, line: bytes, *, complete: bool) -> None:
+        """The request line (CRLF stripped) or its start, checked in the order llhttp reads it."""
+        if len(line) > self.state.limit_request_line:
+            raise ProtocolError(414, "request line too long")
+        method, space, rest = line.partition(b" ")
+        if method not in (_METHODS if space or complete else _METHOD_PREFIXES | _METHODS):
+            raise ProtocolError(400, "invalid HTTP request: unknown method")
+        target = rest.partition(b" ")[0]
+        if target and _TARGET_START.fullmatch(target) is None:
+            raise ProtocolError(400, "invalid HTTP request: bad request target")
+        version = _VERSION.match(line)
+        if version is not None and version.group(1) not in _VERSIONS:
+            raise ProtocolError(505, "unsupported HTTP version")
+        if b"\r" in line:
+            raise ProtocolError(400, "invalid HTTP request: CR not followed by LF")
+        if complete and _REQUEST_LINE.fullmatch(line) is None:
+            raise ProtocolError(400, "invalid HTTP request: bad request line")
+
+    def _field_part(self, line: bytes) -> None:
+        """A field line, CRLF stripped, or the start of one: a token name before the colon."""
+        name, colon, value = line.partition(b":")
+        if _NAME.fullmatch(name) is None or (colon and not name):
+            raise ProtocolError(400, "invalid HTTP request: bad field name")
+        if _CONTROL.search(value):
+            raise ProtocolError(400, "invalid HTTP request: control character in a field")
 
     def _line(self, line: bytes) -> bool:
         """Check one line (LF included); True when it is the blank line that ends the head."""
         if line[-2:-1] != b"\r":
-            if not self.seen_line and line.strip(b"\r\n") == b"":
-                return False  # blank lines before a request line are skipped, as llhttp does
+            if not self.seen_line:
+                if line.strip(b"\r\n") == b"":
+                    return False  # blank lines before a request line are skipped, as llhttp does
+                self._request_line(line[:-1], complete=False)  # what llhttp sees first
             raise ProtocolError(400, "invalid HTTP request: bare LF line end")
         if not self.seen_line:
             if len(line) == 2:
                 return False
             self.seen_line = True
-            if len(line) - 2 > self.state.limit_request_line:
-                raise ProtocolError(414, "request line too long")
+            self._request_line(line[:-2], complete=True)
             return False
         if len(line) == 2:
             return True
@@ -88,8 +135,9 @@ class HeadScanner:
         state = self.state
         if line[:1] in (b" ", b"\t"):
             raise ProtocolError(400, "invalid HTTP request: obs-fold")
-        if _CONTROL.search(line):
-            raise ProtocolError(400, "invalid HTTP request: control character in a field")
+        if b":" not in line:
+            raise ProtocolError(400, "invalid HTTP request: a field line without a colon")
+        self._field_part(line)
         self.fields += 1
         if self.fields > state.limit_request_fields:
             raise ProtocolError(431, "too many request header fields")
