@@ -350,3 +350,11 @@ def test_a_head_already_wrong_is_answered_before_it_ends(
     arrives (mypkg/http/headscan.py), so a head that never ends gets the same answer at once."""
     written = protocol_feed.run(http, apps.echo, [data])
     assert written.split(b"HTTP/1.1 ")[-1][:3] == status, written
+
+
+def test_transfer_encoding_reaches_the_app_as_chunked(http: str) -> None:
+    """Its only allowed value, whatever its case or surrounding whitespace."""
+    data = CHUNKED.replace(b"chunked", b" ChUnKeD ") + b"2\r\nhi\r\n0\r\n\r\n"
+    with serve(scope_after_body, http=http) as running:
+        headers = seen(running.port, data)["headers"]
+    assert headers == [["host", "x"], ["transfer-encoding", "chunked"]]

@@ -42,7 +42,8 @@ class HttptoolsProtocol(HttpProtocol):
         self.url = b""
         self.header_list: list[tuple[bytes, bytes]] = []
         # Where on_header puts a trailer section's fields once the head is done (only an upgrade
-        # request's body reaches llhttp chunked): dropped, never added to scope["headers"].
+        # request's body, its connection's last, reaches llhttp chunked): dropped, never added
+        # to scope["headers"].
         self.trailers: list[tuple[bytes, bytes]] = []
         self.in_head = False
         # A head that goes on in the next read: its bytes so far (None until a read ends in it),
@@ -57,10 +58,13 @@ class HttptoolsProtocol(HttpProtocol):
             if end == -1 or end == len(data):
                 return
             data = data[end:]  # the next request
-        if self.in_head or b"  " in data or len(data) > self.state.max_head_size:
+        skip = self.body_left
+        if skip < len(data) and (
+            self.in_head or b"  " in data or len(data) > self.state.max_head_size
+        ):  # (a read that is all body needs no look)
             self._feed_checked(data)
             return
-        skip = self.body_left  # the usual read: whole requests (and body pieces) only
+        # the usual read: whole requests, or body
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade as exc:
@@ -178,16 +182,15 @@ class HttptoolsProtocol(HttpProtocol):
         parser = self.parser
         method = parser.get_method()
         headers = self.header_list
-        trailers = self.header_list = self.trailers
-        if trailers:
-            trailers.clear()
+        # An upgrade request's trailers (the connection's last request) land in the sink.
+        self.header_list = self.trailers
         self.on_request_head(
             _METHODS.get(method) or method.decode("ascii"),
             self.url,
             parser.get_http_version(),
             headers,
         )
-        self.body_left = self.content_length or 0
+        self.body_left = self.content_length
         if self.chunked_body is not None:
             raise _ChunkedHead
 

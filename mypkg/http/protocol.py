@@ -87,7 +87,7 @@ class HttpProtocol(asyncio.Protocol):
         self.proxy_trusted = False
         # A chunked request's body is decoded here, not by the backend (mypkg/http/chunked.py).
         self.chunked_body: ChunkedBody | None = None
-        self.content_length: int | None = None  # of the request whose head was parsed last
+        self.content_length = 0  # of the request whose head was parsed last (0: none)
 
     # ------------------------------------------------------------------ for the backends
     def feed(self, data: bytes) -> None:
@@ -225,9 +225,12 @@ class HttpProtocol(asyncio.Protocol):
                     upgrade = upgrade or b"upgrade" in tokens
                 elif name == b"expect":
                     expect_100 = value.lower() == b"100-continue"
-        if chunked and length is not None:
-            raise ProtocolError(400, "both Content-Length and Transfer-Encoding")
-        self.content_length = length
+        if chunked:
+            if length is not None:
+                raise ProtocolError(400, "both Content-Length and Transfer-Encoding")
+            # The one value allowed, spelled one way (h11 hands it over lowercased already).
+            headers[:] = [(n, b"chunked" if n == b"transfer-encoding" else v) for n, v in headers]
+        self.content_length = length or 0
         if hosts != 1 and (version == "1.1" or hosts > 1):
             raise ProtocolError(400, "a request needs exactly one Host header")
         if target[:1] == b"/" and b"#" not in target:  # origin form, the usual case
