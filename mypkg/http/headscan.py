@@ -32,6 +32,7 @@ _REQUEST_LINE = re.compile(
 _VERSION = re.compile(rb"[!-~]+ [!-~]+ HTTP/([0-9]\.[0-9])")
 _TARGET_START = re.compile(rb"(?:[/*]|[A-Za-z0-9])[!-~]*")  # a target so far
 _VERSIONS = (None, b"0.9", b"1.0", b"1.1", b"2.0")  # llhttp's; 0.9 and 2.0 are answered later
+_EARLY_CHECKS = 1024  # an unfinished line is looked into up to this size (each read re-reads it)
 
 
 class HeadScanner:
@@ -46,7 +47,7 @@ class HeadScanner:
         self.fields = 0
         self.lengths = 0  # Content-Length fields
         self.encoded = False  # a Transfer-Encoding field was seen: the body is not for h11
-        self.size = 0  # bytes of the head so far, blank lines before it included
+        self.size = 0  # bytes of the head so far
 
     def feed(self, data: bytes) -> int:
         """Check ``data``; the offset just past the head's end in it, or -1 while it goes on."""
@@ -73,8 +74,13 @@ class HeadScanner:
                 return start
 
     def _check_unfinished(self) -> None:
-        if self.size > self.state.max_head_size:
+        state = self.state
+        if self.size > state.max_head_size:
             raise ProtocolError(431, "request head too large")
+        if len(self.line) > _EARLY_CHECKS:  # cheap from here on, however the line trickles in
+            if not self.seen_line and len(self.line) > state.limit_request_line + 1:
+                raise ProtocolError(414, "request line too long")
+            return
         line = bytes(self.line)
         cr = line[-1:] == b"\r"
         if cr:

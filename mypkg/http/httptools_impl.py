@@ -76,23 +76,25 @@ class HttptoolsProtocol(HttpProtocol):
                 raise _protocol_error(exc) from None
         else:
             if self.in_head:
-                self._keep_head(data, b"", skip)
+                self._keep_head(data, None, skip)
             return
-        self._after_chunked_head(data, b"", skip)
+        self._after_chunked_head(data, None, skip)
 
     def _feed_checked(self, data: bytes) -> None:
         """A read that begins in a head, holds two spaces in a row, or is large."""
         skip = self.body_left
-        prefix = bytes(self.head_part) if self.in_head and self.head_part is not None else b""
+        part = self.head_part if self.in_head else None  # a head begun in an earlier read
+        size = len(data) + (len(part) if part is not None else 0)
         if (
             b"  " in data
-            or len(data) + len(prefix) > self.state.max_head_size
-            or (prefix and self.line_open)
+            or size > self.state.max_head_size
+            or (part is not None and self.line_open)
         ):
-            self._check_heads(data, prefix, skip)
-        self._parse(data, prefix, skip)
+            self._check_heads(data, bytes(part) if part is not None else b"", skip)
+        self._parse(data, part, skip)
 
-    def _parse(self, data: bytes, prefix: bytes, skip: int) -> None:
+    def _parse(self, data: bytes, part: bytearray | None, skip: int) -> None:
+        """Feed llhttp; ``part``: the bytes of a head begun in an earlier read, if any."""
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade as exc:
@@ -104,16 +106,16 @@ class HttptoolsProtocol(HttpProtocol):
                 raise _protocol_error(exc) from None
         else:
             if self.in_head:
-                self._keep_head(data, prefix, skip)
+                self._keep_head(data, part, skip)
             return
-        self._after_chunked_head(data, prefix, skip)
+        self._after_chunked_head(data, part, skip)
 
-    def _after_chunked_head(self, data: bytes, prefix: bytes, skip: int) -> None:
+    def _after_chunked_head(self, data: bytes, part: bytearray | None, skip: int) -> None:
         """llhttp stopped at the end of a chunked request's head: its body goes to the shared
         decoder, what follows to a fresh parser. Called outside the ``except`` block: an error
         raised while parsing on must keep its own ``__context__`` (httptools puts the callback's
         exception there)."""
-        end = walk.chunked_head_end(data, prefix, skip)
+        end = walk.chunked_head_end(data, bytes(part) if part is not None else b"", skip)
         self.parser = httptools.HttpRequestParser(self)  # this one is stopped for good
         self.in_head = False
         self.head_part = None
@@ -134,23 +136,23 @@ class HttptoolsProtocol(HttpProtocol):
             else:
                 continue
             if start > 0:
-                self._parse(data[:start], prefix, skip)
+                self._parse(data[:start], bytearray(prefix) if prefix else None, skip)
             raise error
 
-    def _keep_head(self, data: bytes, prefix: bytes, skip: int) -> None:
+    def _keep_head(self, data: bytes, part: bytearray | None, skip: int) -> None:
         """A read ended inside a head: keep the head's bytes (bounded by the head limit)."""
-        part = self.head_part
-        if part is not None:  # the same head as at the start of this read
-            part += data
+        kept = self.head_part
+        if kept is not None:  # the same head as at the start of this read
+            kept += data
             if self.line_open and b"\n" in data:
                 self.line_open = False  # checked at the start of the next read (see feed)
-        else:
+        else:  # a head that began in this read: find where
             last = b""
-            for _, _, head in walk.heads(data, prefix, skip):
+            for _, _, head in walk.heads(data, bytes(part) if part is not None else b"", skip):
                 last = head
-            part = self.head_part = bytearray(last)
+            kept = self.head_part = bytearray(last)
             self.line_open = b"\r\n" not in last
-        if len(part) > self.state.max_head_size:
+        if len(kept) > self.state.max_head_size:
             raise ProtocolError(431, "request head too large")
 
     # ------------------------------------------------------------------ llhttp callbacks
