@@ -3,6 +3,11 @@
 h11 parses one request message per ``h11.Connection``; responses are written by the shared
 framing code, so both backends put identical bytes on the wire. When a response is done and the
 connection stays open, a fresh ``h11.Connection`` takes over the bytes already buffered.
+
+Before h11 sees a head's bytes, ``HeadScanner`` checks them line by line (limits, and the
+strictness llhttp has and h11 lacks), so an unfinished head never holds more than the head
+limit. A chunked body is not given to h11: the shared ``ChunkedBody`` decodes it, as for
+httptools; h11 is then only asked about heads and Content-Length bodies.
 """
 
 from __future__ import annotations
