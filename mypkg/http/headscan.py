@@ -32,6 +32,9 @@ _REQUEST_LINE = re.compile(
 _VERSION = re.compile(rb"[!-~]+ [!-~]+ HTTP/([0-9]\.[0-9])")
 _TARGET_START = re.compile(rb"(?:[/*]|[A-Za-z0-9])[!-~]*")  # a target so far
 _VERSIONS = (None, b"0.9", b"1.0", b"1.1", b"2.0")  # llhttp's; 0.9 and 2.0 are answered later
+_FIELD_LINES = re.compile(rb"(?:[!#$%&'*+.^_`|~0-9A-Za-z-]+:[\t -~\x80-\xff]*\r\n)*")
+_CONTENT_LENGTH = re.compile(rb"(?:^|\n)content-length:([^\r]*)", re.IGNORECASE | re.MULTILINE)
+_TRANSFER_ENCODING = re.compile(rb"(?:^|\n)transfer-encoding:", re.IGNORECASE)
 _EARLY_CHECKS = 1024  # an unfinished line is looked into up to this size (each read re-reads it)
 
 
@@ -51,6 +54,10 @@ class HeadScanner:
 
     def feed(self, data: bytes) -> int:
         """Check ``data``; the offset just past the head's end in it, or -1 while it goes on."""
+        if not self.seen_line and not self.line:
+            end = self._whole_head(data)  # the usual case: a whole, well-formed head
+            if end != -1:
+                return end
         start = 0
         state = self.state
         while True:
@@ -72,6 +79,31 @@ class HeadScanner:
             start = end + 1
             if self._line(line):
                 return start
+
+    def _whole_head(self, data: bytes) -> int:
+        """The same checks as line by line, in a few passes in C over a head that is all in
+        ``data``; -1 when it is not, or when anything is off (the lines then say what)."""
+        state = self.state
+        end = data.find(b"\r\n\r\n") + 4
+        first = data.find(b"\r\n")
+        if end == 3 or end > state.max_head_size or b"\n" in data[:first]:
+            return -1
+        self._request_line(data[:first], complete=True)
+        fields = data[first + 2 : end - 2]  # each line with its CRLF
+        lines = fields.split(b"\r\n")[:-1]
+        if (
+            _FIELD_LINES.fullmatch(fields) is None
+            or len(lines) > state.limit_request_fields
+            or (lines and max(map(len, lines)) + 3 > state.limit_request_field_size)
+        ):
+            return -1  # (a field line "name:value" is at most 3 bytes short of its count)
+        lengths = _CONTENT_LENGTH.findall(fields)
+        if len(lengths) > 1 or (lengths and b"," in lengths[0]):
+            return -1
+        self.encoded = _TRANSFER_ENCODING.search(fields) is not None
+        self.seen_line = True
+        self.size = end
+        return end
 
     def _check_unfinished(self) -> None:
         state = self.state
