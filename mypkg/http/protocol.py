@@ -13,6 +13,7 @@ from collections import deque
 from typing import Any, ClassVar
 from urllib.parse import unquote
 
+from mypkg.accesslog import client_text
 from mypkg.errors import ProtocolError
 from mypkg.http import extensions, framing
 from mypkg.http.chunked import ChunkedBody
@@ -117,12 +118,16 @@ class HttpProtocol(asyncio.Protocol):
         if peers is not None:
             self.proxy_trusted = (self.client[0] if self.client else None) in peers
         state.add(self)
+        if state.log_connections:
+            logger.debug("Connection from %s opened", client_text(self.client))
         if state.timeout_request_head > 0:
             self.deadline = state.now + state.timeout_request_head
         if state.shutting_down:  # accepted just before the listener closed
             self.shutdown()
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self.state.log_connections:
+            logger.debug("Connection from %s closed", client_text(self.client))
         self.state.discard(self)
         self.deadline = 0.0
         for cycle in (self.cycle, self.parsing, *self.pipeline):
@@ -141,6 +146,8 @@ class HttpProtocol(asyncio.Protocol):
             self.feed(data)
         except ProtocolError as exc:
             self.reject(exc.status, exc.reason)
+        except Exception as exc:  # a bug must not escape into the transport and drop the rest
+            self.parse_failed(exc)
 
     def eof_received(self) -> bool | None:
         return None  # the transport closes; connection_lost tells any running cycle
@@ -263,7 +270,7 @@ class HttpProtocol(asyncio.Protocol):
             ),
         }
         if self.proxy_trusted and state.proxy_peers is not None:
-            apply_proxy_headers(scope, state.proxy_peers)
+            apply_proxy_headers(scope, state.proxy_peers, state.proxy_mode)
         if upgrade:
             # The parser cannot carry on past an upgrade request: it is the connection's last.
             keep_alive = False
@@ -309,6 +316,8 @@ class HttpProtocol(asyncio.Protocol):
             return
         scope, self.upgrade_scope = self.upgrade_scope, None
         assert scope is not None and self.state.upgrade is not None
+        if self.state.log_connections:
+            logger.debug("Connection from %s upgraded to WebSocket", client_text(self.client))
         self.state.discard(self)
         self.deadline = 0.0
         self.state.upgrade(self.transport, scope, rest)
@@ -320,7 +329,7 @@ class HttpProtocol(asyncio.Protocol):
             cycle.keep_alive = False
             cycle.respond_error(503)
             return
-        cycle.task = self.loop.create_task(cycle.run(state.app))
+        cycle.task = state.create_task(cycle.run(state.app))
 
     def on_response_complete(self, cycle: RequestCycle) -> None:
         self.cycle = None
@@ -351,6 +360,8 @@ class HttpProtocol(asyncio.Protocol):
                 self.next_message()  # h11 parses what it buffered meanwhile: this runs in send()
             except ProtocolError as exc:
                 self.reject(exc.status, exc.reason)
+            except Exception as exc:
+                self.parse_failed(exc)
 
     # ------------------------------------------------------------------ ending connections
     def reject(self, status: int, reason: str) -> None:
@@ -380,6 +391,15 @@ class HttpProtocol(asyncio.Protocol):
         else:
             self.pending_error = error  # after the responses ahead of it, in order
             self.pause_reading()
+
+    def parse_failed(self, exc: Exception) -> None:
+        """An unexpected error while parsing (a bug, not the client's fault as far as we know):
+        log it once, answer 400 after the responses ahead, and read nothing more."""
+        logger.error("Error while parsing a request from %s", self.client, exc_info=exc)
+        try:
+            self.reject(400, "invalid HTTP request")
+        except Exception:  # the connection's state is beyond repair: cut it
+            self.transport.abort()
 
     def on_deadline(self) -> None:
         """Called by the server's ticker when this connection's deadline has passed."""
