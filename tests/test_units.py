@@ -14,6 +14,7 @@ from mypkg.http import framing
 from mypkg.http.headscan import HeadScanner
 from mypkg.http.protocol import split_target
 from mypkg.state import ServerState
+from tests.boundaries import LIMITS
 
 
 @pytest.mark.parametrize(
@@ -125,6 +126,7 @@ def test_h11_strict_head_check_accepts(pieces: bool) -> None:
             431,
         ),
         (b"GET / HTTP/1.1\r\n" + b"X: y\r\n" * 5, {"limit_request_fields": 4}, 431),
+        (b"GET /" + b"a" * 5000, {}, 414),  # past the first KiB of a line: a plain length check
     ],
 )
 def test_head_scanner_limits_apply_before_the_head_ends(
@@ -182,3 +184,18 @@ def test_parsers_accept(parse: Any, given: Any, expected: Any) -> None:
 def test_parsers_refuse(parse: Any, given: Any) -> None:
     with pytest.raises(ValueError):
         parse(given)
+
+
+@pytest.mark.parametrize("pieces", [False, True])
+@pytest.mark.parametrize("setting", sorted(LIMITS))
+def test_head_scanner_boundaries(setting: str, pieces: bool) -> None:
+    """Each limit at N (accepted) and N + 1 (refused), fed whole and one byte at a time."""
+    status, build = LIMITS[setting]
+    limits = {setting: 40 if setting == "limit_request_line" else 4}
+    if setting == "limit_request_field_size":
+        limits[setting] = 40
+    n = limits[setting]
+    assert scan(build(n), pieces=pieces, **limits) == build(n).index(b"\r\n\r\n") + 4
+    with pytest.raises(ProtocolError) as info:
+        scan(build(n + 1), pieces=pieces, **limits)
+    assert info.value.status == status

@@ -140,7 +140,8 @@ class HttptoolsProtocol(HttpProtocol):
             raise error
 
     def _keep_head(self, data: bytes, part: bytearray | None, skip: int) -> None:
-        """A read ended inside a head: keep the head's bytes (bounded by the head limit)."""
+        """A read ended inside a head: keep the head's bytes. (They stay within the head limit:
+        the next read is checked with them, _check_heads.)"""
         kept = self.head_part
         if kept is not None:  # the same head as at the start of this read
             kept += data
@@ -150,10 +151,8 @@ class HttptoolsProtocol(HttpProtocol):
             last = b""
             for _, _, head in walk.heads(data, bytes(part) if part is not None else b"", skip):
                 last = head
-            kept = self.head_part = bytearray(last)
+            self.head_part = bytearray(last)
             self.line_open = b"\r\n" not in last
-        if len(kept) > self.state.max_head_size:
-            raise ProtocolError(431, "request head too large")
 
     # ------------------------------------------------------------------ llhttp callbacks
     def on_message_begin(self) -> None:
