@@ -375,6 +375,32 @@ def test_limits_apply_per_stream(http: str) -> None:
         assert client.response(client.request(request_headers(), None))[0] == 200
 
 
+def test_limits_at_n_and_n_plus_one(http: str) -> None:
+    """The HTTP/1 limits in their Gunicorn meaning (tests/boundaries.py), applied to the same
+    request in HTTP/2: the request line as "GET /path HTTP/1.1", fields counting :authority as
+    Host, a field as "name: value\r\n"."""
+    settings = {
+        "limit_request_fields": 4,
+        "limit_request_line": 100,
+        "limit_request_field_size": 50,
+    }
+
+    def status(headers: list[Any]) -> int:
+        with H2Client(running.port) as client:
+            return client.response(client.request(headers, None))[0]
+
+    with serve(apps.hello, http=http, http2=True, **settings) as running:
+        fields = {f"x_{i}": b"1" for i in range(3)}  # and :authority, the Host
+        assert status(request_headers(**fields)) == 200
+        assert status(request_headers(**fields, x_more=b"1")) == 431
+        path = b"/" + b"a" * (100 - len(b"GET / HTTP/1.1"))  # the line is exactly 100
+        assert status(request_headers(path=path)) == 200
+        assert status(request_headers(path=path + b"a")) == 414
+        value = b"v" * (50 - len(b"x-f: \r\n"))  # the field line is exactly 50
+        assert status(request_headers(x_f=value)) == 200
+        assert status(request_headers(x_f=value + b"v")) == 431
+
+
 @pytest.mark.parametrize(
     "headers",
     [

@@ -60,6 +60,7 @@ class H2Protocol(asyncio.Protocol):
         "extensions",
         "flush_scheduled",
         "goaway_sent",
+        "header_list_size",
         "last_stream_id",
         "loop",
         "max_streams",
@@ -99,9 +100,12 @@ class H2Protocol(asyncio.Protocol):
             normalize_outbound_headers=False,
         )
         self.conn = h2.connection.H2Connection(config)
-        self.conn.local_settings = _settings(self.max_streams, state.max_head_size)
-        # h2 advertises the header list limit; hpack enforces it while decoding (HPACK bomb).
-        self.conn.decoder.max_header_list_size = state.max_head_size
+        # The header list bound: the HTTP/1 head budget, plus the 32 bytes HPACK counts for each
+        # field (RFC 7541 §4.1) so that the per-field limits answer first (431, 414). h2
+        # advertises it; hpack enforces it while decoding (HPACK bomb).
+        self.header_list_size = state.max_head_size + 32 * (state.limit_request_fields + 8)
+        self.conn.local_settings = _settings(self.max_streams, self.header_list_size)
+        self.conn.decoder.max_header_list_size = self.header_list_size
 
     # ------------------------------------------------------------------ asyncio callbacks
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -110,7 +114,7 @@ class H2Protocol(asyncio.Protocol):
         self.conn.initiate_connection()  # advertises --h2-max-concurrent-streams
         # h2 would answer a stream over that limit with a connection error; we refuse that one
         # stream instead (REFUSED_STREAM, in _on_request), so h2's own check must not fire.
-        self.conn.local_settings = _settings(2**31 - 1, self.state.max_head_size)
+        self.conn.local_settings = _settings(2**31 - 1, self.header_list_size)
         self.conn.increment_flow_control_window(CONNECTION_WINDOW - 65535)
         self.flush()
         self._idle()  # while stopping, the short drain grace: its first requests are served
@@ -279,16 +283,16 @@ class H2Protocol(asyncio.Protocol):
                 elif name == b":authority":
                     authority = value
                 continue
-            if len(name) + len(value) + 2 > state.limit_request_field_size:
+            if len(name) + len(value) + 4 > state.limit_request_field_size:  # as "name: value\r\n"
                 raise ProtocolError(431, "request header field too large")
             if name == b"host":
                 has_host = True
             elif name == b"expect":
                 expect_100 = value.lower() == b"100-continue"
             headers.append((name, value))
-        if len(headers) > state.limit_request_fields:
+        if len(headers) + (authority is not None and not has_host) > state.limit_request_fields:
             raise ProtocolError(431, "too many request header fields")
-        if len(path) > state.limit_request_line:
+        if len(method) + len(path) + 10 > state.limit_request_line:  # as "M /p HTTP/1.1\r\n"
             raise ProtocolError(414, "request target too long")
         if method == b"CONNECT" or not path:
             raise ProtocolError(501, "CONNECT is not supported")
