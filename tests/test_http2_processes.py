@@ -18,6 +18,7 @@ from tests.gunicorn_support import gunicorn
 from tests.h2client import H2Client, request_headers
 from tests.h2load_client import H2Load
 from tests.master import Master
+from tests.tls_helpers import make_pki
 
 
 def test_hup_under_http2_load_loses_nothing(http: str) -> None:
@@ -66,3 +67,22 @@ def test_gunicorn_http_protocols_h2_turns_http2_on(tmp_path: Path) -> None:
         http1 = json.loads(master.request("/scope").body)
     assert (status, json.loads(body)["http_version"], http1["http_version"]) == (200, "2", "1.1")
     assert settings[h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS].new_value == 7
+
+
+def test_gunicorn_tls_offers_h2_by_alpn(tmp_path: Path) -> None:
+    pki = make_pki(tmp_path)
+    tls = ("--certfile", pki.server_cert, "--keyfile", pki.server_key)
+    context = pki.client_context(with_cert=False)
+    context.set_alpn_protocols(["h2", "http/1.1"])
+    app = "tests.apps:scope_json"
+    with (
+        gunicorn(tmp_path, "--http-protocols", "h2,h1", *tls, app=app) as master,
+        H2Client(master.port, context=context) as client,
+    ):
+        assert client.sock.selected_alpn_protocol() == "h2"  # type: ignore[attr-defined]
+        status, _, body = client.response(client.request(request_headers(), None))
+    assert (status, json.loads(body)["scheme"], json.loads(body)["http_version"]) == (
+        200,
+        "https",
+        "2",
+    )
