@@ -372,6 +372,8 @@ def test_limits_apply_per_stream(http: str) -> None:
         assert client.response(client.request(many, None))[0] == 431
         long = request_headers(path=b"/" + b"a" * 200)
         assert client.response(client.request(long, None))[0] == 414
+        for path in (b"relative", b"http://x/absolute", b"/with#fragment"):
+            assert client.response(client.request(request_headers(path=path), None))[0] == 400
         assert client.response(client.request(request_headers(), None))[0] == 200
 
 

@@ -296,6 +296,8 @@ class H2Protocol(asyncio.Protocol):
             raise ProtocolError(414, "request target too long")
         if method == b"CONNECT" or not path:
             raise ProtocolError(501, "CONNECT is not supported")
+        if (path[:1] != b"/" and path != b"*") or b"#" in path:
+            raise ProtocolError(400, "a :path is origin-form (or *), without a fragment")
         if authority is not None and not has_host:
             headers.insert(0, (b"host", authority))
         raw_path, _, query = path.partition(b"?")
