@@ -146,6 +146,25 @@ def test_chromium_over_tls_speaks_h2(http: str, pki: Pki) -> None:
     )
 
 
+@pytest.mark.parametrize("tls", [False, True], ids=["h2c", "tls"])
+def test_asyncio_loop(http: str, pki: Pki, tls: bool) -> None:
+    """asyncio's own loop (and its SSL transport) hands over as uvloop's does."""
+    settings: dict[str, Any] = {"loop": "asyncio", "http2": True}
+    context = None
+    if tls:
+        settings.update(ssl_certfile=pki.server_cert, ssl_keyfile=pki.server_key)
+        context = pki.client_context(with_cert=False)
+        context.set_alpn_protocols(["h2"])
+    with serve(apps.echo, http=http, **settings) as running:
+        with H2Client(running.port, context=context) as client:
+            stream_id = client.request(request_headers(b"POST"), b"via asyncio")
+            assert client.response(stream_id)[::2] == (200, b"via asyncio")
+        if not tls:  # HTTP/1 beside it
+            with RawClient(running.port) as raw:
+                raw.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+                assert raw.response().status == 200
+
+
 def test_preface_without_http2_is_still_505(http: str) -> None:
     with serve(apps.hello, http=http) as running, RawClient(running.port) as client:
         client.send(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
