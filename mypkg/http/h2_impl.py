@@ -215,13 +215,10 @@ class H2Protocol(asyncio.Protocol):
             self.conn.reset_stream(stream_id, code)
 
     def acknowledge(self, stream_id: int, count: int) -> None:
-        """Give ``count`` bytes of window back to the peer (a closed stream's to the connection
-        alone: they count against both windows until acknowledged)."""
+        """Give ``count`` bytes of window back to the peer: to the connection always (h2 credits
+        it first), to the stream while it is open."""
         try:
-            try:
-                self.conn.acknowledge_received_data(count, stream_id)
-            except h2.exceptions.StreamClosedError:
-                self.conn.acknowledge_received_data(count, 0)
+            self.conn.acknowledge_received_data(count, stream_id)
         except h2.exceptions.ProtocolError:
             return  # the connection is closed: no window to give back
         self.flush_soon()
