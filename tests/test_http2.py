@@ -165,6 +165,23 @@ def test_asyncio_loop(http: str, pki: Pki, tls: bool) -> None:
                 assert raw.response().status == 200
 
 
+@pytest.mark.skipif(shutil.which("nghttp") is None, reason="nghttp: scripts/system-deps")
+@pytest.mark.parametrize("tls", [False, True], ids=["h2c", "tls"])
+def test_nghttp_upload(http: str, pki: Pki, tls: bool, tmp_path: Path) -> None:
+    """nghttp2's client: prior knowledge on http://, ALPN on https:// (it does not verify)."""
+    settings: dict[str, Any] = {}
+    if tls:
+        settings.update(ssl_certfile=pki.server_cert, ssl_keyfile=pki.server_key)
+    body = tmp_path / "body.bin"
+    body.write_bytes(b"n" * 200_000)  # several windows' worth
+    with serve(apps.echo, http=http, http2=True, **settings) as running:
+        url = f"{'https' if tls else 'http'}://127.0.0.1:{running.port}/up"
+        result = subprocess.run(
+            ["nghttp", "-d", str(body), url], capture_output=True, timeout=30, check=True
+        )
+    assert result.stdout == b"n" * 200_000
+
+
 def test_preface_without_http2_is_still_505(http: str) -> None:
     with serve(apps.hello, http=http) as running, RawClient(running.port) as client:
         client.send(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
