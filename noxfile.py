@@ -77,6 +77,14 @@ def install(session: nox.Session) -> None:
     stamp.write_text(want)
 
 
+def keep_tmpdir(session: nox.Session) -> None:
+    """Keep the system's short TMPDIR, not nox's .nox/<session>/tmp inside the checkout.
+
+    Tests make UNIX sockets under tmp, and a socket path has a 108-byte limit.
+    """
+    session.env["TMPDIR"] = os.environ.get("TMPDIR", "/tmp")
+
+
 def quick_files(session: nox.Session) -> list[str]:
     """The quick subset's files that exist (a renamed file is reported, not silently lost)."""
     present = [name for name in QUICK if (ROOT / name).exists()]
@@ -102,10 +110,12 @@ def define(version: str) -> None:
 
     def tests(session: nox.Session) -> None:
         install(session)
+        keep_tmpdir(session)
         session.run("python", "-m", "pytest", "-q", *session.posargs)
 
     def quick(session: nox.Session) -> None:
         install(session)
+        keep_tmpdir(session)
         session.run("python", "-m", "pytest", "-q", *quick_files(session), *session.posargs)
 
     tests.__doc__ = f"The whole suite on CPython {version} ({path}); extra args go to pytest."
