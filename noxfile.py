@@ -105,10 +105,12 @@ def define(version: str) -> None:
     """Declare tests-X.Y (whole suite) and quick-X.Y (subset), or skipping stand-ins."""
     path = FOUND.get(version)
     if path is None:
-        message = f"CPython {version} not found on PATH or under ~/.pyenv/versions: skipped"
+        message = f"no working python{version} on PATH or under ~/.pyenv/versions"
 
         def missing(session: nox.Session) -> None:
             session.skip(message)
+
+        missing.__doc__ = f"Skipped: {message}."
 
         for kind in ("tests", "quick"):
             nox.session(name=f"{kind}-{version}", python=False)(missing)
