@@ -21,12 +21,13 @@ import sys
 import tarfile
 import textwrap
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from email.parser import Parser
 from pathlib import Path
 from subprocess import Popen
+from typing import Any, TypeVar
 
 import httpx
 import pytest
@@ -42,6 +43,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 NAME = f"mypkg-{mypkg.__version__}"
 SDIST_DIRS = ("tests/", "docs/", "deploy/", "systemd/")
+F = TypeVar("F", bound=Callable[..., Any])
 # Nothing of these may reach the sdist: a developer's venvs, build output, caches.
 JUNK = re.compile(r"(^|/)(\.venv|\.nox|build|dist|__pycache__|\.\w+_cache)(/|$)|\.py[co]$")
 
@@ -69,6 +71,11 @@ def venv(dists: Dists, tmp_path_factory: pytest.TempPathFactory) -> Path:
     python = where / "bin" / "python"
     run([sys.executable, "-m", "pip", "--python", str(python), "install", "-q", str(dists.wheel)])
     return where
+
+
+def release(test: F) -> F:
+    """A release-check test (-m release): building and installing may be slow on a cold cache."""
+    return pytest.mark.timeout(300)(pytest.mark.release(test))  # type: ignore[no-any-return]
 
 
 def run(cmd: list[str], *, timeout: float = 180, cwd: Path | None = None) -> str:
@@ -124,7 +131,7 @@ def classifiers() -> list[str]:
 # ------------------------------------------------------------------------------ the release
 
 
-@pytest.mark.release
+@release
 def test_twine_check_strict(dists: Dists) -> None:
     output = run(
         [sys.executable, "-m", "twine", "check", "--strict", str(dists.sdist), str(dists.wheel)]
@@ -134,13 +141,13 @@ def test_twine_check_strict(dists: Dists) -> None:
     assert "WARNING" not in output, output
 
 
-@pytest.mark.release
+@release
 def test_build_warns_of_nothing_deprecated(dists: Dists) -> None:
     """setuptools warns of a TOML-table licence and licence classifiers; none may be left."""
     assert not re.search("deprecat", dists.log, re.I), dists.log
 
 
-@pytest.mark.release
+@release
 def test_wheel_has_licence_types_marker_and_metadata(dists: Dists) -> None:
     names = zipfile.ZipFile(dists.wheel).namelist()
     print("\n".join(names))
@@ -158,7 +165,7 @@ def test_wheel_has_licence_types_marker_and_metadata(dists: Dists) -> None:
     assert "Typing :: Typed" in classifiers()
 
 
-@pytest.mark.release
+@release
 def test_sdist_has_tests_docs_examples_and_licence_but_no_junk(dists: Dists) -> None:
     with tarfile.open(dists.sdist) as sdist:
         names = [n.removeprefix(f"{NAME}/") for n in sdist.getnames()]
@@ -178,7 +185,7 @@ def tracked_files(*dirs: str) -> set[str]:
     return set(done.stdout.split()) if done.returncode == 0 else set()
 
 
-@pytest.mark.release
+@release
 def test_installed_command_reports_the_version(venv: Path) -> None:
     output = run([str(venv / "bin" / "mypkg-supervise"), "--version"], cwd=venv)
     assert output.startswith(f"mypkg {mypkg.__version__} "), output
@@ -195,7 +202,7 @@ async def app(scope, receive, send):
 """
 
 
-@pytest.mark.release
+@release
 def test_installed_server_answers_a_request(venv: Path, tmp_path: Path) -> None:
     """The wheel's own mypkg (not the checkout's) serves one request and stops on SIGTERM."""
     (tmp_path / "smoke_app.py").write_text(APP)
@@ -262,7 +269,7 @@ def main() -> None:
 '''
 
 
-@pytest.mark.release
+@release
 def test_users_program_type_checks_against_the_installed_wheel(venv: Path, tmp_path: Path) -> None:
     """mypy --strict reads the wheel's annotations: a correct program passes, a wrong one fails.
 
