@@ -17,6 +17,7 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
+from mypkg.accesslog import escape
 from mypkg.errors import ConfigError
 
 if sys.version_info >= (3, 11):
@@ -169,12 +170,13 @@ def _one_line(exc: BaseException) -> str:
 
 
 def client_and_path(scope: Mapping[str, Any]) -> tuple[str, str]:
-    """An access log line's client ("host:port", or "-") and path with its query string."""
+    """An access log line's client ("host:port", or "-") and path with its query string, both
+    escaped as the HTTP access log escapes what a client controls."""
     client = scope["client"]
     path: str = scope["path"]
     if scope["query_string"]:
         path += "?" + scope["query_string"].decode("latin-1")
-    return (f"{client[0]}:{client[1]}" if client else "-"), path
+    return (escape(f"{client[0]}:{client[1]}") if client else "-"), escape(path)
 
 
 def reopen_log_files() -> None:

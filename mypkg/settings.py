@@ -14,6 +14,8 @@ from typing import Any, Generic, Literal, TypeVar, overload
 from mypkg.accesslog import DEFAULT_FORMAT, check_format
 from mypkg.binds import BindTarget, FileMode, bind_address, file_mode
 from mypkg.errors import ConfigError
+from mypkg.middleware.proxy_headers import MODES as PROXY_MODES
+from mypkg.middleware.proxy_headers import XFORWARDED
 from mypkg.tls import cert_reqs, tls_version
 from mypkg.values import (
     Parser,
@@ -330,7 +332,9 @@ class LoggingSettings:
         "A logging configuration file: dictConfig as .json, .toml or .yaml/.yml (YAML needs"
         " PyYAML), anything else is read as INI (fileConfig). It replaces mypkg's own handlers;"
         " loggers it does not name stay enabled, and --log-level applies to mypkg.* loggers"
-        " it leaves unset.",
+        " it leaves unset. The file is code, like Gunicorn's: an INI file's handler arguments"
+        " are evaluated by Python and any format can name classes to instantiate, so only a"
+        " file as trusted as the app belongs here.",
         metavar="PATH",
         example="logging.yaml",
     )
@@ -362,15 +366,19 @@ class WebSocketSettings:
         " answers upgrade requests as plain HTTP.",
     )
     ws_max_size = Setting(
-        16 * 1024 * 1024,
+        1024 * 1024,
         integer(1),
-        "Largest incoming WebSocket message in bytes; a larger one closes the connection (1009).",
+        "Largest incoming WebSocket message in bytes, after decompression; a larger one closes"
+        " the connection (1009). Also the most bytes buffered for an app that reads slower than"
+        " its client sends. uvicorn's default is 16 MiB; this is the websockets library's.",
     )
     ws_max_queue = Setting(
-        32,
+        16,
         integer(1),
         "Incoming WebSocket messages buffered for an app that reads slower than its client"
-        " sends; beyond this the server stops reading from that client until the app catches up.",
+        " sends; beyond this (or beyond --ws-max-size bytes) the server stops reading from that"
+        " client until the app catches up. uvicorn's default is 32; this is the websockets"
+        " library's.",
     )
     ws_ping_interval = Setting(
         20.0,
@@ -448,9 +456,17 @@ class ProxySettings:
     proxy_headers = Setting(
         True,
         boolean,
-        "Take the client address and scheme from X-Forwarded-For / X-Forwarded-Proto or RFC 7239"
-        " Forwarded, when the peer is in --forwarded-allow-ips.",
+        "Take the client address and scheme from proxy headers (see --proxy-headers-mode) when"
+        " the peer is in --forwarded-allow-ips.",
         kind="toggle",
+    )
+    proxy_headers_mode = Setting(
+        XFORWARDED,
+        choice(*PROXY_MODES),
+        "Which proxy headers are read: 'xforwarded' (X-Forwarded-For / X-Forwarded-Proto, as"
+        " uvicorn reads them) or 'forwarded' (RFC 7239 Forwarded). Never both: the other family"
+        " is ignored, so a client cannot name itself in the one its proxy passes through"
+        " untouched. Make your proxy set (and overwrite) the family chosen here.",
     )
     forwarded_allow_ips = Setting(
         ["127.0.0.1"],
@@ -477,7 +493,10 @@ class SupervisorSettings:
     user = Setting[str | None](
         None,
         optional(text),
-        "Workers switch to this user (name or uid) after fork; the master keeps its own.",
+        "Workers switch to this user (name or uid) after fork; the master keeps its own. With"
+        " --preload the app is imported by the master, so its import-time code runs as the"
+        " master's user (root, if the master runs as root). A uid without a passwd entry"
+        " needs --group when the master's group is 0.",
         example="www-data",
     )
     group = Setting[str | None](
@@ -516,7 +535,8 @@ class SupervisorSettings:
         False,
         boolean,
         "Import the app in the master before forking (shares memory copy-on-write; HUP then"
-        " re-reads settings but not app code).",
+        " re-reads settings but not app code). The import runs as the master's user, not"
+        " --user: with a root master, the app's import-time code runs as root.",
         kind="switch",
     )
     reload = Setting(

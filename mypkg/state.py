@@ -77,6 +77,7 @@ class ServerState:
         "now",
         "on_max_requests",
         "on_tick",
+        "proxy_mode",
         "proxy_peers",
         "root_path",
         "root_path_bytes",
@@ -135,6 +136,7 @@ class ServerState:
         self.proxy_peers = (
             TrustedPeers(config.forwarded_allow_ips) if config.proxy_headers else None
         )
+        self.proxy_mode = config.proxy_headers_mode  # which header family they are read from
         timeouts = [t for t in (self.timeout_keep_alive, self.timeout_request_head) if t > 0]
         self.tick_interval = max(0.05, min([1.0, *(t / 4 for t in timeouts)]))
         self.now = loop.time()

@@ -217,3 +217,10 @@ def test_mypkg_config_file_from_the_environment(
 def test_websocket_message_limit_zero_is_refused() -> None:
     with pytest.raises(ConfigError, match=r"websocket_max_message_size .*expected an integer >= 1"):
         mapping.translate(fake_worker(websocket_max_message_size=0))
+
+
+def test_websocket_message_limit_keeps_mypkgs_safer_default() -> None:
+    """Gunicorn's 16 MiB default is not forced on the worker: mypkg's 1 MiB (issue 18) applies
+    unless the Gunicorn setting is changed."""
+    assert "ws_max_size" not in mapping.translate(fake_worker())
+    assert mapping.translate(fake_worker(websocket_max_message_size=2048))["ws_max_size"] == 2048

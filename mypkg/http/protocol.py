@@ -135,6 +135,8 @@ class HttpProtocol(asyncio.Protocol):
             self.feed(data)
         except ProtocolError as exc:
             self.reject(exc.status, exc.reason)
+        except Exception as exc:  # a bug must not escape into the transport and drop the rest
+            self.parse_failed(exc)
 
     def eof_received(self) -> bool | None:
         return None  # the transport closes; connection_lost tells any running cycle
@@ -249,7 +251,7 @@ class HttpProtocol(asyncio.Protocol):
             ),
         }
         if self.proxy_trusted and state.proxy_peers is not None:
-            apply_proxy_headers(scope, state.proxy_peers)
+            apply_proxy_headers(scope, state.proxy_peers, state.proxy_mode)
         if upgrade:
             # The parser cannot carry on past an upgrade request: it is the connection's last.
             keep_alive = False
@@ -318,6 +320,8 @@ class HttpProtocol(asyncio.Protocol):
                 self.next_message()  # h11 parses what it buffered meanwhile: this runs in send()
             except ProtocolError as exc:
                 self.reject(exc.status, exc.reason)
+            except Exception as exc:
+                self.parse_failed(exc)
 
     # ------------------------------------------------------------------ ending connections
     def reject(self, status: int, reason: str) -> None:
@@ -347,6 +351,15 @@ class HttpProtocol(asyncio.Protocol):
         else:
             self.pending_error = error  # after the responses ahead of it, in order
             self.pause_reading()
+
+    def parse_failed(self, exc: Exception) -> None:
+        """An unexpected error while parsing (a bug, not the client's fault as far as we know):
+        log it once, answer 400 after the responses ahead, and read nothing more."""
+        logger.error("Error while parsing a request from %s", self.client, exc_info=exc)
+        try:
+            self.reject(400, "invalid HTTP request")
+        except Exception:  # the connection's state is beyond repair: cut it
+            self.transport.abort()
 
     def on_deadline(self) -> None:
         """Called by the server's ticker when this connection's deadline has passed."""

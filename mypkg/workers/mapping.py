@@ -53,13 +53,22 @@ def _access_log(value: Any, worker: Any) -> object:
     return access_log_enabled(worker.log, worker.cfg)
 
 
-_SCHEME_HEADERS_READ = ("X-FORWARDED-PROTO",)  # plus RFC 7239 Forwarded, which Gunicorn lacks
+_SCHEME_HEADERS_READ = ("X-FORWARDED-PROTO",)  # or RFC 7239 Forwarded (--proxy-headers-mode)
 
 
 def _trusted_peers(value: Any, worker: Any) -> object:
     """Gunicorn trusts every UNIX-socket peer unconditionally; mypkg says so with ``unix:``."""
     peers = [value] if isinstance(value, str) else list(value)
     return peers if "*" in peers or "unix:" in peers else [*peers, "unix:"]
+
+
+# A converter's answer for "Gunicorn's value is its default: leave mypkg's own default (or the
+# MYPKG_* variable) in place", for defaults mypkg chose to be safer than Gunicorn's.
+UNSET = object()
+
+
+def _unless_default(gunicorn_default: object) -> Converter:
+    return lambda value, worker: UNSET if value == gunicorn_default else value
 
 
 def _choice(table: dict[str, str]) -> Converter:
@@ -189,9 +198,11 @@ TABLE: dict[str, Row] = {
     "secure_scheme_headers": to(
         "proxy_headers",
         "Proxy headers are on when it is non-empty. Trusted proxies (forwarded_allow_ips) set"
-        " the scheme with X-Forwarded-Proto or Forwarded and the client with X-Forwarded-For;"
-        " other header names in the dict (X-Forwarded-Ssl, X-Forwarded-Protocol) are warned"
-        " about, not read.",
+        " the scheme with X-Forwarded-Proto and the client with X-Forwarded-For, as Gunicorn"
+        " reads them; RFC 7239 Forwarded is then ignored. Gunicorn has no setting for"
+        " Forwarded: `MYPKG_PROXY_HEADERS_MODE=forwarded` (`proxy_headers_mode`) reads it"
+        " instead of X-Forwarded-*, never both. Other header names in the dict"
+        " (X-Forwarded-Ssl, X-Forwarded-Protocol) are warned about, not read.",
         lambda value, worker: bool(value),
     ),
     "forwarded_allow_ips": to(
@@ -306,8 +317,11 @@ TABLE: dict[str, Row] = {
     ),
     "websocket_max_message_size": to(
         "ws_max_size",
-        "Larger message: close code 1009. Gunicorn's 0 (no limit) is refused: mypkg bounds the"
-        " memory of every connection.",
+        "Larger message: close code 1009; also the bytes queued for an app that reads slowly."
+        " Gunicorn's 0 (no limit) is refused: mypkg bounds the memory of every connection."
+        " Left at Gunicorn's default (16 MiB), mypkg's own 1 MiB applies (see"
+        " docs/security.md); set it to get more.",
+        _unless_default(16 * 1024 * 1024),
     ),
     "http_parser": to(
         "http",
@@ -348,6 +362,8 @@ def translate(worker_: Any) -> dict[str, object]:
         assert row.target is not None
         target = SETTINGS[row.target]
         value = row.convert(setting.value, worker_)
+        if value is UNSET:
+            continue
         try:
             target.parse(value)
         except ValueError as exc:
@@ -371,7 +387,8 @@ def warnings(cfg: Any) -> list[str]:
         if unread:
             lines.append(
                 f"Gunicorn setting {flag(scheme_headers)}: mypkg's worker takes the scheme from"
-                f" X-Forwarded-Proto and Forwarded only; {', '.join(unread)} will not be read"
+                f" X-Forwarded-Proto (or Forwarded, see proxy_headers_mode) only;"
+                f" {', '.join(unread)} will not be read"
             )
     return lines
 
