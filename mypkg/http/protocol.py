@@ -13,6 +13,7 @@ from collections import deque
 from typing import Any, ClassVar
 from urllib.parse import unquote
 
+from mypkg.accesslog import client_text
 from mypkg.errors import ProtocolError
 from mypkg.http import extensions, framing
 from mypkg.http.cycle import BODY_HIGH_WATER, RequestCycle
@@ -111,12 +112,16 @@ class HttpProtocol(asyncio.Protocol):
         if peers is not None:
             self.proxy_trusted = (self.client[0] if self.client else None) in peers
         state.add(self)
+        if state.log_connections:
+            logger.debug("Connection from %s opened", client_text(self.client))
         if state.timeout_request_head > 0:
             self.deadline = state.now + state.timeout_request_head
         if state.shutting_down:  # accepted just before the listener closed
             self.shutdown()
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self.state.log_connections:
+            logger.debug("Connection from %s closed", client_text(self.client))
         self.state.discard(self)
         self.deadline = 0.0
         for cycle in (self.cycle, self.parsing, *self.pipeline):
@@ -278,6 +283,8 @@ class HttpProtocol(asyncio.Protocol):
             return
         scope, self.upgrade_scope = self.upgrade_scope, None
         assert scope is not None and self.state.upgrade is not None
+        if self.state.log_connections:
+            logger.debug("Connection from %s upgraded to WebSocket", client_text(self.client))
         self.state.discard(self)
         self.deadline = 0.0
         self.state.upgrade(self.transport, scope, rest)
@@ -289,7 +296,7 @@ class HttpProtocol(asyncio.Protocol):
             cycle.keep_alive = False
             cycle.respond_error(503)
             return
-        cycle.task = self.loop.create_task(cycle.run(state.app))
+        cycle.task = state.create_task(cycle.run(state.app))
 
     def on_response_complete(self, cycle: RequestCycle) -> None:
         self.cycle = None
