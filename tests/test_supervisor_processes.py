@@ -31,8 +31,7 @@ def _get(port: int, path: str = "/") -> httpx.Response:
 def _fire(port: int, path: str) -> threading.Thread:
     """A request that will never be answered (it blocks its worker): sent from a thread.
 
-    Returns once the request is sent, so a signal that follows finds it queued or being served.
-    """
+    Returns once the request is sent: a signal sent next finds it at least queued."""
     sent = threading.Event()
 
     def send() -> None:
@@ -44,7 +43,7 @@ def _fire(port: int, path: str) -> threading.Thread:
 
     thread = threading.Thread(target=send, daemon=True)
     thread.start()
-    assert sent.wait(15), "the blocking request could not be sent"
+    assert sent.wait(15), "the request could not be sent"
     return thread
 
 
