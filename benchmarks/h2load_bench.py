@@ -72,6 +72,11 @@ def h2load(url: str, opts: argparse.Namespace) -> tuple[float, int, int]:
         "-D", str(opts.duration), "--warm-up-time", "1", url,
     ]  # fmt: skip
     out = subprocess.run(argv, capture_output=True, text=True, timeout=opts.duration + 60).stdout
+    return parse_h2load(out)
+
+
+def parse_h2load(out: str) -> tuple[float, int, int]:
+    """req/s, succeeded, failed from h2load's report."""
     rate, counts = _RESULT.search(out), _COUNTS.search(out)
     if rate is None or counts is None:
         raise RuntimeError(f"unexpected h2load output:\n{out}")
