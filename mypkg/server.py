@@ -197,13 +197,12 @@ class Server:
         self._factory = factory
         self.sockets = sockets
         backlog = self.config.backlog
+        tls = self._tls_options()
         for sock in sockets:
             if sock.family == socket.AF_UNIX:
-                listener = await loop.create_unix_server(
-                    factory, sock=sock, backlog=backlog, ssl=ssl
-                )
+                listener = await loop.create_unix_server(factory, sock=sock, backlog=backlog, **tls)
             else:
-                listener = await loop.create_server(factory, sock=sock, backlog=backlog, ssl=ssl)
+                listener = await loop.create_server(factory, sock=sock, backlog=backlog, **tls)
             self._listeners.append(listener)
             logger.info("Serving on %s", describe(sock, tls=ssl is not None))
 
@@ -251,8 +250,18 @@ class Server:
 
     def _serve_accepted(self, conn: socket.socket) -> asyncio.Task[Any]:
         loop = asyncio.get_running_loop()
+        coro = loop.connect_accepted_socket(self._factory, conn, **self._tls_options())
+        return loop.create_task(coro)
+
+    def _tls_options(self) -> dict[str, Any]:
+        """``ssl`` for the loop, and a handshake deadline: the request-head deadline covers the
+        handshake too, so a client that never sends (or trickles) its ClientHello is cut off
+        then, not at the loops' 60 s default."""
         ssl = self.config.ssl_context
-        return loop.create_task(loop.connect_accepted_socket(self._factory, conn, ssl=ssl))
+        timeout = self.config.timeout_request_head
+        if ssl is None or timeout <= 0:
+            return {"ssl": ssl}
+        return {"ssl": ssl, "ssl_handshake_timeout": timeout}
 
     def _max_requests_reached(self) -> None:
         if self._exit is not None and not self._exit.is_set():
