@@ -20,6 +20,7 @@ from typing import Any
 from mypkg.asgi import ASGI3App
 from mypkg.config import Config
 from mypkg.errors import ConfigError
+from mypkg.faults import describe_open_file_limit, is_accept_resource_error, raise_open_file_limit
 from mypkg.lifespan import Lifespan
 from mypkg.logging import configure_logging
 from mypkg.sockets import bind_sockets, describe
@@ -135,6 +136,7 @@ class Server:
         """
         config = self.config
         config.check()
+        logger.info(describe_open_file_limit(*raise_open_file_limit()))
         loop = self._loop = asyncio.get_running_loop()
         self._exit = asyncio.Event()
         app = self.app = self.app or config.load_app()
@@ -159,7 +161,7 @@ class Server:
             state.stop()
             await lifespan.shutdown()
             self._restore_signal_handlers(install_signal_handlers)
-            if loop.get_exception_handler() is quiet_tls_errors:
+            if loop.get_exception_handler() is self._handle_loop_error:
                 loop.set_exception_handler(None)
 
     def request_exit(self, force: bool = False) -> None:
@@ -187,9 +189,8 @@ class Server:
         assert self.state is not None
         state = self.state
         cls = protocol_class(self.config.http)
-        ssl = self.config.ssl_context
-        if ssl is not None and loop.get_exception_handler() is None:
-            loop.set_exception_handler(quiet_tls_errors)
+        if loop.get_exception_handler() is None:
+            loop.set_exception_handler(self._handle_loop_error)
 
         def factory() -> asyncio.Protocol:
             return cls(state)  # type: ignore[call-arg]
@@ -204,7 +205,16 @@ class Server:
             else:
                 listener = await loop.create_server(factory, sock=sock, backlog=backlog, **tls)
             self._listeners.append(listener)
-            logger.info("Serving on %s", describe(sock, tls=ssl is not None))
+            logger.info("Serving on %s", describe(sock, tls=self.config.ssl_context is not None))
+
+    def _handle_loop_error(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        """asyncio's accept() failing for lack of descriptors is counted and reported once per
+        interval (asyncio would log it with a traceback per backlog slot, every second); a TLS
+        failure a client causes is a debug line; the rest goes to the loop's default handler."""
+        if is_accept_resource_error(context) and self.state is not None:
+            self.state.fd_exhausted.report(context["exception"])
+        else:
+            quiet_tls_errors(loop, context)
 
     async def _shutdown(self) -> None:
         assert self.state is not None

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from mypkg.accesslog import AccessLog
 from mypkg.asgi import ASGI3App
+from mypkg.faults import FD_HEADROOM, Throttled
 from mypkg.middleware.proxy_headers import TrustedPeers
 
 if TYPE_CHECKING:
@@ -65,6 +66,8 @@ class ServerState:
         "default_header_list",
         "default_headers",
         "extra_headers",
+        "fd_exhausted",
+        "fd_warn_at",
         "inflight",
         "lifespan_state",
         "limit_concurrency",
@@ -94,6 +97,10 @@ class ServerState:
         self.app = app
         self.loop = loop
         self.connections: set[Connection] = set()
+        # Running out of descriptors: counted, and reported once per interval. uvloop refuses
+        # the surplus connections silently, so nearing the limit is what we can see there.
+        self.fd_exhausted = Throttled("Out of file descriptors; new connections are refused")
+        self.fd_warn_at = _open_file_limit() - FD_HEADROOM
         self.lifespan_state: dict[str, Any] = {}
         self.access_log = config.access_log and logging.getLogger("mypkg.access").isEnabledFor(
             logging.INFO
@@ -192,6 +199,8 @@ class ServerState:
     # ------------------------------------------------------------------ connection registry
     def add(self, conn: Connection) -> None:
         self.connections.add(conn)
+        if len(self.connections) >= self.fd_warn_at:
+            self.fd_exhausted.report(f"{len(self.connections)} connections open")
 
     def discard(self, conn: Connection) -> None:
         self.connections.discard(conn)
@@ -240,3 +249,13 @@ class ServerState:
         """Cut every connection; the app tasks that were cancelled, to wait for."""
         tasks = [conn.abort() for conn in list(self.connections)]
         return [task for task in tasks if task is not None]
+
+
+def _open_file_limit() -> int:
+    """The soft RLIMIT_NOFILE (unbounded where the platform has none)."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - not on Windows
+        return 1 << 62
+    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    return soft if soft != resource.RLIM_INFINITY else 1 << 62
