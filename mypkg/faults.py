@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import sys
 import time
 from collections.abc import Callable
 
@@ -95,3 +96,44 @@ def is_accept_resource_error(context: dict[str, object]) -> bool:
         and exc.errno in RESOURCE_ERRNOS
         and "accept" in str(context.get("message", ""))
     )
+
+
+# --------------------------------------------------------------------------- log handlers
+
+
+def guard_log_handlers(names: tuple[str, ...] = ("", "mypkg.error", "mypkg.access")) -> None:
+    """Make the handlers of these loggers report a failed write (disk full, file gone) once per
+    interval, with the number of records lost, instead of a traceback on stderr per record.
+
+    logging's default ``handleError`` prints ~40 lines for every record it could not write, so an
+    access log on a full disk turns each request into that. Worse, a ``FileHandler`` whose file
+    must be reopened (after SIGUSR1) raises out of ``emit`` when the open fails, into the code
+    that logged: the request cycle would report an application error for every request.
+    """
+    for name in names:
+        for handler in logging.getLogger(name).handlers:
+            if not isinstance(handler.handleError, _Guard):
+                guard = _Guard(handler)
+                handler.handleError = guard  # type: ignore[method-assign]
+                handler.emit = guard.emit  # type: ignore[method-assign]
+
+
+class _Guard:
+    """A handler's ``emit`` that cannot raise, and its ``handleError``: count, say so once per
+    interval."""
+
+    __slots__ = ("_emit", "throttled")
+
+    def __init__(self, handler: logging.Handler) -> None:
+        target = getattr(handler, "baseFilename", None) or type(handler).__name__
+        self.throttled = Throttled(f"Log records to {target} are being lost", level=logging.ERROR)
+        self._emit = handler.emit
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self._emit(record)
+        except Exception as exc:  # the handler could not even open its file
+            self.throttled.report(exc)
+
+    def __call__(self, record: logging.LogRecord) -> None:
+        self.throttled.report(sys.exc_info()[1])

@@ -20,7 +20,12 @@ from typing import Any
 from mypkg.asgi import ASGI3App
 from mypkg.config import Config
 from mypkg.errors import ConfigError
-from mypkg.faults import describe_open_file_limit, is_accept_resource_error, raise_open_file_limit
+from mypkg.faults import (
+    describe_open_file_limit,
+    guard_log_handlers,
+    is_accept_resource_error,
+    raise_open_file_limit,
+)
 from mypkg.lifespan import Lifespan
 from mypkg.logging import configure_logging
 from mypkg.sockets import bind_sockets, describe
@@ -136,6 +141,7 @@ class Server:
         """
         config = self.config
         config.check()
+        guard_log_handlers()
         logger.info(describe_open_file_limit(*raise_open_file_limit()))
         loop = self._loop = asyncio.get_running_loop()
         self._exit = asyncio.Event()
