@@ -14,7 +14,7 @@ from tests import apps
 from tests.conftest import serve
 from tests.tls_helpers import Pki, make_pki, tls_get
 
-HEAD_TIMEOUT = 1.0
+HEAD_TIMEOUT = 0.5
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +31,7 @@ def client_hello(context: ssl.SSLContext) -> bytes:
     return outgoing.read()
 
 
-def seconds_until_closed(sock: socket.socket, trickle: bytes = b"", every: float = 0.2) -> float:
+def seconds_until_closed(sock: socket.socket, trickle: bytes = b"", every: float = 0.1) -> float:
     """Send ``trickle`` one byte per ``every`` seconds; how long until the server hung up."""
     start = time.monotonic()
     sock.settimeout(every)
