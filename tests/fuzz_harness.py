@@ -1,0 +1,173 @@
+"""Feed raw bytes to each HTTP backend through its asyncio protocol, without sockets.
+
+Why: differential fuzzing needs millions of cases; a real socket per case costs a millisecond,
+the protocol itself tens of microseconds. The transport here only records what is written and
+closes when told, as asyncio's does (``connection_lost`` a loop iteration later). Everything
+above it is the real server: ``ServerState``, the backend, the shared lifecycle, the ASGI cycle
+and a recording app. The outcome of a case is what reached the app (method, target, version,
+headers, body) and whether the connection was answered with an error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from mypkg import Config
+from mypkg.server import protocol_class
+from mypkg.state import ServerState
+
+_STATUS = re.compile(rb"HTTP/1\.1 (\d{3}) ")
+
+
+@dataclass(frozen=True)
+class Seen:
+    """One request as the app saw it."""
+
+    method: str
+    target: bytes
+    version: str
+    headers: tuple[tuple[bytes, bytes], ...]
+    body: bytes
+    complete: bool  # the body ended normally (no http.disconnect)
+
+
+@dataclass
+class Outcome:
+    requests: list[Seen] = field(default_factory=list)
+    statuses: list[int] = field(default_factory=list)
+    written: bytes = b""
+
+    @property
+    def reason(self) -> str:
+        """The server's error text (the body of its last response), to group disagreements."""
+        if not self.rejected:
+            return ""
+        return self.written.rpartition(b"\r\n\r\n")[2].decode("latin-1").strip()[:80]
+
+    @property
+    def rejected(self) -> bool:
+        """Answered with a 4xx/5xx by the server itself (the app only ever answers 200)."""
+        return any(status >= 400 for status in self.statuses)
+
+    def verdict(self) -> list[Seen]:
+        """What both backends must agree on: the requests that reached the app, each with its
+        method, target, version, headers and body. A request one backend refuses and the other
+        passes on shows here; whether (and when) garbage is answered 400 or just closed does
+        not (a backend may refuse at the first bad byte or once the head is complete).
+        """
+        return self.requests
+
+
+class FakeTransport(asyncio.Transport):
+    def __init__(self, loop: asyncio.AbstractEventLoop, protocol: asyncio.Protocol) -> None:
+        super().__init__()
+        self.loop, self.protocol = loop, protocol
+        self.written = bytearray()
+        self.closed = False
+        self.reading = True
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        self.written += data
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self.loop.call_soon(self.protocol.connection_lost, None)
+
+    def abort(self) -> None:
+        self.close()
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        info = {"sockname": ("127.0.0.1", 8000), "peername": ("127.0.0.1", 40000)}
+        return info.get(name, default)
+
+    def pause_reading(self) -> None:
+        self.reading = False
+
+    def resume_reading(self) -> None:
+        self.reading = True
+
+    def is_reading(self) -> bool:
+        return self.reading
+
+    def get_write_buffer_size(self) -> int:
+        return 0
+
+    def can_write_eof(self) -> bool:
+        return True
+
+    def write_eof(self) -> None:
+        self.close()
+
+
+class Harness:
+    """One event loop and one ServerState per backend, reused for every case."""
+
+    def __init__(self, backend: str, **settings: Any) -> None:
+        self.backend = backend
+        self.loop = asyncio.new_event_loop()
+        self.seen: list[Seen] = []
+        config = Config(self._app, http=backend, lifespan="off", **settings)
+        config.check()
+        self.state = ServerState(config, self._app, self.loop)
+        self.cls = protocol_class(backend)
+
+    def close(self) -> None:
+        self.loop.close()
+
+    async def _app(self, scope: Any, receive: Any, send: Any) -> None:
+        body, complete = bytearray(), False
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                break
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                complete = True
+                break
+        target = scope["raw_path"] + (
+            b"?" + scope["query_string"] if scope["query_string"] else b""
+        )
+        headers = tuple((bytes(name), bytes(value)) for name, value in scope["headers"])
+        seen = Seen(scope["method"], target, scope["http_version"], headers, bytes(body), complete)
+        self.seen.append(seen)
+        if complete:
+            head = [(b"content-length", b"2")]
+            await send({"type": "http.response.start", "status": 200, "headers": head})
+            await send({"type": "http.response.body", "body": b"ok"})
+
+    def run(self, pieces: list[bytes]) -> Outcome:
+        """Feed ``pieces`` one data_received each, then EOF; what happened."""
+        self.seen = []
+        protocol = self.cls(self.state)  # type: ignore[call-arg]
+        transport = FakeTransport(self.loop, protocol)
+        self.loop.run_until_complete(self._drive(protocol, transport, pieces))
+        written = bytes(transport.written)
+        return Outcome(self.seen, [int(m) for m in _STATUS.findall(written)], written)
+
+    async def _drive(
+        self, protocol: asyncio.Protocol, transport: FakeTransport, pieces: list[bytes]
+    ) -> None:
+        protocol.connection_made(transport)
+        for piece in pieces:
+            if transport.closed:
+                break
+            protocol.data_received(piece)
+            await _settle()
+        if not transport.closed:
+            protocol.eof_received()
+            await _settle()
+            transport.close()
+        await _settle()
+
+
+async def _settle(rounds: int = 8) -> None:
+    """Let app tasks and call_soon callbacks run (each round is one loop iteration)."""
+    for _ in range(rounds):
+        await asyncio.sleep(0)

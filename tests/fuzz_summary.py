@@ -1,0 +1,33 @@
+"""Group the disagreements a fuzz run recorded by the two backends' answers (scripts/fuzz)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections import Counter
+from pathlib import Path
+
+
+def summarize(path: str) -> str:
+    file = Path(path)
+    if not file.exists():
+        return f"{path}: no disagreement recorded"
+    groups: Counter[tuple[str, str]] = Counter()
+    examples: dict[tuple[str, str], str] = {}
+    for line in file.read_text().splitlines():
+        entry = json.loads(line)
+        key = tuple(
+            f"{entry[side]['statuses']} {entry[side]['reason'][:50]}"
+            for side in ("httptools", "h11")
+        )
+        groups[key] += 1  # type: ignore[index]
+        examples.setdefault(key, entry["input"][:160])  # type: ignore[arg-type]
+    lines = [f"{path}: {sum(groups.values())} disagreement(s) in {len(groups)} group(s)"]
+    for key, count in groups.most_common(20):
+        lines.append(f"{count:6}  httptools {key[0]!r}  h11 {key[1]!r}")
+        lines.append(f"        e.g. {examples[key]!r}")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(summarize(sys.argv[1]))
