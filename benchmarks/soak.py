@@ -246,6 +246,8 @@ def plot(paths: list[str], output: str) -> None:
         done = result["tally"]["done"]
         axes[0][column].set_title(f"{result['server']}: {done:,} requests")
         axes[0][column].set_ylabel("RSS (MiB)")
+        axes[0][column].set_ylim(0, max(s["rss"] for s in result["samples"]) * 1.2)
+        axes[1][column].set_ylim(0, max(s["fds"] for s in result["samples"]) * 1.3)
         axes[1][column].set_ylabel("open descriptors")
         axes[1][column].set_xlabel("seconds")
         for row in (0, 1):
