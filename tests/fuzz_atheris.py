@@ -20,7 +20,8 @@ import atheris  # type: ignore[import-untyped,import-not-found,unused-ignore]
 with atheris.instrument_imports():
     from tests.fuzz_harness import Harness
 
-LIMITS = {"limit_request_line": 256, "limit_request_fields": 16, "limit_request_field_size": 512}
+from tests.fuzz_cases import LIMITS
+
 HARNESSES = (Harness("httptools", **LIMITS), Harness("h11", **LIMITS))
 REPORT = os.environ.get("MYPKG_FUZZ_REPORT", "fuzz-atheris-disagreements.jsonl")
 COUNTS = {"inputs": 0, "disagreements": 0}

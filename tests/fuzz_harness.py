@@ -154,20 +154,40 @@ class Harness:
     async def _drive(
         self, protocol: asyncio.Protocol, transport: FakeTransport, pieces: list[bytes]
     ) -> None:
+        """As asyncio would: no data while reading is paused, EOF then close, and every task
+        the connection started run to its end."""
         protocol.connection_made(transport)
         for piece in pieces:
-            if transport.closed:
+            if not await _until_reading(transport):
                 break
             protocol.data_received(piece)
-            await _settle()
-        if not transport.closed:
-            protocol.eof_received()
-            await _settle()
+            await _rounds(2)
+        if await _until_reading(transport) and not protocol.eof_received():
             transport.close()
-        await _settle()
+        await _until_done()
+        transport.close()  # the server kept it open (reading paused for good): cut it
+        await _until_done()
 
 
-async def _settle(rounds: int = 8) -> None:
-    """Let app tasks and call_soon callbacks run (each round is one loop iteration)."""
+async def _rounds(count: int) -> None:
+    for _ in range(count):
+        await asyncio.sleep(0)
+
+
+async def _until_reading(transport: FakeTransport, rounds: int = 50) -> bool:
+    """Wait (a bounded number of loop iterations) until the protocol reads again."""
     for _ in range(rounds):
+        if transport.closed or transport.reading:
+            break
+        await asyncio.sleep(0)
+    return transport.reading and not transport.closed
+
+
+async def _until_done(rounds: int = 200) -> None:
+    """Run the loop until no task but this one is left (app tasks, cycles) and callbacks ran."""
+    me = asyncio.current_task()
+    await _rounds(2)
+    for _ in range(rounds):
+        if not [task for task in asyncio.all_tasks() if task is not me]:
+            return
         await asyncio.sleep(0)
