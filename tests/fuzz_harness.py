@@ -52,13 +52,28 @@ class Outcome:
         """Answered with a 4xx/5xx by the server itself (the app only ever answers 200)."""
         return any(status >= 400 for status in self.statuses)
 
-    def verdict(self) -> list[Seen]:
-        """What both backends must agree on: the requests that reached the app, each with its
-        method, target, version, headers and body. A request one backend refuses and the other
-        passes on shows here; whether (and when) garbage is answered 400 or just closed does
-        not (a backend may refuse at the first bad byte or once the head is complete).
-        """
-        return self.requests
+    def verdict(self) -> list[Seen | tuple[str, bytes, str, tuple[tuple[bytes, bytes], ...]]]:
+        """What both backends must agree on: the requests that reached the app. A complete one
+        counts whole (method, target, version, headers, body); one whose body was cut by an
+        error counts by its head (the bytes of a body refused midway are not compared)."""
+        return [
+            r if r.complete else (r.method, r.target, r.version, r.headers) for r in self.requests
+        ]
+
+
+def agree(a: Outcome, b: Outcome) -> bool:
+    """The same requests reached the app through both backends. A request whose body turned
+    out malformed may or may not have been started before the error (llhttp checks a whole
+    read before calling back; h11 hands over the head first): a last, incomplete request only
+    one backend started does not count as a disagreement, as both then refuse it with a 400.
+    (Whether and when garbage is answered 400 or just closed is not compared either: a backend
+    may refuse at the first bad byte or once the head is complete.)"""
+    left, right = a.verdict(), b.verdict()
+    if len(left) == len(right) + 1 and not a.requests[-1].complete and b.rejected:
+        left = left[:-1]
+    elif len(right) == len(left) + 1 and not b.requests[-1].complete and a.rejected:
+        right = right[:-1]
+    return left == right
 
 
 class FakeTransport(asyncio.Transport):
