@@ -142,7 +142,7 @@ class Server:
         config = self.config
         config.check()
         guard_log_handlers()
-        logger.info(describe_open_file_limit(*raise_open_file_limit()))
+        fd_limits = raise_open_file_limit()  # before the app opens anything; said with the banner
         loop = self._loop = asyncio.get_running_loop()
         self._exit = asyncio.Event()
         app = self.app = self.app or config.load_app()
@@ -158,6 +158,7 @@ class Server:
         try:
             started = await lifespan.startup(self._exit)
             if started and not self._exit.is_set():  # else a signal came during startup
+                logger.info(describe_open_file_limit(*fd_limits))
                 await self._listen(sockets if sockets is not None else bind_sockets(config))
                 state.start()
                 self.started.set()
@@ -195,6 +196,7 @@ class Server:
         assert self.state is not None
         state = self.state
         cls = protocol_class(self.config.http)
+        ssl = self.config.ssl_context
         if loop.get_exception_handler() is None:
             loop.set_exception_handler(self._handle_loop_error)
 
@@ -211,7 +213,7 @@ class Server:
             else:
                 listener = await loop.create_server(factory, sock=sock, backlog=backlog, **tls)
             self._listeners.append(listener)
-            logger.info("Serving on %s", describe(sock, tls=self.config.ssl_context is not None))
+            logger.info("Serving on %s", describe(sock, tls=ssl is not None))
 
     def _handle_loop_error(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
         """asyncio's accept() failing for lack of descriptors is counted and reported once per
