@@ -4,6 +4,7 @@ RLIMIT_NOFILE is raised to the hard limit at start (the startup log says so)."""
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import time
 
@@ -13,6 +14,7 @@ from tests.conftest import Response, mypkg_command, request
 from tests.processes import ServerProcess
 
 LIMIT = 48  # soft = hard: the server cannot raise it
+pytestmark = pytest.mark.skipif(not shutil.which("prlimit"), reason="prlimit (util-linux) needed")
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
