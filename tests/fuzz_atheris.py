@@ -18,6 +18,12 @@ import sys
 import atheris  # type: ignore[import-untyped,import-not-found,unused-ignore]
 
 with atheris.instrument_imports():
+    import h11  # noqa: F401 - imported here to be instrumented
+
+    import mypkg.http.cycle
+    import mypkg.http.h11_impl
+    import mypkg.http.httptools_impl
+    import mypkg.http.protocol  # noqa: F401
     from tests.fuzz_harness import Harness, agree
 
 from tests.fuzz_cases import LIMITS
