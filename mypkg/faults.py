@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -21,7 +22,7 @@ logger = logging.getLogger("mypkg.error")
 REPORT_INTERVAL = 10.0  # seconds between two lines about the same fault
 # accept() failing for lack of a resource: asyncio retries a second later, libuv at once.
 RESOURCE_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
-FD_HEADROOM = 16  # descriptors a worker keeps for its own files, logs and pipes
+FD_HEADROOM = 8  # descriptors a worker keeps for files, logs and pipes it opens later
 
 
 class Throttled:
@@ -77,6 +78,23 @@ def raise_open_file_limit() -> tuple[int, int]:
             return (soft, soft)
         return (soft, hard)
     return (soft, soft)
+
+
+def connection_budget() -> int:
+    """How many connections fit under the soft RLIMIT_NOFILE: the limit, less what is open now,
+    less FD_HEADROOM for files, logs and pipes opened later. Past it, the limit is near."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - not on Windows
+        return 1 << 62
+    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    if soft == resource.RLIM_INFINITY:
+        return 1 << 62
+    try:
+        in_use = len(os.listdir("/proc/self/fd"))
+    except OSError:  # no procfs: count nothing
+        in_use = 0
+    return soft - in_use - FD_HEADROOM
 
 
 def describe_open_file_limit(before: int, after: int) -> str:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from mypkg.accesslog import AccessLog
 from mypkg.asgi import ASGI3App
-from mypkg.faults import FD_HEADROOM, Throttled
+from mypkg.faults import Throttled, connection_budget
 from mypkg.middleware.proxy_headers import TrustedPeers
 
 if TYPE_CHECKING:
@@ -100,7 +100,7 @@ class ServerState:
         # Running out of descriptors: counted, and reported once per interval. uvloop refuses
         # the surplus connections silently, so nearing the limit is what we can see there.
         self.fd_exhausted = Throttled("Out of file descriptors; new connections are refused")
-        self.fd_warn_at = _open_file_limit() - FD_HEADROOM
+        self.fd_warn_at = connection_budget()
         self.lifespan_state: dict[str, Any] = {}
         self.access_log = config.access_log and logging.getLogger("mypkg.access").isEnabledFor(
             logging.INFO
@@ -249,13 +249,3 @@ class ServerState:
         """Cut every connection; the app tasks that were cancelled, to wait for."""
         tasks = [conn.abort() for conn in list(self.connections)]
         return [task for task in tasks if task is not None]
-
-
-def _open_file_limit() -> int:
-    """The soft RLIMIT_NOFILE (unbounded where the platform has none)."""
-    try:
-        import resource
-    except ImportError:  # pragma: no cover - not on Windows
-        return 1 << 62
-    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
-    return soft if soft != resource.RLIM_INFINITY else 1 << 62
