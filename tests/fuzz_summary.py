@@ -8,10 +8,16 @@ from collections import Counter
 from pathlib import Path
 
 
+def progress(path: str) -> int:
+    """Cases run so far over every process of a long run (counted every 10,000)."""
+    files = Path(path).parent.glob(Path(path).name + ".progress.*")
+    return sum(int(file.read_text() or 0) for file in files)
+
+
 def summarize(path: str) -> str:
     file = Path(path)
     if not file.exists():
-        return f"{path}: no disagreement recorded"
+        return f"{path}: no disagreement recorded ({progress(path)} cases counted so far)"
     groups: Counter[tuple[str, str]] = Counter()
     examples: dict[tuple[str, str], str] = {}
     for line in file.read_text().splitlines():
@@ -22,7 +28,10 @@ def summarize(path: str) -> str:
         )
         groups[key] += 1  # type: ignore[index]
         examples.setdefault(key, entry["input"][:160])  # type: ignore[arg-type]
-    lines = [f"{path}: {sum(groups.values())} disagreement(s) in {len(groups)} group(s)"]
+    lines = [
+        f"{path}: {sum(groups.values())} disagreement(s) in {len(groups)} group(s)"
+        f" ({progress(path)} cases counted so far)"
+    ]
     for key, count in groups.most_common(20):
         lines.append(f"{count:6}  httptools {key[0]!r}  h11 {key[1]!r}")
         lines.append(f"        e.g. {examples[key]!r}")

@@ -62,12 +62,25 @@ def describe(pieces: list[bytes], a: Outcome, b: Outcome) -> str:
 @given(rng=st.randoms(use_true_random=LONG))
 def test_backends_agree(harnesses: tuple[Harness, Harness], rng: random.Random) -> None:
     pieces = case(rng)
+    if REPORT:
+        _progress()
     httptools, h11 = harnesses
     a, b = httptools.run(pieces), h11.run(pieces)
     if REPORT and not agree(a, b):
         record(pieces, a, b)
         return
     assert agree(a, b), describe(pieces, a, b)
+
+
+_CASES = [0]
+
+
+def _progress() -> None:
+    """A long run says how far it got (cases so far, per process) every 10,000 cases."""
+    _CASES[0] += 1
+    if _CASES[0] % 10_000 == 0:
+        with open(f"{REPORT}.progress.{os.getpid()}", "w") as file:
+            file.write(f"{_CASES[0]}\n")
 
 
 def record(pieces: list[bytes], a: Outcome, b: Outcome) -> None:
