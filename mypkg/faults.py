@@ -119,7 +119,11 @@ def is_accept_resource_error(context: dict[str, object]) -> bool:
 # --------------------------------------------------------------------------- log handlers
 
 
-def guard_log_handlers(names: tuple[str, ...] = ("", "mypkg.error", "mypkg.access")) -> None:
+# mypkg's loggers, the root, and Gunicorn's (mypkg's forward there inside its worker class).
+GUARDED_LOGGERS = ("", "mypkg.error", "mypkg.access", "gunicorn.error", "gunicorn.access")
+
+
+def guard_log_handlers(names: tuple[str, ...] = GUARDED_LOGGERS) -> None:
     """Make the handlers of these loggers report a failed write (disk full, file gone) once per
     interval, with the number of records lost, instead of a traceback on stderr per record.
 

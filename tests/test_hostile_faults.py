@@ -17,6 +17,7 @@ import pytest
 
 from mypkg.faults import Throttled
 from tests.conftest import RawClient, request
+from tests.gunicorn_support import gunicorn
 from tests.master import Master
 from tests.processes import ServerProcess
 
@@ -78,6 +79,19 @@ def test_access_log_on_a_full_disk_keeps_serving(http: str, tmp_path: Path) -> N
     assert len(lost) == 1, proc.output  # one line per interval, not one per request
     assert "No space left on device" in lost[0]
     assert "Traceback" not in proc.output and "Logging error" not in proc.output
+
+
+def test_gunicorn_access_log_on_a_full_disk_keeps_serving(tmp_path: Path) -> None:
+    """Gunicorn's --access-logfile, written through its own handlers from mypkg's worker."""
+    with full_tmpfs(tmp_path / "disk") as disk:
+        access = ("--access-logfile", str(disk / "access.log"))
+        with gunicorn(tmp_path, *access, app="tests.apps:hello") as master:
+            statuses = [request(master.port, GET).status for _ in range(50)]
+            master.wait_for_log("are being lost")
+            log = master.log()
+    assert statuses == [200] * 50
+    assert log.count("are being lost") == 1, log
+    assert "Traceback" not in log and "Logging error" not in log
 
 
 def test_access_log_gone_after_reopen_keeps_serving(tmp_path: Path) -> None:
