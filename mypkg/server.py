@@ -14,10 +14,12 @@ import signal
 import socket
 import sys
 import threading
+import time
 from collections.abc import Callable, Coroutine
 from typing import Any
 
 from mypkg.asgi import ASGI3App
+from mypkg.banner import listen_line, press_ctrl_c, runtime_line
 from mypkg.config import Config
 from mypkg.errors import ConfigError
 from mypkg.faults import (
@@ -27,8 +29,8 @@ from mypkg.faults import (
     raise_open_file_limit,
 )
 from mypkg.lifespan import Lifespan
-from mypkg.logging import configure_logging
-from mypkg.sockets import bind_sockets, describe
+from mypkg.logging import configure_logging, logging_configured
+from mypkg.sockets import bind_sockets, remove_socket_files
 from mypkg.state import DRAIN_IDLE_GRACE, ServerState, settle
 from mypkg.tls import TlsInfo, quiet_tls_errors
 
@@ -63,8 +65,10 @@ def websocket_upgrade(config: Config, state: ServerState) -> Callable[..., None]
     except ImportError as exc:
         if not (exc.name or "").startswith("websockets"):
             raise
-        if config.ws == "websockets":
-            raise ConfigError("--ws websockets: the websockets package is not installed") from None
+        if config.ws != "auto":
+            raise ConfigError(
+                f"--ws {config.ws}: the websockets package is not installed"
+            ) from None
         return None  # auto: upgrade requests are answered as plain HTTP
     return Upgrader(config, state)
 
@@ -102,6 +106,19 @@ def run_loop(main: Coroutine[Any, Any, None], loop: str) -> None:
             event_loop.close()
 
 
+def setup_logging(config: Config) -> None:
+    """The Python API's logging rule (``mypkg.run``, ``Server.run``, ``Server.serve``).
+
+    Set up as the CLI does (stderr, timestamps, levels, access lines, or the --log-config file)
+    unless the caller passed ``log_config=None`` explicitly, or logging is configured already
+    (the root logger or a mypkg logger has a handler): then records go where the application
+    sends them. A ``log_config`` file given explicitly is always applied.
+    """
+    if config.log_config is None and ("log_config" in vars(config) or logging_configured()):
+        return
+    configure_logging(config.log_level, config.access_log, config.log_config, config.use_colors)
+
+
 class Server:
     """One event loop serving one app on a set of listening sockets."""
 
@@ -116,14 +133,15 @@ class Server:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._listeners: list[asyncio.base_events.Server] = []
         self._factory: Callable[[], asyncio.Protocol] = asyncio.Protocol
+        self._stopping_since = 0.0
+        self._bound_here = False  # we bound the sockets (not handed them): we remove UNIX files
 
     # ------------------------------------------------------------------ entry points
     def run(self, sockets: list[socket.socket] | None = None) -> None:
-        """Serve until told to stop (SIGINT/SIGTERM), in a new event loop, logging to stderr
-        unless the application configured mypkg's loggers itself."""
-        config = self.config
-        configure_logging(config.log_level, config.access_log, config.log_config, config.use_colors)
-        run_loop(self.serve(sockets), config.loop)
+        """Serve until told to stop (SIGINT/SIGTERM), in a new event loop (logging: see
+        ``setup_logging``)."""
+        setup_logging(self.config)
+        run_loop(self.serve(sockets), self.config.loop)
 
     async def serve(
         self,
@@ -132,20 +150,28 @@ class Server:
         install_signal_handlers: bool = True,
         on_tick: Callable[[], None] | None = None,
         on_max_requests: Callable[[], None] | None = None,
+        announce: bool = True,
     ) -> None:
         """Start, serve until ``request_exit``, shut down gracefully.
 
         ``on_tick`` runs on every tick of the server's clock, from the event loop (a heartbeat
         written there proves the loop runs). ``on_max_requests``, if given, replaces exiting at
         --limit-max-requests: a supervisor starts the replacement first, then asks us to exit.
+        ``announce``: this call is the whole server, not a worker that a process manager (mypkg's
+        master, Gunicorn) has set logging up for and announces itself: set logging up as
+        ``setup_logging`` says, and log the start-up banner.
         """
         config = self.config
+        if announce:
+            setup_logging(config)
         config.check()
         guard_log_handlers()
         fd_limits = raise_open_file_limit()  # before the app opens anything; said with the banner
         loop = self._loop = asyncio.get_running_loop()
         self._exit = asyncio.Event()
         app = self.app = self.app or config.load_app()
+        if announce:  # once the app is known good: a bad one gets only its error
+            logger.info("%s", runtime_line(config, "1 worker (this process)"))
         state = self.state = ServerState(config, app, loop)
         state.on_max_requests = on_max_requests or self._max_requests_reached
         state.on_tick = on_tick
@@ -158,16 +184,23 @@ class Server:
         try:
             started = await lifespan.startup(self._exit)
             if started and not self._exit.is_set():  # else a signal came during startup
+                logger.info("%s", lifespan.outcome())
                 logger.info(describe_open_file_limit(*fd_limits))
-                await self._listen(sockets if sockets is not None else bind_sockets(config))
+                await self._listen(sockets if sockets is not None else self._bind())
                 state.start()
                 self.started.set()
+                if announce:
+                    press_ctrl_c()
                 await self._exit.wait()
             await self._shutdown()
         finally:
             state.stop()
             await lifespan.shutdown()
             self._restore_signal_handlers(install_signal_handlers)
+            if self._bound_here:
+                remove_socket_files()
+            if self._stopping_since:
+                logger.info("Stopped in %.2fs", time.monotonic() - self._stopping_since)
             if loop.get_exception_handler() is self._handle_loop_error:
                 loop.set_exception_handler(None)
 
@@ -191,6 +224,10 @@ class Server:
             loop.call_soon_threadsafe(self.request_exit, force)
 
     # ------------------------------------------------------------------ internals
+    def _bind(self) -> list[socket.socket]:
+        self._bound_here = True
+        return bind_sockets(self.config)
+
     async def _listen(self, sockets: list[socket.socket]) -> None:
         loop = asyncio.get_running_loop()
         assert self.state is not None
@@ -213,7 +250,7 @@ class Server:
             else:
                 listener = await loop.create_server(factory, sock=sock, backlog=backlog, **tls)
             self._listeners.append(listener)
-            logger.info("Serving on %s", describe(sock, tls=ssl is not None))
+            logger.info("%s", listen_line(sock, tls=ssl is not None))
 
     def _handle_loop_error(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
         """asyncio's accept() failing for lack of descriptors is counted and reported once per
@@ -227,10 +264,16 @@ class Server:
     async def _shutdown(self) -> None:
         assert self.state is not None
         state = self.state
+        self._stopping_since = time.monotonic()
         await self._stop_accepting()
+        logger.info("Stopped accepting connections")
         timeout = self.config.timeout_graceful_shutdown
         if state.connections and not self.force_exit:
-            logger.info("Finishing in-flight requests (up to %ss)", timeout)
+            logger.info(
+                "Finishing in-flight requests: draining %d connection(s) (up to %ss)",
+                len(state.connections),
+                timeout,
+            )
         if not await state.drain(0 if self.force_exit else timeout):
             logger.warning(
                 "Graceful shutdown timed out after %ss; closing %d connection(s)",

@@ -8,10 +8,11 @@ connection's deadline (request head, keep-alive idle), so no request starts or c
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import email.utils
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any, Protocol
 
 from mypkg.accesslog import AccessLog
@@ -51,6 +52,21 @@ class Connection(Protocol):
     def abort(self) -> asyncio.Task[None] | None: ...
 
 
+def task_starter(
+    loop: asyncio.AbstractEventLoop, fresh_context: bool
+) -> Callable[[Coroutine[Any, Any, None]], asyncio.Task[None]]:
+    """``loop.create_task``, or with ``fresh_context`` one that runs each task in a new empty
+    contextvars.Context (uvicorn's --reset-contextvars): nothing set during lifespan startup,
+    or by an earlier request on the connection, is visible to the app."""
+    if not fresh_context:
+        return loop.create_task
+
+    def create_in_fresh_context(coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        return contextvars.Context().run(loop.create_task, coro)
+
+    return create_in_fresh_context
+
+
 class ServerState:
     """Per-server constants and counters shared by all its connections."""
 
@@ -62,6 +78,7 @@ class ServerState:
         "access_logger",
         "app",
         "connections",
+        "create_task",
         "date_header",
         "default_header_list",
         "default_headers",
@@ -75,11 +92,14 @@ class ServerState:
         "limit_request_field_size",
         "limit_request_fields",
         "limit_request_line",
+        "limit_request_target",
+        "log_connections",
         "loop",
         "max_head_size",
         "now",
         "on_max_requests",
         "on_tick",
+        "proxy_mode",
         "proxy_peers",
         "root_path",
         "root_path_bytes",
@@ -96,11 +116,16 @@ class ServerState:
     def __init__(self, config: Config, app: ASGI3App, loop: asyncio.AbstractEventLoop) -> None:
         self.app = app
         self.loop = loop
+        # Starts an app task (a request's, a WebSocket's): chosen once, so the hot path pays
+        # nothing for --reset-contextvars when it is off.
+        self.create_task = task_starter(loop, config.reset_contextvars)
         self.connections: set[Connection] = set()
         # Running out of descriptors: counted, and reported once per interval. uvloop refuses
         # the surplus connections silently, so nearing the limit is what we can see there.
         self.fd_exhausted = Throttled("Out of file descriptors; new connections are refused")
         self.fd_warn_at = connection_budget()
+        # --log-level debug: a line per connection opened and closed (decided once, here).
+        self.log_connections = logger.isEnabledFor(logging.DEBUG)
         self.lifespan_state: dict[str, Any] = {}
         self.access_log = config.access_log and logging.getLogger("mypkg.access").isEnabledFor(
             logging.INFO
@@ -113,13 +138,18 @@ class ServerState:
         self.limit_request_line = config.limit_request_line or 65536
         self.limit_request_fields = config.limit_request_fields
         self.limit_request_field_size = config.limit_request_field_size or 65536
-        # The whole head may not exceed a full request line plus the maximum number of maximal
-        # fields; h11 gets the same budget as its incomplete-event limit.
-        self.max_head_size = (
+        # The whole head, counted as it arrives (h11 gets it as its incomplete-event limit too):
+        # never more than a full request line plus the maximum number of maximal fields.
+        self.max_head_size = min(
+            config.limit_request_head_size,
             self.limit_request_line
-            + 2
-            + self.limit_request_fields * (self.limit_request_field_size + 2)
+            + 4
+            + self.limit_request_fields * (self.limit_request_field_size + 2),
         )
+        # llhttp hands over the target alone: a target this long or shorter fits in the request
+        # line whatever the method (at most 13 bytes), two spaces and "HTTP/1.1"; past it the
+        # parser measures the whole line.
+        self.limit_request_target = self.limit_request_line - 23
         self.timeout_keep_alive = config.timeout_keep_alive
         self.timeout_request_head = config.timeout_request_head
         self.server_header = config.server_header
@@ -142,6 +172,7 @@ class ServerState:
         self.proxy_peers = (
             TrustedPeers(config.forwarded_allow_ips) if config.proxy_headers else None
         )
+        self.proxy_mode = config.proxy_headers_mode  # which header family they are read from
         timeouts = [t for t in (self.timeout_keep_alive, self.timeout_request_head) if t > 0]
         self.tick_interval = max(0.05, min([1.0, *(t / 4 for t in timeouts)]))
         self.now = loop.time()

@@ -6,6 +6,8 @@ validated value, or raises ValueError with a message that reads well after the s
 
 from __future__ import annotations
 
+import difflib
+import re
 from collections.abc import Callable, Iterable
 from typing import TypeVar
 
@@ -13,6 +15,11 @@ from mypkg.middleware.proxy_headers import TrustedPeers
 
 T = TypeVar("T")
 Parser = Callable[[object], T]
+
+# RFC 9110: a field name is a token (§5.1); a value is Latin-1 text without control characters
+# other than HTAB (§5.5), the same rule the response writer enforces on the app's headers.
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_FIELD_VALUE = re.compile(r"[^\x00-\x08\x0a-\x1f\x7f]*")
 
 
 def text(value: object) -> str:
@@ -82,7 +89,9 @@ def octal(value: object) -> int:
 def choice(*options: str) -> Parser[str]:
     def parse(value: object) -> str:
         if value not in options:
-            raise ValueError(f"expected one of {', '.join(options)}; got {value!r}")
+            close = difflib.get_close_matches(str(value), options, n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            raise ValueError(f"expected one of {', '.join(options)}; got {value!r}{hint}")
         return str(value)
 
     parse.options = options  # type: ignore[attr-defined]
@@ -125,9 +134,20 @@ def header(value: object) -> tuple[str, str]:
         if not sep:
             raise ValueError(f"expected NAME:VALUE, got {value!r}")
     name, content = name.strip(), content.strip()
-    if not name or any(ch in name for ch in " \t\r\n:") or any(ch in content for ch in "\r\n\0"):
-        raise ValueError(f"not a valid header NAME:VALUE: {value!r}")
+    if not _TOKEN.fullmatch(name) or not _field_value(content):
+        raise ValueError(
+            f"not a valid header NAME:VALUE (a token, then Latin-1 text without control"
+            f" characters): {value!r}"
+        )
     return name, content
+
+
+def _field_value(text: str) -> bool:
+    try:
+        text.encode("latin-1")
+    except UnicodeEncodeError:
+        return False
+    return _FIELD_VALUE.fullmatch(text) is not None
 
 
 def address_list(value: object) -> list[str]:

@@ -126,9 +126,9 @@ def test_translate_values() -> None:
 
 def test_bad_value_names_the_gunicorn_setting() -> None:
     with pytest.raises(ConfigError) as info:
-        mapping.translate(fake_worker(limit_request_line=70000))
+        mapping.translate(fake_worker(limit_request_field_size=70000))
     assert str(info.value) == (
-        "Gunicorn setting limit_request_line (--limit-request-line):"
+        "Gunicorn setting limit_request_field_size (--limit-request-field_size):"
         " expected an integer from 0 to 65536, got 70000"
     )
 
@@ -217,3 +217,10 @@ def test_mypkg_config_file_from_the_environment(
 def test_websocket_message_limit_zero_is_refused() -> None:
     with pytest.raises(ConfigError, match=r"websocket_max_message_size .*expected an integer >= 1"):
         mapping.translate(fake_worker(websocket_max_message_size=0))
+
+
+def test_websocket_message_limit_keeps_mypkgs_safer_default() -> None:
+    """Gunicorn's 16 MiB default is not forced on the worker: mypkg's 1 MiB (issue 18) applies
+    unless the Gunicorn setting is changed."""
+    assert "ws_max_size" not in mapping.translate(fake_worker())
+    assert mapping.translate(fake_worker(websocket_max_message_size=2048))["ws_max_size"] == 2048

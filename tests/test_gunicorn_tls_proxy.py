@@ -60,14 +60,19 @@ def test_bad_certfile_stops_gunicorn_naming_it(tmp_path: Path) -> None:
 @pytest.mark.parametrize("worker", WORKER_CLASSES)
 def test_forwarded_allow_ips_trusts_only_listed_proxies(tmp_path: Path, worker: str) -> None:
     forwarded = "X-Forwarded-For: 203.0.113.7\r\nX-Forwarded-Proto: https\r\n"
+    rfc7239 = 'Forwarded: for="[2001:db8::5]:4711";proto=https\r\n'
     with gunicorn(tmp_path, worker=worker) as master:  # Gunicorn's default trusts 127.0.0.1
         trusted = json.loads(master.request("/scope", headers=forwarded).body)
-        rfc7239 = 'Forwarded: for="[2001:db8::5]:4711";proto=https\r\n'
-        by_forwarded = json.loads(master.request("/scope", headers=rfc7239).body)
+        ignored = json.loads(master.request("/scope", headers=rfc7239).body)
+    # RFC 7239 Forwarded only in proxy_headers_mode "forwarded" (never both families).
+    env = {"MYPKG_PROXY_HEADERS_MODE": "forwarded"}
+    with gunicorn(tmp_path, worker=worker, env=env) as master:
+        by_forwarded = json.loads(master.request("/scope", headers=forwarded + rfc7239).body)
     with gunicorn(tmp_path, "--forwarded-allow-ips", "10.0.0.1", worker=worker) as master:
         untrusted = json.loads(master.request("/scope", headers=forwarded).body)
     assert trusted["client"] == ["203.0.113.7", 0]
     assert trusted["scheme"] == "https"
+    assert ignored["client"][0] == "127.0.0.1" and ignored["scheme"] == "http"
     assert by_forwarded["client"] == ["2001:db8::5", 4711]
     assert by_forwarded["scheme"] == "https"
     assert untrusted["client"][0] == "127.0.0.1"

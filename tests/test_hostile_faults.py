@@ -99,7 +99,7 @@ def test_access_log_gone_after_reopen_keeps_serving(tmp_path: Path) -> None:
     logs = tmp_path / "logs"
     logs.mkdir()
     log_config = access_log_config(tmp_path, logs / "access.log")
-    with Master("tests.apps:hello", "-w", "1", "--port", "0", "--log-config", log_config) as m:
+    with Master("tests.apps:hello", "-w", "2", "--port", "0", "--log-config", log_config) as m:
         port = m.ready()
         assert request(port, GET).status == 200
         (logs / "access.log").unlink()
@@ -112,7 +112,7 @@ def test_access_log_gone_after_reopen_keeps_serving(tmp_path: Path) -> None:
             statuses.append(request(port, GET).status)
         statuses += [request(port, GET).status for _ in range(30)]
     assert set(statuses) == {200}
-    assert m.count("are being lost") == 1, m.output
+    assert 1 <= m.count("are being lost") <= 2, m.output  # once per worker and interval
     assert "Traceback" not in m.output and "Logging error" not in m.output
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ from websockets.sync.client import connect
 from mypkg.middleware import ProxyHeadersMiddleware, TrustedPeers
 from mypkg.sockets import bind_unix
 from tests import apps, ext_apps
-from tests.conftest import run_cli, serve
+from tests.conftest import RawClient, run_cli, serve
 
 CHAIN = {"x-forwarded-for": "203.0.113.7, 10.1.2.3", "x-forwarded-proto": "https, http"}
 
@@ -46,17 +47,65 @@ def test_untrusted_peer_and_disabled_setting_change_nothing(http: str) -> None:
         assert scope["scheme"] == "http"
 
 
-def test_rfc7239_forwarded_wins(http: str) -> None:
+SPOOF = {  # a client's own Forwarded, passed through by a proxy that appends X-Forwarded-For
+    "forwarded": "for=6.6.6.6;proto=https",
+    "x-forwarded-for": "203.0.113.7",
+}
+
+
+def test_x_forwarded_mode_ignores_forwarded(http: str) -> None:
+    """The default: a client's Forwarded header passed through by its proxy names nobody."""
+    with serve(apps.scope_json, http=http, forwarded_allow_ips="127.0.0.1,10.0.0.0/8") as running:
+        scope = _scope(running.url("/"), SPOOF)
+        alone = _scope(running.url("/"), {"forwarded": "for=6.6.6.6;proto=https"})
+    assert scope["client"] == ["203.0.113.7", 0]
+    assert scope["scheme"] == "http"
+    assert alone["client"][0] == "127.0.0.1" and alone["scheme"] == "http"
+
+
+def test_forwarded_mode_reads_rfc7239_only(http: str) -> None:
     headers = {
         "forwarded": 'for="[2001:db8::17]:4711";proto=https, for=10.0.0.5;proto=http',
         "x-forwarded-for": "192.0.2.99",
+        "x-forwarded-proto": "http",
     }
-    with serve(apps.scope_json, http=http, forwarded_allow_ips="127.0.0.1,10.0.0.0/8") as running:
+    settings = {"forwarded_allow_ips": "127.0.0.1,10.0.0.0/8", "proxy_headers_mode": "forwarded"}
+    with serve(apps.scope_json, http=http, **settings) as running:
         scope = _scope(running.url("/"), headers)
         broken = _scope(running.url("/"), {"forwarded": "for=1.2.3.4;;"})
+        spoofed = _scope(
+            running.url("/"), {"x-forwarded-for": "6.6.6.6", "x-forwarded-proto": "https"}
+        )
     assert scope["client"] == ["2001:db8::17", 4711]
     assert scope["scheme"] == "https"
     assert broken["client"][0] == "127.0.0.1"  # malformed: none of it believed
+    assert spoofed["client"][0] == "127.0.0.1" and spoofed["scheme"] == "http"
+
+
+@pytest.mark.parametrize("mode", ["xforwarded", "forwarded"])
+def test_non_ascii_port_is_ignored_not_fatal(
+    http: str, mode: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``"²".isdigit()`` is true but int() refuses it: the header is ignored, both pipelined
+    requests are answered, and nothing is logged as an error."""
+    header = (
+        b"X-Forwarded-For: 1.2.3.4:\xb2"
+        if mode == "xforwarded"
+        else b'Forwarded: for="1.2.3.4:\xb2"'
+    )
+    bad = b"GET /a HTTP/1.1\r\nHost: x\r\n" + header + b"\r\n\r\n"
+    good = b"GET /b HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 1.2.3.4:80\r\n"
+    good += b'Forwarded: for="1.2.3.4:80"\r\n\r\n'
+    with (
+        serve(apps.scope_json, http=http, proxy_headers_mode=mode) as running,
+        RawClient(running.port) as client,
+    ):
+        client.send(bad + good)
+        first, second = client.response(), client.response()
+    assert (first.status, second.status) == (200, 200)
+    assert json.loads(first.body)["client"][0] == "127.0.0.1"
+    assert json.loads(second.body)["client"] == ["1.2.3.4", 80 if mode == "forwarded" else 0]
+    assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []
 
 
 @pytest.mark.parametrize("allow", ["unix:", "*", "127.0.0.1"])
@@ -91,7 +140,7 @@ def test_cli_refuses_a_bad_trust_list() -> None:
 
 
 def _through_middleware(
-    scope: dict[str, Any], trusted: str | list[str] = "127.0.0.1"
+    scope: dict[str, Any], trusted: str | list[str] = "127.0.0.1", mode: str = "xforwarded"
 ) -> dict[str, Any]:
     seen: dict[str, Any] = {}
 
@@ -104,7 +153,7 @@ def _through_middleware(
     async def ignore(message: Any) -> None:
         return None
 
-    asyncio.run(ProxyHeadersMiddleware(app, trusted)(scope, nothing, ignore))
+    asyncio.run(ProxyHeadersMiddleware(app, trusted, mode)(scope, nothing, ignore))
     return seen
 
 
@@ -173,3 +222,13 @@ def test_websocket_scope_from_a_trusted_proxy(http: str) -> None:
             report = json.loads(ws.recv(timeout=5))
     assert report["scheme"] == "wss"
     assert report["client"] == ["198.51.100.9", 0]
+
+
+def test_middleware_reads_one_family_by_mode() -> None:
+    headers = ((b"forwarded", b"for=6.6.6.6;proto=https"), (b"x-forwarded-for", b"203.0.113.7"))
+    x_forwarded = _through_middleware(_http_scope(("127.0.0.1", 1), *headers))
+    forwarded = _through_middleware(_http_scope(("127.0.0.1", 1), *headers), mode="forwarded")
+    assert (x_forwarded["client"], x_forwarded["scheme"]) == (("203.0.113.7", 0), "http")
+    assert (forwarded["client"], forwarded["scheme"]) == (("6.6.6.6", 0), "https")
+    with pytest.raises(ValueError, match="mode must be one of xforwarded, forwarded"):
+        ProxyHeadersMiddleware(apps.scope_json, "127.0.0.1", "both")

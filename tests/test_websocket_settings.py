@@ -29,7 +29,7 @@ def test_flags_parse() -> None:
     assert config.ws_ping_timeout == 0.0
     assert config.ws_per_message_deflate is False
     defaults = Config("app:app")
-    assert (defaults.ws, defaults.ws_max_size, defaults.ws_max_queue) == ("auto", 16 << 20, 32)
+    assert (defaults.ws, defaults.ws_max_size, defaults.ws_max_queue) == ("auto", 1 << 20, 16)
     assert (defaults.ws_ping_interval, defaults.ws_ping_timeout) == (20.0, 20.0)
     assert defaults.ws_per_message_deflate is True
 
@@ -39,4 +39,7 @@ def test_bad_values_name_the_setting() -> None:
         Config("app:app", ws_max_queue=0)
     result = run_cli("tests.apps:hello", "--ws", "wsproto")
     assert result.returncode == 2
-    assert "--ws: expected one of auto, websockets, none; got 'wsproto'" in result.stderr
+    assert (
+        "--ws: expected one of auto, websockets, websockets-sansio, none; got 'wsproto'"
+        in result.stderr
+    )

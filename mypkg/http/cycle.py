@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -226,8 +225,8 @@ class RequestCycle:
     def _start(self, message: Message) -> None:
         """Validate the response head now, so a bad one becomes a 500 and never reaches the wire."""
         status = message["status"]
-        if not isinstance(status, int) or isinstance(status, bool) or not 200 <= status <= 999:
-            raise ValueError(f"invalid response status {status!r} (1xx need their own extension)")
+        if not isinstance(status, int) or isinstance(status, bool) or not 200 <= status <= 599:
+            raise ValueError(f"invalid response status {status!r} (200-599; 1xx have extensions)")
         headers = list(message.get("headers", ()))
         values = []
         length = None
@@ -236,8 +235,8 @@ class RequestCycle:
             values.append(value)
             if lowered in _SPECIAL_RESPONSE_HEADERS:
                 if lowered == b"content-length":
-                    if not value.isdigit():
-                        raise ValueError(f"invalid Content-Length {value!r}")
+                    if not value.isdigit() or (length is not None and int(value) != length):
+                        raise ValueError(f"invalid or conflicting Content-Length {value!r}")
                     length = int(value)
                 elif lowered == b"connection":
                     self.app_sets_connection = True
@@ -248,7 +247,7 @@ class RequestCycle:
                 else:
                     self.app_sets_defaults = True
         if framing.INVALID_VALUE.search(b"".join(values)):
-            raise ValueError("response header values must not contain CR, LF or NUL")
+            raise ValueError("response header values must not contain control characters")
         self.status = status
         self.headers = headers
         self.length_left = length
@@ -394,7 +393,7 @@ class RequestCycle:
         for name, value in message.get("headers", ()):
             framing.header_name(name)
             if framing.INVALID_VALUE.search(value):
-                raise ValueError("trailer values must not contain CR, LF or NUL")
+                raise ValueError("trailer values must not contain control characters")
             parts += (name, b": ", value, b"\r\n")
         if not more:
             parts.append(b"\r\n")
@@ -411,8 +410,8 @@ class RequestCycle:
 
     async def _pathsend(self, message: Message) -> None:
         """Send a file as the whole body: Content-Length from its size, sendfile when possible."""
-        with open(os.fspath(message["path"]), "rb") as file:
-            size = os.fstat(file.fileno()).st_size
+        file, size = extensions.open_regular_file(message["path"])
+        with file:
             if self.length_left is None and self.trailers != TRAILERS_SEND:
                 self.headers.append((b"content-length", b"%d" % size))
                 self.length_left = size

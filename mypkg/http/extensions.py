@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import os
-from typing import TYPE_CHECKING, Any
+import stat
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from mypkg.errors import ClientDisconnected
 from mypkg.http import framing
@@ -62,10 +63,26 @@ def early_hints(links: Any) -> bytes:
     lines = [framing.EARLY_HINTS]
     for link in links:
         if not isinstance(link, bytes) or framing.INVALID_VALUE.search(link):
-            raise ValueError(f"invalid early hint link {link!r}: bytes without CR, LF or NUL")
+            raise ValueError(f"invalid early hint link {link!r}: bytes without control characters")
         lines += (b"link: ", link, b"\r\n")
     lines.append(b"\r\n")
     return b"".join(lines)
+
+
+def open_regular_file(path: Any) -> tuple[BinaryIO, int]:
+    """The file to send and its size; OSError for anything but a regular file.
+
+    Opened non-blocking: a FIFO with no writer (or a device) would otherwise block the event
+    loop in open() itself. O_NONBLOCK means nothing for a regular file."""
+    fd = os.open(os.fspath(path), os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise OSError(f"pathsend: {os.fsdecode(path)!r} is not a regular file")
+        return os.fdopen(fd, "rb"), info.st_size
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 async def send_file(conn: HttpProtocol, file: Any, size: int, chunked: bool) -> int:

@@ -7,14 +7,17 @@ from __future__ import annotations
 
 import http
 import re
+from typing import TypeGuard
 
 LAST_CHUNK = b"0\r\n\r\n"
 LAST_CHUNK_LINE = b"0\r\n"  # before a trailer section
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 EARLY_HINTS = b"HTTP/1.1 103 Early Hints\r\n"
 
-# A header value may not smuggle a line break or NUL onto the wire (RFC 9110 §5.5).
-INVALID_VALUE = re.compile(rb"[\x00\r\n]")
+# A field value is visible characters, obs-text, spaces and tabs (RFC 9110 §5.5): any other
+# control character (CR, LF and NUL, which would smuggle lines, but also ESC, DEL, VT...) must
+# not reach the wire. One precompiled search over the values joined: the cost of the old check.
+INVALID_VALUE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 
 
@@ -45,6 +48,11 @@ def header_name(name: bytes) -> bytes:
     if len(_NAME_CACHE) < 512:
         _NAME_CACHE[name] = lowered
     return lowered
+
+
+def valid_status(status: object) -> TypeGuard[int]:
+    """A final status code an app may send: 200-599 (RFC 9110 §15; 1xx have their extensions)."""
+    return isinstance(status, int) and not isinstance(status, bool) and 200 <= status <= 599
 
 
 def status_line(status: int) -> bytes:

@@ -13,8 +13,10 @@ from collections import deque
 from typing import Any, ClassVar
 from urllib.parse import unquote
 
+from mypkg.accesslog import client_text
 from mypkg.errors import ProtocolError
 from mypkg.http import extensions, framing
+from mypkg.http.chunked import ChunkedBody
 from mypkg.http.cycle import BODY_HIGH_WATER, RequestCycle
 from mypkg.middleware.proxy_headers import apply_proxy_headers
 from mypkg.state import ServerState
@@ -41,7 +43,9 @@ class HttpProtocol(asyncio.Protocol):
     when they hold bytes back)."""
 
     __slots__ = (
+        "chunked_body",
         "client",
+        "content_length",
         "cycle",
         "deadline",
         "drain_waiter",
@@ -82,6 +86,9 @@ class HttpProtocol(asyncio.Protocol):
         self.scheme = "http"
         self.extensions: dict[str, Any] = {}
         self.proxy_trusted = False
+        # A chunked request's body is decoded here, not by the backend (mypkg/http/chunked.py).
+        self.chunked_body: ChunkedBody | None = None
+        self.content_length = 0  # of the request whose head was parsed last (0: none)
 
     # ------------------------------------------------------------------ for the backends
     def feed(self, data: bytes) -> None:
@@ -111,12 +118,16 @@ class HttpProtocol(asyncio.Protocol):
         if peers is not None:
             self.proxy_trusted = (self.client[0] if self.client else None) in peers
         state.add(self)
+        if state.log_connections:
+            logger.debug("Connection from %s opened", client_text(self.client))
         if state.timeout_request_head > 0:
             self.deadline = state.now + state.timeout_request_head
         if state.shutting_down:  # accepted just before the listener closed
             self.shutdown()
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self.state.log_connections:
+            logger.debug("Connection from %s closed", client_text(self.client))
         self.state.discard(self)
         self.deadline = 0.0
         for cycle in (self.cycle, self.parsing, *self.pipeline):
@@ -135,6 +146,8 @@ class HttpProtocol(asyncio.Protocol):
             self.feed(data)
         except ProtocolError as exc:
             self.reject(exc.status, exc.reason)
+        except Exception as exc:  # a bug must not escape into the transport and drop the rest
+            self.parse_failed(exc)
 
     def eof_received(self) -> bool | None:
         return None  # the transport closes; connection_lost tells any running cycle
@@ -207,6 +220,8 @@ class HttpProtocol(asyncio.Protocol):
                 elif name == b"transfer-encoding":
                     if chunked or value.strip().lower() != b"chunked":
                         raise ProtocolError(400, "unsupported Transfer-Encoding")
+                    if version == "1.0":  # RFC 9112 §6.1: faulty framing, whatever else it says
+                        raise ProtocolError(400, "Transfer-Encoding in an HTTP/1.0 request")
                     chunked = True
                 elif name == b"connection":
                     tokens = {token.strip() for token in value.lower().split(b",")}
@@ -217,14 +232,20 @@ class HttpProtocol(asyncio.Protocol):
                     upgrade = upgrade or b"upgrade" in tokens
                 elif name == b"expect":
                     expect_100 = value.lower() == b"100-continue"
-        if chunked and length is not None:
-            raise ProtocolError(400, "both Content-Length and Transfer-Encoding")
+        if chunked:
+            if length is not None:
+                raise ProtocolError(400, "both Content-Length and Transfer-Encoding")
+            # The one value allowed, spelled one way (h11 hands it over lowercased already).
+            headers[:] = [(n, b"chunked" if n == b"transfer-encoding" else v) for n, v in headers]
+        self.content_length = length or 0
         if hosts != 1 and (version == "1.1" or hosts > 1):
             raise ProtocolError(400, "a request needs exactly one Host header")
         if target[:1] == b"/" and b"#" not in target:  # origin form, the usual case
             raw_path, _, query = target.partition(b"?")
         else:
             raw_path, query = split_target(target)
+            if raw_path == b"*" and method != "OPTIONS":  # RFC 9112 §3.2.4
+                raise ProtocolError(400, "asterisk-form target is for OPTIONS only")
         path = raw_path.decode("latin-1")
         if "%" in path:
             path = unquote(path)
@@ -249,7 +270,7 @@ class HttpProtocol(asyncio.Protocol):
             ),
         }
         if self.proxy_trusted and state.proxy_peers is not None:
-            apply_proxy_headers(scope, state.proxy_peers)
+            apply_proxy_headers(scope, state.proxy_peers, state.proxy_mode)
         if upgrade:
             # The parser cannot carry on past an upgrade request: it is the connection's last.
             keep_alive = False
@@ -261,11 +282,30 @@ class HttpProtocol(asyncio.Protocol):
         expect_100 = expect_100 and version == "1.1"
         cycle = RequestCycle(self, scope, keep_alive, expect_100, chunked or bool(length))
         self.parsing = cycle
+        if chunked:
+            self.chunked_body = ChunkedBody(state, self._chunk_data)
         if self.cycle is None:
             self._start(cycle)
         else:
             self.pipeline.append(cycle)
             self.pause_reading()
+
+    def feed_chunked(self, data: bytes) -> int:
+        """Bytes of the chunked body being read: the offset just past its end, or -1."""
+        body = self.chunked_body
+        assert body is not None
+        end = body.feed(data)
+        if end != -1:
+            self.chunked_body = None
+            cycle = self.parsing
+            if cycle is not None:
+                cycle.end_body()
+        return end
+
+    def _chunk_data(self, data: bytes) -> None:
+        cycle = self.parsing
+        if cycle is not None and not cycle.complete:
+            cycle.feed_body(data)
 
     def switch_protocols(self, rest: bytes) -> None:
         """Hand the connection to the WebSocket layer with the bytes already read after the head."""
@@ -276,6 +316,8 @@ class HttpProtocol(asyncio.Protocol):
             return
         scope, self.upgrade_scope = self.upgrade_scope, None
         assert scope is not None and self.state.upgrade is not None
+        if self.state.log_connections:
+            logger.debug("Connection from %s upgraded to WebSocket", client_text(self.client))
         self.state.discard(self)
         self.deadline = 0.0
         self.state.upgrade(self.transport, scope, rest)
@@ -287,7 +329,7 @@ class HttpProtocol(asyncio.Protocol):
             cycle.keep_alive = False
             cycle.respond_error(503)
             return
-        cycle.task = self.loop.create_task(cycle.run(state.app))
+        cycle.task = state.create_task(cycle.run(state.app))
 
     def on_response_complete(self, cycle: RequestCycle) -> None:
         self.cycle = None
@@ -318,6 +360,8 @@ class HttpProtocol(asyncio.Protocol):
                 self.next_message()  # h11 parses what it buffered meanwhile: this runs in send()
             except ProtocolError as exc:
                 self.reject(exc.status, exc.reason)
+            except Exception as exc:
+                self.parse_failed(exc)
 
     # ------------------------------------------------------------------ ending connections
     def reject(self, status: int, reason: str) -> None:
@@ -347,6 +391,15 @@ class HttpProtocol(asyncio.Protocol):
         else:
             self.pending_error = error  # after the responses ahead of it, in order
             self.pause_reading()
+
+    def parse_failed(self, exc: Exception) -> None:
+        """An unexpected error while parsing (a bug, not the client's fault as far as we know):
+        log it once, answer 400 after the responses ahead, and read nothing more."""
+        logger.error("Error while parsing a request from %s", self.client, exc_info=exc)
+        try:
+            self.reject(400, "invalid HTTP request")
+        except Exception:  # the connection's state is beyond repair: cut it
+            self.transport.abort()
 
     def on_deadline(self) -> None:
         """Called by the server's ticker when this connection's deadline has passed."""

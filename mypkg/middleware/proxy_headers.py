@@ -1,11 +1,15 @@
 """Proxy headers: the real client address and scheme, told by proxies we trust and nobody else.
 
 Behind nginx or a load balancer the peer of every connection is the proxy. A trusted proxy says
-who its client was in ``X-Forwarded-For`` / ``X-Forwarded-Proto`` or in RFC 7239 ``Forwarded``
-(which wins when both are present). Each proxy appends the address it received the request from,
-so the list is read right to left: the right-most address that is *not* a trusted proxy is the
-client; everything left of it could have been written by the client itself and is ignored.
-Headers from an untrusted peer are ignored entirely.
+who its client was in ``X-Forwarded-For`` / ``X-Forwarded-Proto`` or in RFC 7239 ``Forwarded``.
+Exactly one of the two families is read (``--proxy-headers-mode``, X-Forwarded by default, as
+uvicorn reads them): a proxy that sets one family usually passes the other on from the client
+untouched, so reading both would let a client name itself. Each proxy appends the address it
+received the request from, so the list is read right to left: the right-most address that is
+*not* a trusted proxy is the client; everything left of it could have been written by the client
+itself and is ignored. Headers from an untrusted peer are ignored entirely, and a malformed
+header (a port that is not 0-65535 in ASCII digits, a broken ``Forwarded`` element) is ignored
+as a whole: it never fails the request.
 
 The trust list is parsed once. The server does not wrap the app in the middleware: the peer of a
 connection never changes, so the HTTP protocol decides once per connection whether it is trusted
@@ -30,7 +34,9 @@ _SCHEMES = {
 # One ``name=value`` pair of a Forwarded element, then the separator that follows it.
 _PAIR = re.compile(r'\s*([!#$%&\'*+.^_`|~0-9A-Za-z-]+)=("(?:[^"\\]|\\.)*"|[^;,\s"]*)\s*([;,]|$)')
 _QUOTED = re.compile(r"\\(.)")
-_PROXY_HEADERS = frozenset((b"forwarded", b"x-forwarded-for", b"x-forwarded-proto"))
+_X_FORWARDED = frozenset((b"x-forwarded-for", b"x-forwarded-proto"))
+XFORWARDED, FORWARDED = "xforwarded", "forwarded"
+MODES = (XFORWARDED, FORWARDED)
 _CACHE_LIMIT = 1024
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -100,12 +106,18 @@ class TrustedPeers:
 class ProxyHeadersMiddleware:
     """Rewrite ``client`` and ``scheme`` in HTTP and WebSocket scopes from trusted proxies."""
 
-    __slots__ = ("app", "trusted")
+    __slots__ = ("app", "mode", "trusted")
 
     def __init__(
-        self, app: ASGI3App, trusted_hosts: str | Iterable[str] | TrustedPeers = "127.0.0.1"
+        self,
+        app: ASGI3App,
+        trusted_hosts: str | Iterable[str] | TrustedPeers = "127.0.0.1",
+        mode: str = XFORWARDED,
     ) -> None:
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
         self.app = app
+        self.mode = mode
         self.trusted = (
             trusted_hosts
             if isinstance(trusted_hosts, TrustedPeers)
@@ -116,35 +128,53 @@ class ProxyHeadersMiddleware:
         if scope["type"] != "lifespan":
             client = scope.get("client")
             if (client[0] if client else None) in self.trusted:
-                apply_proxy_headers(scope, self.trusted)
+                apply_proxy_headers(scope, self.trusted, self.mode)
         await self.app(scope, receive, send)
 
 
-def apply_proxy_headers(scope: Scope, trusted: TrustedPeers) -> None:
-    """Set scope client/scheme from the proxy headers of a request that came from a trusted peer."""
-    forwarded = forwarded_for = forwarded_proto = None
+def apply_proxy_headers(scope: Scope, trusted: TrustedPeers, mode: str = XFORWARDED) -> None:
+    """Set scope client/scheme from the proxy headers of a request that came from a trusted peer;
+    ``mode`` says which family is read (the other is ignored)."""
+    if mode == FORWARDED:
+        _apply_forwarded(scope, trusted)
+    else:
+        _apply_x_forwarded(scope, trusted)
+
+
+def _apply_forwarded(scope: Scope, trusted: TrustedPeers) -> None:
+    forwarded = None
     for name, value in scope["headers"]:
-        if name not in _PROXY_HEADERS:  # one set lookup for the headers that are not ours
-            continue
         if name == b"forwarded":
             forwarded = _join(forwarded, value)
-        elif name == b"x-forwarded-for":
+    if forwarded is None:
+        return
+    hops = parse_forwarded(forwarded.decode("latin-1"))
+    if hops is None:
+        return  # malformed: believe none of it
+    nodes = [_split_node(hop.get("for", "unknown")) for hop in hops]
+    if None in nodes:
+        return
+    index = _client_index([node[0] for node in nodes if node is not None], trusted)
+    scope["client"] = nodes[index]
+    _set_scheme(scope, hops[index].get("proto"))
+
+
+def _apply_x_forwarded(scope: Scope, trusted: TrustedPeers) -> None:
+    forwarded_for = forwarded_proto = None
+    for name, value in scope["headers"]:
+        if name not in _X_FORWARDED:  # one set lookup for the headers that are not ours
+            continue
+        if name == b"x-forwarded-for":
             forwarded_for = _join(forwarded_for, value)
         else:
             forwarded_proto = _join(forwarded_proto, value)
-    if forwarded is not None:
-        hops = parse_forwarded(forwarded.decode("latin-1"))
-        if hops is None:
-            return  # malformed: believe none of it
-        nodes = [_split_node(hop.get("for", "unknown")) for hop in hops]
-        index = _client_index([host for host, _ in nodes], trusted)
-        scope["client"] = nodes[index]
-        _set_scheme(scope, hops[index].get("proto"))
-        return
     index = -1
     hosts: list[str] = []
     if forwarded_for is not None:
-        hosts = [_split_node(part)[0] for part in forwarded_for.decode("latin-1").split(",")]
+        nodes = [_split_node(part) for part in forwarded_for.decode("latin-1").split(",")]
+        if None in nodes:
+            return  # malformed: believe none of it, the scheme included
+        hosts = [node[0] for node in nodes if node is not None]
         index = _client_index(hosts, trusted)
         scope["client"] = (hosts[index], 0)
     if forwarded_proto is not None:
@@ -191,8 +221,9 @@ def parse_forwarded(value: str) -> list[dict[str, str]] | None:
     return hops if hops[-1] else None
 
 
-def _split_node(node: str) -> tuple[str, int]:
-    """``1.2.3.4``, ``1.2.3.4:80``, ``[2001:db8::1]:443`` or ``::1`` -> (host, port or 0)."""
+def _split_node(node: str) -> tuple[str, int] | None:
+    """``1.2.3.4``, ``1.2.3.4:80``, ``[2001:db8::1]:443`` or ``::1`` -> (host, port or 0);
+    None when a port is given that is not 0-65535 in ASCII digits ("²".isdigit() is true)."""
     node = node.strip()
     if node.startswith("["):
         host, _, rest = node[1:].partition("]")
@@ -201,4 +232,8 @@ def _split_node(node: str) -> tuple[str, int]:
         host, _, port = node.partition(":")
     else:
         host, port = node, ""
-    return host, int(port) if port.isdigit() else 0
+    if not port:
+        return host, 0
+    if not (port.isascii() and port.isdigit() and len(port) <= 5 and int(port) <= 65535):
+        return None
+    return host, int(port)

@@ -157,6 +157,7 @@ class Worker:
             install_signal_handlers=False,
             on_tick=self.on_tick,
             on_max_requests=self.on_max_requests,
+            announce=False,  # the master says it once for all workers
         )
 
     def on_tick(self) -> None:

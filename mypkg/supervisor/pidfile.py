@@ -1,9 +1,15 @@
-"""--pid FILE: the master's pid, written atomically, refused if another live master owns it."""
+"""--pid FILE: the master's pid, written atomically, refused if another live master owns it.
+
+The temporary file is created by ``mkstemp`` (O_CREAT|O_EXCL|O_NOFOLLOW, a random name) in the
+pid file's directory: a root master never writes through a link that someone who can write to
+that directory planted, and ``os.replace`` swaps the name itself, never what a link points to.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import tempfile
 
 from mypkg.errors import StartupError
 
@@ -17,14 +23,18 @@ class Pidfile:
         other = self.read()
         if other is not None and other != pid and _alive(other):
             raise StartupError(f"--pid: {self.path} names running process {other}; stop it first")
-        temporary = f"{self.path}.{pid}.tmp"
+        directory, name = os.path.split(self.path)
+        temporary = None
         try:
-            with open(temporary, "w") as file:
+            descriptor, temporary = tempfile.mkstemp(prefix=f".{name}.", dir=directory)
+            with os.fdopen(descriptor, "w") as file:
+                os.fchmod(file.fileno(), 0o644 & ~_umask())  # mkstemp makes it 0600
                 file.write(f"{pid}\n")
             os.replace(temporary, self.path)  # readers never see a half-written file
         except OSError as exc:
-            with contextlib.suppress(OSError):
-                os.unlink(temporary)
+            if temporary is not None:
+                with contextlib.suppress(OSError):
+                    os.unlink(temporary)
             raise StartupError(f"--pid: cannot write {self.path}: {exc.strerror}") from None
         self.pid = pid
 
@@ -42,6 +52,12 @@ class Pidfile:
             with contextlib.suppress(OSError):
                 os.unlink(self.path)
         self.pid = None
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _alive(pid: int) -> bool:

@@ -8,6 +8,11 @@ half-close); ``events_received()`` become ASGI messages; and when ``close_expect
 TCP connection should end, a deadline makes sure it does. Keepalive pings, pong timeouts and the
 closing-handshake timeout are all that same deadline, enforced by the server's one ticker: no
 message ever starts a timer.
+
+Memory is bounded whatever the client does: reading stops while the transport's write buffer is
+over its high-water mark (pings whose pongs are never read) and while the app's queue holds
+``--ws-max-queue`` messages or ``--ws-max-size`` bytes; compressed input is fed a slice at a time
+(the rest waits in ``backlog``), so one read cannot inflate past that bound.
 """
 
 from __future__ import annotations
@@ -16,7 +21,6 @@ import asyncio
 import logging
 import os
 from collections import deque
-from collections.abc import Generator
 from typing import TYPE_CHECKING
 
 from websockets.exceptions import InvalidHeaderValue, InvalidState, ProtocolError
@@ -24,8 +28,6 @@ from websockets.frames import Frame, Opcode
 from websockets.http11 import Response
 from websockets.protocol import CONNECTING as WS_CONNECTING
 from websockets.protocol import OPEN as WS_OPEN
-from websockets.protocol import Protocol
-from websockets.server import ServerProtocol
 from websockets.typing import BytesLike
 
 from mypkg.asgi import Message, Scope
@@ -44,30 +46,21 @@ CONNECTING, DENYING, OPEN, CLOSED = range(4)
 
 TEXT, BINARY, CONT, PONG = Opcode.TEXT, Opcode.BINARY, Opcode.CONT, Opcode.PONG
 _RECEIVE = "websocket.receive"
+# Compressed input is fed this many bytes at a time (see the module docstring).
+_SLICE = 4096
 _SEND = "websocket.send"
-
-
-class HandoffProtocol(ServerProtocol):
-    """``ServerProtocol`` for a handshake request the HTTP layer has already parsed.
-
-    ``ServerProtocol.parse`` first reads the handshake request from the wire. Here that request
-    was consumed by the HTTP parser and reaches ``accept()`` as a ``Request`` built from the
-    scope, so the only bytes ever fed in are frames, after ``send_response()`` opened the
-    connection: parsing starts at the frame parser.
-    """
-
-    def parse(self) -> Generator[None, None, None]:
-        return Protocol.parse(self)
 
 
 class WebSocketConnection(asyncio.Protocol):
     """The transport's protocol once an upgrade request was handed over by the HTTP layer."""
 
     __slots__ = (
+        "backlog",
         "closing",
         "deadline",
         "denial",
         "drain_waiter",
+        "eof_pending",
         "final",
         "fragment_text",
         "fragments",
@@ -78,6 +71,7 @@ class WebSocketConnection(asyncio.Protocol):
         "pending",
         "phase",
         "ping_payload",
+        "queued_bytes",
         "reading_paused",
         "response",
         "scope",
@@ -97,7 +91,7 @@ class WebSocketConnection(asyncio.Protocol):
         self.state = options.state
         self.transport = transport
         self.scope = handshake.websocket_scope(http_scope)
-        self.ws = HandoffProtocol(
+        self.ws = handshake.HandoffProtocol(
             extensions=options.extensions, max_size=options.max_size, logger=options.logger
         )
         self.phase = CONNECTING
@@ -105,6 +99,9 @@ class WebSocketConnection(asyncio.Protocol):
         self.response: Response | None = None  # the 101 response, until the app accepts
         self.denial: tuple[int, list[tuple[bytes, bytes]], list[bytes]] | None = None
         self.inbox: deque[Message] = deque()
+        self.queued_bytes = 0  # payload bytes of the data messages in the inbox
+        self.backlog = b""  # compressed input held back while the app is behind
+        self.eof_pending = False  # the client's EOF, to be processed after the backlog
         self.final: Message | None = None  # the websocket.disconnect message, once known
         self.waiter: asyncio.Future[None] | None = None
         self.pending: list[bytes] = []  # bytes that arrived before the app accepted
@@ -150,7 +147,7 @@ class WebSocketConnection(asyncio.Protocol):
             return
         self.response = response
         self.inbox.append({"type": "websocket.connect"})
-        task = self.task = state.loop.create_task(self.run())
+        task = self.task = state.create_task(self.run())
         task.add_done_callback(self._task_done)
 
     # ------------------------------------------------------------------ asyncio callbacks
@@ -161,10 +158,12 @@ class WebSocketConnection(asyncio.Protocol):
                 self.pending.append(data)
                 self._pause_reading()
             return
-        self.ws.receive_data(data)
-        self._process()
+        self._feed(data)
 
     def eof_received(self) -> bool | None:
+        if self.backlog:  # (reading pauses while input is held back: a safety net)
+            self.eof_pending = True  # processed once the backlog is; keep the transport open
+            return True
         self.ws.receive_eof()
         self._process()
         return None  # the transport closes; connection_lost follows
@@ -183,13 +182,59 @@ class WebSocketConnection(asyncio.Protocol):
 
     def pause_writing(self) -> None:
         self.write_paused = True
+        if self.opened:
+            self._pause_reading()  # the peer does not read: do not make more for it to read
 
     def resume_writing(self) -> None:
         self.write_paused = False
         waiter, self.drain_waiter = self.drain_waiter, None
         _release(waiter)
+        if self.opened and not self.lost:
+            self._read_more()
 
     # ------------------------------------------------------------------ the sans-I/O side
+    def _feed(self, data: bytes) -> None:
+        """Bytes to the protocol, holding back compressed input the app has no room for."""
+        ws = self.ws
+        if not ws.extensions or len(data) <= _SLICE:
+            ws.receive_data(data)
+            self._process()
+        else:  # one slice cannot inflate to more than a few --ws-max-size messages
+            for start in range(0, len(data), _SLICE):
+                if self._must_wait():
+                    self.backlog = data[start:]
+                    break
+                ws.receive_data(data[start : start + _SLICE])
+                self._process()
+        if self._must_wait():
+            self._pause_reading()
+
+    def _must_wait(self) -> bool:
+        """Reading must stop: the peer does not read our output, or the app is behind."""
+        options = self.options
+        return (
+            self.write_paused
+            or len(self.inbox) >= options.max_queue
+            or self.queued_bytes >= options.max_size
+        )
+
+    def _read_more(self) -> None:
+        """Room again: feed what was held back, then read from the transport again."""
+        backlog = self.backlog
+        if backlog:
+            self.backlog = b""
+            self._feed(backlog)
+            if self.backlog:
+                return
+            if self.eof_pending:
+                self.eof_pending = False
+                self.ws.receive_eof()
+                self._process()
+                self.transport.close()  # what asyncio does after an eof_received returning None
+                return
+        if not self._must_wait():
+            self._resume_reading()
+
     def _process(self) -> None:
         """Turn the protocol's events into ASGI messages, then send what it has to send."""
         ws = self.ws
@@ -258,20 +303,21 @@ class WebSocketConnection(asyncio.Protocol):
                 return False
         else:
             message = {"type": _RECEIVE, "bytes": data if type(data) is bytes else bytes(data)}
-        self._deliver(message)
+        self._deliver(message, len(data))
         return True
 
-    def _deliver(self, message: Message) -> None:
+    def _deliver(self, message: Message, size: int) -> None:
         if self.phase != OPEN:
             return  # the app closed: nothing more is for it
         inbox = self.inbox
         inbox.append(message)
+        self.queued_bytes += size
         waiter = self.waiter
         if waiter is not None:
             self.waiter = None
             if not waiter.done():
                 waiter.set_result(None)
-        if len(inbox) >= self.options.max_queue:
+        if len(inbox) >= self.options.max_queue or self.queued_bytes >= self.options.max_size:
             self._pause_reading()  # the app is behind: let TCP push back on the client
 
     def _on_pong(self, data: BytesLike) -> None:
@@ -425,8 +471,18 @@ class WebSocketConnection(asyncio.Protocol):
             waiter = self.waiter = self.state.loop.create_future()
             await waiter
         message = inbox.popleft()
-        if self.reading_paused and self.opened and len(inbox) <= self.options.low_water:
-            self._resume_reading()
+        data = message.get("bytes") or message.get("text")
+        if data:  # text counts its UTF-8 size: the encoding is its length when it is ASCII
+            self.queued_bytes -= (
+                len(data) if type(data) is bytes or data.isascii() else (len(data.encode()))
+            )
+        if (
+            self.reading_paused
+            and self.opened
+            and len(inbox) <= self.options.low_water
+            and self.queued_bytes <= self.options.max_size >> 2
+        ):
+            self._read_more()
         return message
 
     async def send(self, message: Message) -> None:
@@ -493,10 +549,8 @@ class WebSocketConnection(asyncio.Protocol):
         self._answer(response)
         pending, self.pending = self.pending, []
         if pending:
-            self.ws.receive_data(b"".join(pending))
-            self._process()
-        if len(self.inbox) < self.options.max_queue:
-            self._resume_reading()
+            self._feed(b"".join(pending))
+        self._read_more()
         if self.options.ping_interval > 0 and self.deadline == 0.0:
             self.deadline = self.state.now + self.options.ping_interval
 
@@ -511,7 +565,8 @@ class WebSocketConnection(asyncio.Protocol):
             self.server_closed = True
         self.phase = CLOSED
         self.inbox = deque(m for m in self.inbox if m is self.final)  # unread data is moot now
-        self._resume_reading()  # the client's close frame must still be read
+        self.queued_bytes = 0
+        self._read_more()  # the client's close frame must still be read
         self._flush()
         self._on_closing()
 

@@ -3,20 +3,23 @@
 Pure functions between ASGI and websockets' handshake types: the websocket scope from the HTTP
 scope, a ``websockets.http11.Request`` built from that scope (the bytes are never parsed twice),
 and the responses the app asks for: 101 with its subprotocol and headers, or a denial with any
-status, headers and body (the ``websocket.http.response`` extension).
+status, headers and body (the ``websocket.http.response`` extension); and the ``ServerProtocol``
+that takes such an already-parsed request (``HandoffProtocol``).
 """
 
 from __future__ import annotations
 
 import http
-from collections.abc import Iterable
+from collections.abc import Generator, Iterable
 from typing import Any
 
 from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
+from websockets.protocol import Protocol
+from websockets.server import ServerProtocol
 
 from mypkg.asgi import Message, Scope
-from mypkg.http.framing import INVALID_VALUE, header_name
+from mypkg.http.framing import INVALID_VALUE, header_name, valid_status
 
 DENIAL_EXTENSION = "websocket.http.response"
 
@@ -124,7 +127,7 @@ def denial_response(
 def denial_start(message: Message) -> tuple[int, list[tuple[bytes, bytes]]]:
     """Validate websocket.http.response.start now, so a bad one never reaches the wire."""
     status = message.get("status")
-    if not isinstance(status, int) or isinstance(status, bool) or not 200 <= status <= 999:
+    if not valid_status(status):
         raise ValueError(f"websocket.http.response.start: invalid status {status!r}")
     return status, _checked(message.get("headers") or (), "websocket.http.response.start")
 
@@ -153,3 +156,16 @@ def _phrase(status: int) -> str:
         return http.HTTPStatus(status).phrase
     except ValueError:
         return ""
+
+
+class HandoffProtocol(ServerProtocol):
+    """``ServerProtocol`` for a handshake request the HTTP layer has already parsed.
+
+    ``ServerProtocol.parse`` first reads the handshake request from the wire. Here that request
+    was consumed by the HTTP parser and reaches ``accept()`` as a ``Request`` built from the
+    scope, so the only bytes ever fed in are frames, after ``send_response()`` opened the
+    connection: parsing starts at the frame parser.
+    """
+
+    def parse(self) -> Generator[None, None, None]:
+        return Protocol.parse(self)

@@ -34,9 +34,22 @@ def _float(value: Any, worker: Any) -> object:
     return float(value)
 
 
-def _or_max(maximum: int) -> Converter:
-    """Gunicorn's 0 means unlimited; mypkg's ceiling stands in for it."""
-    return lambda value, worker: value or maximum
+# Gunicorn's own bounds for its request limits (gunicorn/http/message.py).
+_GUNICORN_MAX_LINE, _GUNICORN_MAX_FIELDS, _GUNICORN_FIELD_SIZE = 8190, 32768, 8190
+
+
+def _request_line(value: Any, worker: Any) -> object:
+    if value == 0:
+        return 0  # unlimited: mypkg's 0 is its ceiling
+    return _GUNICORN_MAX_LINE if value < 0 else min(value, _GUNICORN_MAX_LINE)
+
+
+def _request_fields(value: Any, worker: Any) -> object:
+    return value if 0 < value <= _GUNICORN_MAX_FIELDS else _GUNICORN_MAX_FIELDS
+
+
+def _field_size(value: Any, worker: Any) -> object:
+    return value if value > 0 else _GUNICORN_FIELD_SIZE
 
 
 def _graceful(value: Any, worker: Any) -> object:
@@ -53,13 +66,22 @@ def _access_log(value: Any, worker: Any) -> object:
     return access_log_enabled(worker.log, worker.cfg)
 
 
-_SCHEME_HEADERS_READ = ("X-FORWARDED-PROTO",)  # plus RFC 7239 Forwarded, which Gunicorn lacks
+_SCHEME_HEADERS_READ = ("X-FORWARDED-PROTO",)  # or RFC 7239 Forwarded (--proxy-headers-mode)
 
 
 def _trusted_peers(value: Any, worker: Any) -> object:
     """Gunicorn trusts every UNIX-socket peer unconditionally; mypkg says so with ``unix:``."""
     peers = [value] if isinstance(value, str) else list(value)
     return peers if "*" in peers or "unix:" in peers else [*peers, "unix:"]
+
+
+# A converter's answer for "Gunicorn's value is its default: leave mypkg's own default (or the
+# MYPKG_* variable) in place", for defaults mypkg chose to be safer than Gunicorn's.
+UNSET = object()
+
+
+def _unless_default(gunicorn_default: object) -> Converter:
+    return lambda value, worker: UNSET if value == gunicorn_default else value
 
 
 def _choice(table: dict[str, str]) -> Converter:
@@ -150,12 +172,26 @@ TABLE: dict[str, Row] = {
         "timeout_keep_alive", "Idle keep-alive timeout; 0 turns keep-alive off.", _float
     ),
     # ---- Security
-    "limit_request_line": to("limit_request_line", "Longer request line: 414. 0: 65536."),
+    # Gunicorn's meaning, boundaries included (tests/test_gunicorn_parsing.py walks each limit
+    # beside Gunicorn's own sync worker): the request line without its CRLF; a field line with
+    # its CRLF; mypkg counts both the same way (README, "Request parsing rules").
+    "limit_request_line": to(
+        "limit_request_line",
+        "Longer request line (without CRLF): 414. As in Gunicorn, 0 means unlimited (mypkg's"
+        " ceiling, 65536) and values above 8190, or negative, mean 8190.",
+        _request_line,
+    ),
     "limit_request_fields": to(
-        "limit_request_fields", "More header fields: 431. 0: 32768.", _or_max(32768)
+        "limit_request_fields",
+        "More header fields: 431. As in Gunicorn, 0, negative or above 32768 means 32768.",
+        _request_fields,
     ),
     "limit_request_field_size": to(
-        "limit_request_field_size", "Larger header field: 431. 0: 65536."
+        "limit_request_field_size",
+        "Larger field line (`name: value` and CRLF): 431. As in Gunicorn, 0 or negative means"
+        " 8190. The whole head is bounded by mypkg's own --limit-request-head-size"
+        " (MYPKG_LIMIT_REQUEST_HEAD_SIZE, default 64 KiB), which Gunicorn has no setting for.",
+        _field_size,
     ),
     # ---- Debugging
     "reload": base(
@@ -189,9 +225,11 @@ TABLE: dict[str, Row] = {
     "secure_scheme_headers": to(
         "proxy_headers",
         "Proxy headers are on when it is non-empty. Trusted proxies (forwarded_allow_ips) set"
-        " the scheme with X-Forwarded-Proto or Forwarded and the client with X-Forwarded-For;"
-        " other header names in the dict (X-Forwarded-Ssl, X-Forwarded-Protocol) are warned"
-        " about, not read.",
+        " the scheme with X-Forwarded-Proto and the client with X-Forwarded-For, as Gunicorn"
+        " reads them; RFC 7239 Forwarded is then ignored. Gunicorn has no setting for"
+        " Forwarded: `MYPKG_PROXY_HEADERS_MODE=forwarded` (`proxy_headers_mode`) reads it"
+        " instead of X-Forwarded-*, never both. Other header names in the dict"
+        " (X-Forwarded-Ssl, X-Forwarded-Protocol) are warned about, not read.",
         lambda value, worker: bool(value),
     ),
     "forwarded_allow_ips": to(
@@ -306,8 +344,11 @@ TABLE: dict[str, Row] = {
     ),
     "websocket_max_message_size": to(
         "ws_max_size",
-        "Larger message: close code 1009. Gunicorn's 0 (no limit) is refused: mypkg bounds the"
-        " memory of every connection.",
+        "Larger message: close code 1009; also the bytes queued for an app that reads slowly."
+        " Gunicorn's 0 (no limit) is refused: mypkg bounds the memory of every connection."
+        " Left at Gunicorn's default (16 MiB), mypkg's own 1 MiB applies (see"
+        " docs/security.md); set it to get more.",
+        _unless_default(16 * 1024 * 1024),
     ),
     "http_parser": to(
         "http",
@@ -348,6 +389,8 @@ def translate(worker_: Any) -> dict[str, object]:
         assert row.target is not None
         target = SETTINGS[row.target]
         value = row.convert(setting.value, worker_)
+        if value is UNSET:
+            continue
         try:
             target.parse(value)
         except ValueError as exc:
@@ -371,7 +414,8 @@ def warnings(cfg: Any) -> list[str]:
         if unread:
             lines.append(
                 f"Gunicorn setting {flag(scheme_headers)}: mypkg's worker takes the scheme from"
-                f" X-Forwarded-Proto and Forwarded only; {', '.join(unread)} will not be read"
+                f" X-Forwarded-Proto (or Forwarded, see proxy_headers_mode) only;"
+                f" {', '.join(unread)} will not be read"
             )
     return lines
 

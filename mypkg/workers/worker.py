@@ -140,7 +140,9 @@ class AsgiWorker(Worker):  # type: ignore[misc]  # gunicorn is untyped
             return
         sockets = [listener.sock for listener in self.sockets]
         try:
-            await self.server.serve(sockets, install_signal_handlers=False, on_tick=self._tick)
+            await self.server.serve(
+                sockets, install_signal_handlers=False, on_tick=self._tick, announce=False
+            )
         except asyncio.CancelledError:
             if not self.quick:
                 raise
