@@ -22,12 +22,10 @@ def summarize(path: str) -> str:
     examples: dict[tuple[str, str], str] = {}
     for line in file.read_text().splitlines():
         entry = json.loads(line)
-        key = tuple(
-            f"{entry[side]['statuses']} {entry[side]['reason'][:50]}"
-            for side in ("httptools", "h11")
-        )
-        groups[key] += 1  # type: ignore[index]
-        examples.setdefault(key, entry["input"][:160])  # type: ignore[arg-type]
+        sides = [f"{entry[s]['statuses']} {entry[s]['reason'][:50]}" for s in ("httptools", "h11")]
+        key = ("known", entry["known"]) if entry.get("known") else (sides[0], sides[1])
+        groups[key] += 1
+        examples.setdefault(key, entry["input"][:160])
     lines = [
         f"{path}: {sum(groups.values())} disagreement(s) in {len(groups)} group(s)"
         f" ({progress(path)} cases counted so far)"
