@@ -20,7 +20,7 @@ import subprocess
 import sys
 import time
 
-from benchmarks.procs import _server_env, free_port, stop_server, tree_rss_mib, wait_ready
+from benchmarks.procs import free_port, server_env, stop_server, tree_rss_mib, wait_ready
 
 REQUEST = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
 BODY = b"Hello, world!"
@@ -30,7 +30,7 @@ def start_server(port: int) -> subprocess.Popen[bytes]:
     cmd = [sys.executable, "-m", "mypkg", "benchmarks.apps.plain:app", "--port", str(port)]
     cmd += ["--timeout-keep-alive", "600", "--timeout-request-head", "600", "--backlog", "4096"]
     cmd += ["--no-access-log", "--log-level", "warning"]
-    return subprocess.Popen(cmd, start_new_session=True, env=_server_env())
+    return subprocess.Popen(cmd, start_new_session=True, env=server_env())
 
 
 def open_fds(pid: int) -> int:

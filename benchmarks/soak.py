@@ -29,7 +29,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchmarks.procs import _server_env, free_port
+from benchmarks.procs import free_port, server_env
 from benchmarks.soak_load import Tally, run_load
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -140,7 +140,7 @@ def soak(server: str, requests: int, workers: int = 2, users: int = 16, warmup: 
     port = free_port()
     log = open(f"/tmp/soak-{server}-{os.getpid()}.log", "wb")  # noqa: SIM115 - closed below
     proc = subprocess.Popen(server_command(server, port, workers), stdout=log, stderr=log,
-                            env=_server_env(), start_new_session=True)  # fmt: skip
+                            env=server_env(), start_new_session=True)  # fmt: skip
     result = Result(server, requests)
     try:
         wait_ready(proc, port, workers)

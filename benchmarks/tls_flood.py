@@ -28,7 +28,7 @@ from pathlib import Path
 
 import trustme
 
-from benchmarks.procs import _server_env, free_port, stop_server
+from benchmarks.procs import free_port, server_env, stop_server
 
 REQUEST = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
 
@@ -37,7 +37,7 @@ def start_server(cert: Path, port: int, head_timeout: float) -> subprocess.Popen
     cmd = [sys.executable, "-m", "mypkg", "benchmarks.apps.plain:app", "--port", str(port)]
     cmd += ["--ssl-certfile", str(cert), "--timeout-request-head", str(head_timeout)]
     cmd += ["--log-level", "warning", "--no-access-log", "--backlog", "2048"]
-    return subprocess.Popen(cmd, start_new_session=True, env=_server_env())
+    return subprocess.Popen(cmd, start_new_session=True, env=server_env())
 
 
 def probe_loop(
