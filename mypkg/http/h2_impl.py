@@ -45,6 +45,7 @@ CONTROL_FRAMES_PER_SECOND = 1000
 # A client may reset this many more streams than it lets finish before it is told to go away.
 RESET_ALLOWANCE = 200
 _DRAIN_PING = b"mypkg-gf"  # the PING of a graceful stop
+LINGER = 1.0  # seconds a connection told to go away for an error reads (and drops) before closing
 _SETTINGS = h2.settings.SettingCodes
 
 
@@ -62,6 +63,7 @@ class H2Protocol(asyncio.Protocol):
         "goaway_sent",
         "header_list_size",
         "last_stream_id",
+        "lingering",
         "loop",
         "max_streams",
         "proxy_trusted",
@@ -88,6 +90,7 @@ class H2Protocol(asyncio.Protocol):
         self.flush_scheduled = False
         self.goaway_sent = False  # the last GOAWAY: no stream after last_stream_id is taken
         self.stopping = False  # the first GOAWAY of a graceful stop is out
+        self.lingering = False  # a GOAWAY for an error is out: reading only to drop
         self.last_stream_id = 0
         self.control_frames = 0
         self.control_since = state.now
@@ -120,14 +123,15 @@ class H2Protocol(asyncio.Protocol):
         self._idle()  # while stopping, the short drain grace: its first requests are served
 
     def data_received(self, data: bytes) -> None:
+        if self.lingering:
+            return  # after our GOAWAY for an error: read and drop (see _linger)
         try:
             events = self.conn.receive_data(data)
         except h2.exceptions.ProtocolError as exc:
             # h2 has queued a GOAWAY with the right code (PROTOCOL_ERROR, FLOW_CONTROL_ERROR,
             # COMPRESSION_ERROR, FRAME_SIZE_ERROR...): send it and end the connection.
             logger.debug("Closing HTTP/2 connection from %s: %s", self.client, exc)
-            self.flush()
-            self.close()
+            self._linger()
             return
         try:
             for event in events:
@@ -136,7 +140,7 @@ class H2Protocol(asyncio.Protocol):
                     handler(self, event)
                 else:
                     self._control_frame()
-                if self.transport.is_closing():
+                if self.lingering or self.transport.is_closing():
                     return
         except Exception:  # a bug of ours: this connection ends, the worker serves on
             logger.exception("Error handling HTTP/2 frames from %s", self.client)
@@ -416,9 +420,20 @@ class H2Protocol(asyncio.Protocol):
     def _go_away(self, code: int, reason: str) -> None:
         logger.warning("Closing HTTP/2 connection from %s: %s", self.client, reason)
         self.conn.close_connection(code, last_stream_id=self.last_stream_id)
-        self.flush()
         self.abort_streams()
-        self.close()
+        self._linger()
+
+    def _linger(self) -> None:
+        """Send the GOAWAY h2 has queued, then read and drop what the client still sends for a
+        moment before closing: closing with its bytes unread would reset the connection, and
+        the client could lose the GOAWAY that says why."""
+        self.flush()
+        self.lingering = True
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+        else:
+            self.close()  # TLS cannot half-close
+        self.deadline = self.state.now + LINGER
 
     def abort_streams(self) -> None:
         for stream in list(self.streams.values()):
@@ -426,14 +441,16 @@ class H2Protocol(asyncio.Protocol):
 
     # ------------------------------------------------------------------ the server's side
     def _idle(self) -> None:
-        if self.stopping:
-            return  # the drain deadline stands
+        if self.stopping or self.lingering:
+            return  # the drain or linger deadline stands
         timeout = self.state.timeout_keep_alive
         self.deadline = self.state.now + timeout if timeout > 0 else 0.0
 
     def on_deadline(self) -> None:
         self.deadline = 0.0
-        if self.stopping:
+        if self.lingering:
+            self.close()
+        elif self.stopping:
             self._final_goaway()  # the client did not answer our PING in time
         elif not self.streams:
             self.conn.close_connection(ErrorCodes.NO_ERROR, last_stream_id=self.last_stream_id)
