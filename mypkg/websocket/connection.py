@@ -46,7 +46,7 @@ from mypkg.websocket.machine import (
 from mypkg.websocket.session import AsgiSession
 
 if TYPE_CHECKING:
-    from mypkg.websocket.upgrade import WebSocketOptions
+    from mypkg.websocket.options import WebSocketOptions
 
 TEXT, BINARY, CONT, PONG = Opcode.TEXT, Opcode.BINARY, Opcode.CONT, Opcode.PONG
 _RECEIVE = "websocket.receive"

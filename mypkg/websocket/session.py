@@ -39,7 +39,7 @@ from mypkg.websocket.machine import (
 
 if TYPE_CHECKING:
     from mypkg.state import ServerState
-    from mypkg.websocket.upgrade import WebSocketOptions
+    from mypkg.websocket.options import WebSocketOptions
 
 logger = logging.getLogger("mypkg.error")
 
