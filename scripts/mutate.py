@@ -222,6 +222,11 @@ MUTANTS = [
        "self.deadline = self.state.now + 4 * self.options.close_timeout",
        "tests/test_websocket_protocol.py", "close",
        "a client that never answers the close is held four times too long"),
+    _m("ws-machine-peer-close-not-told", "mypkg/websocket/machine.py",
+       "        PEER_CLOSE=DISCONNECTED,\n        SHUTDOWN=CLOSING,",
+       "        PEER_CLOSE=None,\n        SHUTDOWN=CLOSING,",
+       "tests/test_websocket_machine.py tests/test_websocket.py", "",
+       "the machine stays OPEN when the peer closes: the app may send after the close"),
 ]  # fmt: skip
 
 
