@@ -49,6 +49,7 @@ class HttpProtocol(asyncio.Protocol):
         "cycle",
         "deadline",
         "drain_waiter",
+        "eof",
         "extensions",
         "loop",
         "parsing",
@@ -89,6 +90,7 @@ class HttpProtocol(asyncio.Protocol):
         # A chunked request's body is decoded here, not by the backend (mypkg/http/chunked.py).
         self.chunked_body: ChunkedBody | None = None
         self.content_length = 0  # of the request whose head was parsed last (0: none)
+        self.eof = False  # the client half-closed: close once the requests it sent are answered
 
     # ------------------------------------------------------------------ for the backends
     def feed(self, data: bytes) -> None:
@@ -150,7 +152,22 @@ class HttpProtocol(asyncio.Protocol):
             self.parse_failed(exc)
 
     def eof_received(self) -> bool | None:
-        return None  # the transport closes; connection_lost tells any running cycle
+        """The client half-closed (RFC 9112 §9.6): every request it sent in full is still
+        answered, then on_response_complete closes."""
+        self.eof = True
+        return True if self._answer_before_eof() else None  # None: the transport closes now
+
+    def _answer_before_eof(self) -> bool:
+        """After a half-close: drop a request cut short (RFC 9112 §8: no response; a partial
+        body's app sees a disconnect) and say whether a request is left to answer."""
+        parsing = self.parsing
+        if parsing is not None and parsing.more_body and not parsing.complete:
+            parsing.on_disconnect()
+            if parsing in self.pipeline:
+                self.pipeline.remove(parsing)
+            elif parsing is self.cycle:
+                return False
+        return self.cycle is not None
 
     def pause_writing(self) -> None:
         self.write_paused = True
@@ -216,6 +233,8 @@ class HttpProtocol(asyncio.Protocol):
                 elif name == b"content-length":
                     if length is not None or not value.isdigit():
                         raise ProtocolError(400, "invalid or repeated Content-Length")
+                    if len(value) > 19 and _out_of_range(value):
+                        raise ProtocolError(400, "Content-Length out of range")
                     length = int(value)
                 elif name == b"transfer-encoding":
                     if chunked or value.strip().lower() != b"chunked":
@@ -362,6 +381,8 @@ class HttpProtocol(asyncio.Protocol):
                 self.reject(exc.status, exc.reason)
             except Exception as exc:
                 self.parse_failed(exc)
+        if self.eof and not self._answer_before_eof():
+            self.close()  # the client half-closed and every request it sent is answered
 
     # ------------------------------------------------------------------ ending connections
     def reject(self, status: int, reason: str) -> None:
@@ -436,6 +457,12 @@ class HttpProtocol(asyncio.Protocol):
             task.cancel()
             return task
         return None
+
+
+def _out_of_range(digits: bytes) -> bool:
+    """A Content-Length of 2^64 or more, as llhttp refuses it, or of more than 20 digits, as h11
+    refuses it even with leading zeros: one rule on both backends, and int() stays cheap."""
+    return len(digits) > 20 or int(digits) >> 64 != 0
 
 
 def split_target(target: bytes) -> tuple[bytes, bytes]:
