@@ -453,3 +453,14 @@ def test_a_request_cut_short_by_a_half_close_gets_no_response(http: str, cut: by
     assert [response.status for response in responses] == [200, 200]
     paths = [scope["path"] for scope in recorder.scopes]
     assert paths == ["/0", "/1", "/good"] or paths == ["/0", "/1", "/cut", "/good"]
+
+
+def test_an_app_waiting_for_the_client_to_go_sees_a_half_close_as_gone(http: str) -> None:
+    """An app still in receive() after its whole body (a long poll) takes a half-close as the
+    client leaving: http.disconnect, and the connection closes without a response."""
+    app = apps.UntilDisconnect()
+    with serve(app, http=http) as running:
+        responses = responses_after_half_close(running.port, GET % 0)
+        assert app.finished.wait(5)
+    assert responses == []
+    assert [message["type"] for message in app.messages] == ["http.request", "http.disconnect"]

@@ -159,7 +159,11 @@ class HttpProtocol(asyncio.Protocol):
 
     def _answer_before_eof(self) -> bool:
         """After a half-close: drop a request cut short (RFC 9112 §8: no response; a partial
-        body's app sees a disconnect) and say whether a request is left to answer."""
+        body's app sees a disconnect) and say whether a request is left to answer. An app
+        waiting in receive() past its body waits for the client to go: it has (close now)."""
+        cycle = self.cycle
+        if cycle is not None and cycle.waiter is not None and not cycle.more_body:
+            return False
         parsing = self.parsing
         if parsing is not None and parsing.more_body and not parsing.complete:
             parsing.on_disconnect()
