@@ -155,6 +155,8 @@ class HttpProtocol(asyncio.Protocol):
         """The client half-closed (RFC 9112 §9.6): every request it sent in full is still
         answered, then on_response_complete closes."""
         self.eof = True
+        if self.scheme == "https":
+            return None  # asyncio's TLS closes at EOF whatever we say (and warns if we object)
         return True if self._answer_before_eof() else None  # None: the transport closes now
 
     def _answer_before_eof(self) -> bool:
