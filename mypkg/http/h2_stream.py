@@ -88,6 +88,12 @@ class H2Stream:
         return self.proto.transport
 
     @property
+    def eof(self) -> bool:
+        """HTTP/1's half-close has no stream twin: a stream ends with END_STREAM or RST_STREAM,
+        and a connection that half-closes is closed (its streams see the disconnect)."""
+        return False
+
+    @property
     def sent_all(self) -> bool:
         return not self.pending and not self.end_pending
 
