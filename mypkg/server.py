@@ -240,8 +240,14 @@ class Server:
         if loop.get_exception_handler() is None:
             loop.set_exception_handler(self._handle_loop_error)
 
+        make: Callable[[ServerState], asyncio.Protocol] = cls
+        if self.config.http2:  # each connection chooses HTTP/1 or HTTP/2 first
+            from mypkg.http.h2_negotiate import negotiating
+
+            make = negotiating(cls)
+
         def factory() -> asyncio.Protocol:
-            return cls(state)  # type: ignore[call-arg]
+            return make(state)
 
         self._factory = factory
         self.sockets = sockets

@@ -85,6 +85,7 @@ class ServerState:
         "extra_headers",
         "fd_exhausted",
         "fd_warn_at",
+        "h2_max_concurrent_streams",
         "inflight",
         "lifespan_state",
         "limit_concurrency",
@@ -151,6 +152,7 @@ class ServerState:
         # parser measures the whole line.
         self.limit_request_target = self.limit_request_line - 23
         self.timeout_keep_alive = config.timeout_keep_alive
+        self.h2_max_concurrent_streams = config.h2_max_concurrent_streams
         self.timeout_request_head = config.timeout_request_head
         self.server_header = config.server_header
         self.date_header = config.date_header
