@@ -295,6 +295,16 @@ class HttpSettings:
         number(0),
         "Seconds a client has to send a complete request head, however slowly it trickles bytes.",
     )
+    limit_request_body = Setting[int | None](
+        None,
+        optional(integer(1)),
+        "Maximum request body in bytes. A larger Content-Length gets 413 before the app runs"
+        " (and before any 100 Continue); a chunked body that grows past it is cut off: the app"
+        " sees http.disconnect, the client gets 413 unless the response has started, and the"
+        " connection closes. Default: no limit.",
+        metavar="BYTES",
+        example=10485760,
+    )
     limit_request_line = Setting(
         4094,
         integer(0, 65536),

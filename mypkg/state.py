@@ -69,6 +69,7 @@ class ServerState:
         "lifespan_state",
         "limit_concurrency",
         "limit_max_requests",
+        "limit_request_body",
         "limit_request_field_size",
         "limit_request_fields",
         "limit_request_line",
@@ -104,6 +105,7 @@ class ServerState:
         self.root_path_bytes = config.root_path.encode("latin-1")
         self.limit_concurrency = config.limit_concurrency
         self.limit_max_requests = config.limit_max_requests
+        self.limit_request_body = config.limit_request_body
         self.limit_request_line = config.limit_request_line or 65536
         self.limit_request_fields = config.limit_request_fields
         self.limit_request_field_size = config.limit_request_field_size or 65536

@@ -13,7 +13,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from mypkg.asgi import ASGI3App, Message, Scope
-from mypkg.errors import ClientDisconnected
+from mypkg.errors import ClientDisconnected, ProtocolError
 from mypkg.http import extensions, framing
 
 if TYPE_CHECKING:
@@ -57,6 +57,7 @@ class RequestCycle:
         "keep_alive",
         "length_left",
         "more_body",
+        "received",
         "scope",
         "start_time",
         "status",
@@ -77,6 +78,7 @@ class RequestCycle:
         self.http10 = scope["http_version"] == "1.0"
         self.body: list[bytes] = []
         self.body_size = 0
+        self.received = 0  # body bytes read so far, against --limit-request-body
         self.delivered_end = False
         self.disconnected = False
         self.waiter: asyncio.Future[None] | None = None
@@ -95,6 +97,11 @@ class RequestCycle:
 
     # ------------------------------------------------------------------ fed by the protocol
     def feed_body(self, data: bytes) -> None:
+        limit = self.conn.state.limit_request_body
+        if limit is not None:
+            self.received += len(data)
+            if self.received > limit:  # a chunked body growing past it: conn.reject answers
+                raise ProtocolError(413, "request body too large")
         self.body.append(data)
         self.body_size += len(data)
         if self.body_size > BODY_HIGH_WATER:

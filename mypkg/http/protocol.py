@@ -221,6 +221,8 @@ class HttpProtocol(asyncio.Protocol):
                     expect_100 = value.lower() == b"100-continue"
         if chunked and length is not None:
             raise ProtocolError(400, "both Content-Length and Transfer-Encoding")
+        if length and state.limit_request_body is not None and length > state.limit_request_body:
+            raise ProtocolError(413, "request body too large")  # before the app, before 100
         if hosts != 1 and (version == "1.1" or hosts > 1):
             raise ProtocolError(400, "a request needs exactly one Host header")
         if target[:1] == b"/" and b"#" not in target:  # origin form, the usual case

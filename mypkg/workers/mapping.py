@@ -393,6 +393,22 @@ def warnings(cfg: Any) -> list[str]:
     return lines
 
 
+# mypkg settings with no Gunicorn counterpart that matter to operators: under Gunicorn they come
+# from their MYPKG_* variable (or MYPKG_CONFIG's file), exactly as under mypkg-supervise.
+MYPKG_ONLY: dict[str, str] = {
+    "limit_request_body": "Gunicorn has no body limit; 413 as under mypkg-supervise.",
+}
+
+
+def mypkg_only_table() -> str:
+    """Markdown rows for the mypkg settings a Gunicorn deployment sets through MYPKG_*."""
+    lines = ["", "### mypkg settings without a Gunicorn counterpart", ""]
+    lines += ["| mypkg | Variable | Under Gunicorn |", "|---|---|---|"]
+    for name, note in MYPKG_ONLY.items():
+        lines.append(f"| `{name}` | `{SETTINGS[name].env}` | {note} |")
+    return "\n".join(lines) + "\n"
+
+
 def mapped_targets() -> set[str]:
     return {row.target for row in TABLE.values() if row.target is not None}
 
