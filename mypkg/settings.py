@@ -305,6 +305,31 @@ class HttpSettings:
         metavar="BYTES",
         example=10485760,
     )
+    timeout_request_body = Setting(
+        10.0,
+        number(0),
+        "Seconds a request body may stall: once a body is due (after the head, or after the"
+        " 100 Continue), no data for this long gets 408 and the connection closes. Also the most"
+        " credit --min-request-body-rate can bank. 0 turns body time limits off.",
+    )
+    min_request_body_rate = Setting(
+        1024.0,
+        number(0),
+        "Bytes per second a request body must average; each byte received buys 1/rate seconds,"
+        " never more than --timeout-request-body ahead, so one byte every few seconds is cut off"
+        " within --timeout-request-body. Time the server is not reading (the app is not"
+        " consuming the body) is not counted. 0: only the stall timeout applies.",
+        metavar="BYTES_PER_SECOND",
+    )
+    timeout_request = Setting[float | None](
+        None,
+        optional(number(0.001)),
+        "Seconds an app may take over one HTTP request: then its task is cancelled and the"
+        " client gets 504 (or, if the response has started, the connection closes). The worker"
+        " serves on. Default: no limit.",
+        metavar="SECONDS",
+        example=60,
+    )
     limit_request_line = Setting(
         4094,
         integer(0, 65536),

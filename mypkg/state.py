@@ -75,6 +75,7 @@ class ServerState:
         "limit_request_line",
         "loop",
         "max_head_size",
+        "min_request_body_rate",
         "now",
         "on_max_requests",
         "on_tick",
@@ -86,6 +87,8 @@ class ServerState:
         "shutting_down",
         "tick_interval",
         "timeout_keep_alive",
+        "timeout_request",
+        "timeout_request_body",
         "timeout_request_head",
         "tls",
         "total_requests",
@@ -118,6 +121,9 @@ class ServerState:
         )
         self.timeout_keep_alive = config.timeout_keep_alive
         self.timeout_request_head = config.timeout_request_head
+        self.timeout_request_body = config.timeout_request_body
+        self.min_request_body_rate = config.min_request_body_rate
+        self.timeout_request = config.timeout_request
         self.server_header = config.server_header
         self.date_header = config.date_header
         self.extra_headers = [
@@ -139,7 +145,16 @@ class ServerState:
             TrustedPeers(config.forwarded_allow_ips) if config.proxy_headers else None
         )
         self.proxy_mode = config.proxy_headers_mode  # which header family they are read from
-        timeouts = [t for t in (self.timeout_keep_alive, self.timeout_request_head) if t > 0]
+        timeouts = [
+            t
+            for t in (
+                self.timeout_keep_alive,
+                self.timeout_request_head,
+                self.timeout_request_body,
+                self.timeout_request or 0,
+            )
+            if t > 0
+        ]
         self.tick_interval = max(0.05, min([1.0, *(t / 4 for t in timeouts)]))
         self.now = loop.time()
         self._last_second = -1

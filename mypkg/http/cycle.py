@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from mypkg.asgi import ASGI3App, Message, Scope
 from mypkg.errors import ClientDisconnected, ProtocolError
-from mypkg.http import extensions, framing
+from mypkg.http import extensions, framing, timelimits
 
 if TYPE_CHECKING:
     from mypkg.http.protocol import HttpProtocol
@@ -104,12 +104,17 @@ class RequestCycle:
                 raise ProtocolError(413, "request body too large")
         self.body.append(data)
         self.body_size += len(data)
+        conn = self.conn
+        if conn.body_deadline:
+            timelimits.body_received(conn, len(data))
         if self.body_size > BODY_HIGH_WATER:
             self.conn.pause_reading()
         self._wake()
 
     def end_body(self) -> None:
         self.more_body = False
+        if self.conn.body_deadline:
+            timelimits.body_done(self.conn)
         self._wake()
 
     def on_disconnect(self) -> None:
@@ -192,6 +197,8 @@ class RequestCycle:
             self.expect_100 = False
             if self.status is None and not self.disconnected:
                 self.conn.transport.write(framing.CONTINUE)
+                if self.more_body:
+                    timelimits.expect_body(self.conn)
         while not self.body and (self.more_body or self.delivered_end):
             if self.disconnected or self.complete:
                 return _DISCONNECT.copy()

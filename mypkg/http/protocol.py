@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 from urllib.parse import unquote
 
 from mypkg.errors import ProtocolError
-from mypkg.http import extensions, framing
+from mypkg.http import extensions, framing, timelimits
 from mypkg.http.cycle import BODY_HIGH_WATER, RequestCycle
 from mypkg.middleware.proxy_headers import apply_proxy_headers
 from mypkg.state import ServerState
@@ -41,6 +41,8 @@ class HttpProtocol(asyncio.Protocol):
     when they hold bytes back)."""
 
     __slots__ = (
+        "app_deadline",
+        "body_deadline",
         "client",
         "cycle",
         "deadline",
@@ -71,6 +73,8 @@ class HttpProtocol(asyncio.Protocol):
         self.pipeline: deque[RequestCycle] = deque()
         self.phase = HEAD
         self.deadline = 0.0
+        self.body_deadline = 0.0  # these two: see timelimits.py
+        self.app_deadline = 0.0
         self.reading_paused = False
         self.write_paused = False
         self.drain_waiter: asyncio.Future[None] | None = None
@@ -180,6 +184,8 @@ class HttpProtocol(asyncio.Protocol):
             return
         self.reading_paused = False
         self.transport.resume_reading()
+        if self.body_deadline:
+            timelimits.reading_resumed(self)
 
     # ------------------------------------------------------------------ requests
     def on_request_head(
@@ -265,6 +271,8 @@ class HttpProtocol(asyncio.Protocol):
         expect_100 = expect_100 and version == "1.1"
         cycle = RequestCycle(self, scope, keep_alive, expect_100, chunked or bool(length))
         self.parsing = cycle
+        if cycle.more_body and not expect_100:
+            timelimits.expect_body(self)
         if self.cycle is None:
             self._start(cycle)
         else:
@@ -292,9 +300,12 @@ class HttpProtocol(asyncio.Protocol):
             cycle.respond_error(503)
             return
         cycle.task = self.loop.create_task(cycle.run(state.app))
+        if state.timeout_request is not None:
+            timelimits.app_started(self)
 
     def on_response_complete(self, cycle: RequestCycle) -> None:
         self.cycle = None
+        self.app_deadline = 0.0
         state = self.state
         state.request_finished()
         if not cycle.keep_alive or self.transport.is_closing():
@@ -370,6 +381,8 @@ class HttpProtocol(asyncio.Protocol):
             self.reject(408, "request head not received in time")
         elif self.phase == IDLE:
             self.close()
+        else:
+            timelimits.on_busy_deadline(self)
 
     def shutdown(self) -> None:
         """Stop after what is in flight, without racing a request the client is sending.

@@ -397,6 +397,10 @@ def warnings(cfg: Any) -> list[str]:
 # from their MYPKG_* variable (or MYPKG_CONFIG's file), exactly as under mypkg-supervise.
 MYPKG_ONLY: dict[str, str] = {
     "limit_request_body": "Gunicorn has no body limit; 413 as under mypkg-supervise.",
+    "timeout_request_body": "A stalled request body gets 408 (see min_request_body_rate).",
+    "min_request_body_rate": "A body trickled slower than this gets 408.",
+    "timeout_request": "Gunicorn's `timeout` is the worker heartbeat, not a per-request limit:"
+    " this one cancels one request's task (504) and the worker serves on.",
 }
 
 
