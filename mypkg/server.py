@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 import socket
 import sys
@@ -110,6 +111,11 @@ class Server:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._listeners: list[asyncio.base_events.Server] = []
         self._factory: Callable[[], asyncio.Protocol] = asyncio.Protocol
+        # --metrics-bind is served here unless a master serves it for all its workers.
+        self.own_endpoint = True
+        self.endpoint: Any = None
+        self.delaying = False  # --shutdown-delay running: /readyz says 503, serving goes on
+        self._delay: asyncio.TimerHandle | None = None
 
     # ------------------------------------------------------------------ entry points
     def run(self, sockets: list[socket.socket] | None = None) -> None:
@@ -151,19 +157,38 @@ class Server:
             started = await lifespan.startup(self._exit)
             if started and not self._exit.is_set():  # else a signal came during startup
                 await self._listen(sockets if sockets is not None else bind_sockets(config))
+                if config.metrics_bind is not None and self.own_endpoint:
+                    self._open_endpoint()
                 state.start()
                 self.started.set()
                 await self._exit.wait()
             await self._shutdown()
         finally:
             state.stop()
+            if self.endpoint is not None:
+                self.endpoint.close()
+                self.endpoint = None
             await lifespan.shutdown()
             self._restore_signal_handlers(install_signal_handlers)
             if loop.get_exception_handler() is quiet_tls_errors:
                 loop.set_exception_handler(None)
 
+    def request_exit_after_delay(self) -> None:
+        """SIGTERM: serve on for --shutdown-delay seconds with /readyz at 503, then stop
+        gracefully. A second call stops at once (gracefully). Loop thread only."""
+        delay = self.config.shutdown_delay
+        if delay <= 0 or self.delaying or self.stopping or self._loop is None:
+            self.request_exit()
+            return
+        self.delaying = True
+        logger.info("Shutting down in %gs (--shutdown-delay); /readyz now answers 503", delay)
+        self._delay = self._loop.call_later(delay, self.request_exit)
+
     def request_exit(self, force: bool = False) -> None:
         """Begin a graceful shutdown (or, with ``force``, cut connections now). Loop thread only."""
+        if self._delay is not None:
+            self._delay.cancel()
+            self._delay = None
         if force or (self._exit is not None and self._exit.is_set()):
             self.force_exit = True
             if self.state is not None:
@@ -271,7 +296,33 @@ class Server:
 
     def _on_signal(self, sig: signal.Signals) -> None:
         logger.info("Received %s; shutting down", signal.Signals(sig).name)
-        self.request_exit()
+        if sig == signal.SIGTERM:
+            self.request_exit_after_delay()
+        else:
+            self.request_exit()
+
+    def _open_endpoint(self) -> None:
+        """Serve --metrics-bind from this loop (one process, or each Gunicorn worker)."""
+        from mypkg.endpoint import Endpoint, bind_endpoint, loop_watch
+
+        assert self._loop is not None
+        sock = bind_endpoint(self.config.metrics_bind, reuse_port=True)
+        self.endpoint = Endpoint(sock, self._answer, *loop_watch(self._loop))
+        logger.info("Metrics and health on %s", describe(sock))
+
+    def _answer(self, path: str) -> tuple[int, str, bytes]:
+        from mypkg.endpoint import health_answer
+        from mypkg.metrics import Aggregate, render
+        from mypkg.supervisor.pool import resident_memory
+
+        def metrics() -> str:
+            aggregate = Aggregate()
+            if self.state is not None and self.state.metrics is not None:
+                aggregate.update(os.getpid(), self.state.metrics_snapshot())
+            return render(aggregate, {os.getpid(): resident_memory(os.getpid())}, 1)
+
+        ready = self.started.is_set() and not self.delaying and not self.stopping
+        return health_answer(path, ready, metrics)
 
     def _restore_signal_handlers(self, installed: bool) -> None:
         if not installed or threading.current_thread() is not threading.main_thread():

@@ -614,6 +614,30 @@ class SupervisorSettings:
     )
 
 
+class OperationsSettings:
+    """What operators watch and how the server leaves a load balancer (issue 11)."""
+
+    section = "Operations"
+
+    metrics_bind = Setting[BindTarget | None](
+        None,
+        optional(bind_address),
+        "Serve /metrics (Prometheus text format), /healthz and /readyz here, apart from the"
+        " app: HOST:PORT or unix:PATH. Under --workers the master serves it, summed over every"
+        " worker; under Gunicorn see docs/gunicorn.md. Off by default.",
+        metavar="ADDRESS",
+        example="127.0.0.1:9100",
+    )
+    shutdown_delay = Setting(
+        0.0,
+        number(0),
+        "On SIGTERM, first turn /readyz to 503 and keep serving normally (new connections"
+        " included) for this many seconds, so that load balancers stop sending; then drain as"
+        " usual. A second SIGTERM skips what is left of the delay.",
+        metavar="SECONDS",
+    )
+
+
 class Settings(
     ApplicationSettings,
     SocketSettings,
@@ -624,6 +648,7 @@ class Settings(
     TlsSettings,
     ProxySettings,
     LoggingSettings,
+    OperationsSettings,
 ):
     """All settings; ``Config`` adds loading and derived values on top."""
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from mypkg.accesslog import AccessLog
 from mypkg.asgi import ASGI3App
+from mypkg.metrics import WorkerMetrics, connection_counts
 from mypkg.middleware.proxy_headers import TrustedPeers
 
 if TYPE_CHECKING:
@@ -75,6 +76,7 @@ class ServerState:
         "limit_request_line",
         "loop",
         "max_head_size",
+        "metrics",
         "min_request_body_rate",
         "now",
         "on_max_requests",
@@ -86,6 +88,7 @@ class ServerState:
         "server_header",
         "shutting_down",
         "tick_interval",
+        "timed",
         "timeout_keep_alive",
         "timeout_request",
         "timeout_request_body",
@@ -104,6 +107,9 @@ class ServerState:
             logging.INFO
         )
         self.access_logger = AccessLog(config.access_log_format)
+        # Plain counters for /metrics, only when it is served; a request is timed for either.
+        self.metrics = WorkerMetrics() if config.metrics_bind is not None else None
+        self.timed = self.access_log or self.metrics is not None
         self.root_path = config.root_path
         self.root_path_bytes = config.root_path.encode("latin-1")
         self.limit_concurrency = config.limit_concurrency
@@ -185,6 +191,10 @@ class ServerState:
         # deadlines passed meanwhile, but so did the requests waiting unread in socket buffers.
         # Judge no connection before the loop has polled its sockets once: skip to the next tick.
         stalled = now - self.now > 2 * self.tick_interval
+        if self.metrics is not None:
+            lag = now - self.now - self.tick_interval
+            if lag > self.metrics.loop_lag:
+                self.metrics.loop_lag = lag
         self.now = now
         self._refresh_date()
         if not stalled:
@@ -223,6 +233,14 @@ class ServerState:
         limit = self.limit_max_requests
         if limit is not None and self.total_requests >= limit and self.on_max_requests:
             self.on_max_requests()
+
+    def metrics_snapshot(self) -> str:
+        """This server's /metrics figures as one line (see mypkg.metrics)."""
+        from mypkg.http.protocol import HttpProtocol
+
+        assert self.metrics is not None
+        http, websocket = connection_counts(self.connections, HttpProtocol)
+        return self.metrics.snapshot(self.inflight, http, websocket)
 
     def too_busy(self) -> bool:
         limit = self.limit_concurrency

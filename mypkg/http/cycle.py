@@ -93,7 +93,7 @@ class RequestCycle:
         self.app_sets_defaults = False
         self.task: asyncio.Task[None] | None = None
         self.trailers = NO_TRAILERS
-        self.start_time = time.perf_counter() if conn.state.access_log else 0.0
+        self.start_time = time.perf_counter() if conn.state.timed else 0.0
 
     # ------------------------------------------------------------------ fed by the protocol
     def feed_body(self, data: bytes) -> None:
@@ -361,8 +361,17 @@ class RequestCycle:
         if self.length_left:
             logger.error("response body is shorter than its Content-Length; closing the connection")
             self.keep_alive = False
-        if self.start_time:  # set only while the access log is on
-            self.conn.state.access_logger.log(self)
+        if self.start_time:  # set only while the access log or /metrics is on
+            state = self.conn.state
+            if state.metrics is not None:
+                state.metrics.observe(
+                    self.scope["method"],
+                    self.status or 500,
+                    time.perf_counter() - self.start_time,
+                    self.bytes_sent,
+                )
+            if state.access_log:
+                state.access_logger.log(self)
         if self.waiter is not None:
             self._wake()
         self.conn.on_response_complete(self)

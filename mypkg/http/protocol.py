@@ -135,6 +135,9 @@ class HttpProtocol(asyncio.Protocol):
             self.phase = HEAD
             timeout = self.state.timeout_request_head
             self.deadline = self.state.now + timeout if timeout > 0 else 0.0
+        metrics = self.state.metrics
+        if metrics is not None:
+            metrics.bytes_in += len(data)
         try:
             self.feed(data)
         except ProtocolError as exc:
@@ -298,6 +301,8 @@ class HttpProtocol(asyncio.Protocol):
         if state.limit_concurrency is not None and state.too_busy():
             cycle.keep_alive = False
             cycle.respond_error(503)
+            if state.metrics is not None:
+                state.metrics.overloaded += 1
             return
         cycle.task = self.loop.create_task(cycle.run(state.app))
         if state.timeout_request is not None:
@@ -346,6 +351,8 @@ class HttpProtocol(asyncio.Protocol):
         if self.transport.is_closing():
             return
         logger.debug("Closing %s: %d %s", self.client, status, reason)
+        if self.state.metrics is not None:
+            self.state.metrics.reject(status)
         error = framing.error_response(status, self.state.default_headers, reason)
         parsing = self.parsing
         abandoned = False

@@ -32,6 +32,7 @@ from mypkg.supervisor.channel import Channel, Message
 from mypkg.supervisor.checks import check_settings
 from mypkg.supervisor.child import WorkerSpec, load_app
 from mypkg.supervisor.heartbeat import Heartbeat
+from mypkg.supervisor.observer import Observer, restart_cause
 from mypkg.supervisor.pidfile import Pidfile
 from mypkg.supervisor.pool import Backoff, Child, Pool, describe_exit
 from mypkg.supervisor.privileges import Identity
@@ -85,6 +86,8 @@ class Arbiter:
         self.name = config.app if isinstance(config.app, str) else "app"
         self._wake_r, self._wake_w = os.pipe()
         self.selector = selectors.DefaultSelector()
+        self.observer: Observer | None = None  # --metrics-bind
+        self.delay_until = 0.0  # --shutdown-delay after SIGTERM: serving on, /readyz at 503
 
     # ------------------------------------------------------------------ the loop
     def run(self) -> int:
@@ -103,6 +106,8 @@ class Arbiter:
         if self.pidfile is not None:
             self.pidfile.create(os.getpid())
         self.sockets = bind_sockets(config)
+        self.observer = Observer(config, self.selector, self.pool)
+        self.observer.ready = self._is_ready
         setproctitle(f"mypkg: master [{self.name}]")
         for fd in (self._wake_r, self._wake_w):
             os.set_blocking(fd, False)
@@ -130,7 +135,9 @@ class Arbiter:
         self.notifier.status(f"Starting {self.target} worker(s)")
 
     def _turn(self) -> None:
-        self.selector.select(self._timeout())
+        for key, _ in self.selector.select(self._timeout()):
+            if key.data is not None:  # the metrics endpoint's sockets
+                key.data()
         with contextlib.suppress(BlockingIOError):
             while os.read(self._wake_r, 4096):
                 pass
@@ -140,9 +147,15 @@ class Arbiter:
             self._on_message(message)
         while self.changes:
             self._reload("changes in " + ", ".join(self.changes.popleft()))
-        for child, code in self.pool.reap():
+        exited = self.pool.reap()
+        if exited:  # what they wrote before exiting (their last figures) comes first
+            for message in self.channel.receive():
+                self._on_message(message)
+        for child, code in exited:
             self._on_exit(child, code)
         now = time.monotonic()
+        if self.delay_until and now >= self.delay_until and not self.stopping:
+            self._stop(graceful=True)
         self._check(now)
         if not self.stopping:
             self._manage(now)
@@ -158,12 +171,16 @@ class Arbiter:
             deadlines.append(self.backoff.not_before)
         if self.notifier.watchdog_interval:
             deadlines.append(self.next_watchdog)
+        if self.delay_until and not self.stopping:
+            deadlines.append(self.delay_until)
         return max(0.0, min(deadlines) - now)
 
     def _cleanup(self) -> None:
         if self.watcher is not None:
             self.watcher.stop()
         signal.set_wakeup_fd(-1)
+        if self.observer is not None:
+            self.observer.close()
         self._close_sockets()
         if self.pidfile is not None:
             self.pidfile.remove()
@@ -192,10 +209,21 @@ class Arbiter:
         handler()
 
     def handle_term(self) -> None:
-        """Graceful stop; a second TERM/INT makes it a fast one."""
+        """Graceful stop, after --shutdown-delay; a second TERM/INT makes it a fast one."""
+        delay = self.config.shutdown_delay
+        if delay > 0 and not self.stopping and not self.delay_until:
+            self.delay_until = time.monotonic() + delay
+            logger.info("Stopping in %gs (--shutdown-delay); /readyz now answers 503", delay)
+            self.notifier.status(f"Stopping in {delay:g}s")
+            return
         self._stop(graceful=self.stopping == 0)
 
-    handle_int = handle_term
+    def handle_int(self) -> None:
+        self._stop(graceful=self.stopping == 0)
+
+    def _is_ready(self) -> bool:
+        """/readyz: every worker has served once, and no stop (or its delay) has begun."""
+        return self.announced and not self.stopping and not self.delay_until
 
     def handle_quit(self) -> None:
         self._stop(graceful=False)
@@ -236,6 +264,8 @@ class Arbiter:
         elif message.kind == "recycle" and not child.retiring and not child.stopping:
             child.retiring = message.detail
             logger.info("Worker %d %s; starting its replacement", child.pid, message.detail)
+        elif message.kind == "stats" and self.observer is not None:
+            self.observer.stats(child.pid, message.detail)
         elif message.kind == "failed":
             code, _, child.failure = message.detail.partition(" ")
             child.failure_code = int(code) if code.isdigit() else EXIT_STARTUP
@@ -263,6 +293,11 @@ class Arbiter:
         # abandoned or superseded (another HUP) were going away anyway.
         booting_for_nothing = not child.ready and child.generation < self.generation
         expected = child.stopping and not (child.hung and not child.ready)
+        if self.observer is not None:
+            cause = None if self.stopping or not child.ready else "?"
+            if cause:
+                cause = restart_cause(child, self.generation, expected)
+            self.observer.exited(child, cause)
         if self.stopping or expected or booting_for_nothing:
             logger.info("Worker %d exited (%s)", child.pid, how)
         elif not child.ready:
@@ -400,7 +435,7 @@ class Arbiter:
             master_pid=os.getpid(),
             app=self.app,
             max_requests=limit,
-            close_fds=[self._wake_r, self._wake_w],
+            close_fds=[self._wake_r, self._wake_w, *(self.observer.fds() if self.observer else [])],
         )
 
     # ------------------------------------------------------------------ reload and stop

@@ -35,6 +35,7 @@ logger = logging.getLogger("mypkg.error")
 
 EXIT_CRASHED = 1  # an unexpected exception after the worker was serving
 EXIT_ABORTED = 6  # the master's SIGABRT: the event loop was blocked too long
+REPORT_INTERVAL = 1.0  # seconds between a worker's /metrics reports to the master
 
 # Until it serves, a worker dies of TERM/QUIT (it has nothing to drain) and ignores the rest:
 # SIGINT from a terminal's Ctrl-C reaches every process of the group, but only the master acts.
@@ -147,21 +148,36 @@ class Worker:
         self.spec = spec
         self.server = Server(spec.config)
         self.server.app = app
+        self.server.own_endpoint = False  # the master serves --metrics-bind for every worker
+        self.next_report = 0.0
         self.ready = False
         self.leaving = False  # asked the master for a replacement
         self.stopping = False
 
     async def main(self) -> None:
-        await self.server.serve(
-            self.spec.sockets,
-            install_signal_handlers=False,
-            on_tick=self.on_tick,
-            on_max_requests=self.on_max_requests,
-        )
+        try:
+            await self.server.serve(
+                self.spec.sockets,
+                install_signal_handlers=False,
+                on_tick=self.on_tick,
+                on_max_requests=self.on_max_requests,
+            )
+        finally:
+            self.report()  # the last figures: nothing served is lost from the master's counters
+
+    def report(self) -> None:
+        """Send the master this worker's /metrics figures (cumulative since it started)."""
+        state = self.server.state
+        if state is not None and state.metrics is not None:
+            self.spec.channel.send("stats", state.metrics_snapshot())
 
     def on_tick(self) -> None:
         """Run by the server's ticker in the event loop: the proof that the loop runs."""
         self.spec.heartbeat.beat()
+        state = self.server.state
+        if state is not None and state.metrics is not None and state.now >= self.next_report:
+            self.next_report = state.now + REPORT_INTERVAL
+            self.report()
         if not self.ready:
             self.ready = True
             self._install_signal_handlers()

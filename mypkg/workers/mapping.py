@@ -401,6 +401,12 @@ MYPKG_ONLY: dict[str, str] = {
     "min_request_body_rate": "A body trickled slower than this gets 408.",
     "timeout_request": "Gunicorn's `timeout` is the worker heartbeat, not a per-request limit:"
     " this one cancels one request's task (504) and the worker serves on.",
+    "shutdown_delay": "Each worker, on Gunicorn's SIGTERM, serves on this long with its /readyz at"
+    " 503, then drains; the drain gets graceful_timeout minus the delay. Gunicorn's TERM does not"
+    " say why, so a HUP or TTOU replacement waits the delay too.",
+    "metrics_bind": "Each worker serves /metrics, /healthz, /readyz on this address (shared with"
+    " SO_REUSEPORT): a scrape reaches one worker and shows that worker's figures only (restarts"
+    " are Gunicorn's to count). For figures summed over all workers, use mypkg-supervise.",
 }
 
 

@@ -156,7 +156,7 @@ class AsgiWorker(Worker):  # type: ignore[misc]  # gunicorn is untyped
             state.tick_interval = max(0.05, self.timeout / 2)
         if self.alive and self.ppid == os.getppid():
             return
-        if not self.server.stopping:
+        if not self.server.stopping and not self.server.delaying:
             if self.alive:
                 self.log.info("Parent changed, shutting down: %s", self)
             self.alive = False
@@ -178,7 +178,7 @@ class AsgiWorker(Worker):  # type: ignore[misc]  # gunicorn is untyped
         self.alive = False
         if not self.server.stopping:  # a second TERM must not turn a drain into a cut
             self.log.info("Worker received SIGTERM: finishing in-flight requests")
-            self.server.request_exit()
+            self.server.request_exit_after_delay()
 
     def _on_quit(self) -> None:
         assert self.server is not None
@@ -243,7 +243,16 @@ def build_config(worker: Any) -> Config:
     values.update(getattr(worker, "FORCED", {}))
     for line in ignored_variables(os.environ, values):
         worker.log.warning("%s", line)
-    return Config.from_sources(values, os.environ)
+    config = Config.from_sources(values, os.environ)
+    delay = config.shutdown_delay
+    if delay > 0:  # Gunicorn's SIGKILL comes graceful_timeout after SIGTERM: delay + drain fit
+        drain = config.timeout_graceful_shutdown
+        if delay >= drain:
+            worker.log.warning(
+                "MYPKG_SHUTDOWN_DELAY=%g leaves no time to drain within graceful_timeout", delay
+            )
+        config.timeout_graceful_shutdown = max(0.0, drain - delay)
+    return config
 
 
 def ignored_variables(environ: Any, values: dict[str, object]) -> list[str]:
