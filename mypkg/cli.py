@@ -91,7 +91,13 @@ def serve(config: Config, reread: Callable[[], Config] | None = None) -> int:
 def main(argv: list[str] | None = None) -> int:
     try:
         config = parse_config(argv)
-        configure_logging(config.log_level, config.access_log, config.log_config, config.use_colors)
+        configure_logging(
+            config.log_level,
+            config.access_log,
+            config.log_config,
+            config.use_colors,
+            config.log_format,
+        )
         return serve(config, reread=lambda: parse_config(argv))
     except ConfigError as exc:
         if exc.__cause__ is not None:  # an error inside the app's own code: show where

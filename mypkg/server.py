@@ -122,7 +122,13 @@ class Server:
         """Serve until told to stop (SIGINT/SIGTERM), in a new event loop, logging to stderr
         unless the application configured mypkg's loggers itself."""
         config = self.config
-        configure_logging(config.log_level, config.access_log, config.log_config, config.use_colors)
+        configure_logging(
+            config.log_level,
+            config.access_log,
+            config.log_config,
+            config.use_colors,
+            config.log_format,
+        )
         run_loop(self.serve(sockets), config.loop)
 
     async def serve(

@@ -381,6 +381,31 @@ class LoggingSettings:
         kind="toggle",
     )
     access_log = Setting(True, boolean, "Log one line per request.", kind="toggle")
+    log_format = Setting(
+        "text",
+        choice("text", "json"),
+        "Log lines as text, or one JSON object per line (timestamp, level, logger, message, pid;"
+        " access lines add client, method, path, query, status, bytes, duration_us, request_id,"
+        " user_agent, referer, headers). Ignored when --log-config is given.",
+    )
+    access_log_header = Setting[list[str]](
+        [],
+        listing(text),
+        "A request header to add to the access log's 'headers' field (JSON lines and LogRecord"
+        " extras); repeat for more.",
+        kind="append",
+        metavar="NAME",
+        example=["X-Forwarded-For"],
+    )
+    request_id_header = Setting[str | None](
+        None,
+        optional(text),
+        "Take a request id from this header (or make one when it is missing or not a plain"
+        " token), put it in scope['state']['request_id'] (Starlette: request.state.request_id),"
+        " send it back in the response under the same name, and log it.",
+        metavar="NAME",
+        example="X-Request-ID",
+    )
     access_log_format = Setting(
         DEFAULT_FORMAT,
         check_format,

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from mypkg.accesslog import AccessLog
 from mypkg.asgi import ASGI3App
+from mypkg.jsonlog import RequestIds, Throttle
 from mypkg.metrics import WorkerMetrics, connection_counts
 from mypkg.middleware.proxy_headers import TrustedPeers
 
@@ -83,10 +84,13 @@ class ServerState:
         "on_tick",
         "proxy_mode",
         "proxy_peers",
+        "request_id_header",
+        "request_ids",
         "root_path",
         "root_path_bytes",
         "server_header",
         "shutting_down",
+        "throttle",
         "tick_interval",
         "timed",
         "timeout_keep_alive",
@@ -106,7 +110,15 @@ class ServerState:
         self.access_log = config.access_log and logging.getLogger("mypkg.access").isEnabledFor(
             logging.INFO
         )
-        self.access_logger = AccessLog(config.access_log_format)
+        self.access_logger = AccessLog(
+            config.access_log_format,
+            headers=config.access_log_header,
+            request_id=config.request_id_header is not None,
+        )
+        name = config.request_id_header
+        self.request_id_header = name.lower().encode("latin-1") if name else None
+        self.request_ids = RequestIds() if name else None
+        self.throttle = Throttle()  # malformed-request log lines
         # Plain counters for /metrics, only when it is served; a request is timed for either.
         self.metrics = WorkerMetrics() if config.metrics_bind is not None else None
         self.timed = self.access_log or self.metrics is not None

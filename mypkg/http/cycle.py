@@ -328,6 +328,8 @@ class RequestCycle:
             self.bytes_sent += len(body)
             headers.append((b"transfer-encoding", b"chunked"))
             body = framing.chunk(body) + (b"" if more_body else framing.LAST_CHUNK)
+        if conn.state.request_id_header is not None:
+            self._echo_request_id(conn.state.request_id_header)
         if not self.app_sets_connection:
             if not self.keep_alive:
                 headers.append((b"connection", b"close"))
@@ -340,6 +342,13 @@ class RequestCycle:
         conn.transport.write(framing.response_head(status, defaults, headers) + body)
         if not more_body:
             self._finish()
+
+    def _echo_request_id(self, name: bytes) -> None:
+        """--request-id-header: the request's id goes back under the same name (unless the
+        app sent one)."""
+        value = self.scope["state"].get("request_id")
+        if isinstance(value, str) and all(framing.header_name(k) != name for k, _ in self.headers):
+            self.headers.append((name, value.encode("latin-1")))
 
     def _defaults_not_set_by_app(self) -> bytes:
         own = {framing.header_name(name) for name, _ in self.headers}

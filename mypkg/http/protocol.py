@@ -16,6 +16,7 @@ from urllib.parse import unquote
 from mypkg.errors import ProtocolError
 from mypkg.http import extensions, framing, timelimits
 from mypkg.http.cycle import BODY_HIGH_WATER, RequestCycle
+from mypkg.jsonlog import RequestIds
 from mypkg.middleware.proxy_headers import apply_proxy_headers
 from mypkg.state import ServerState
 
@@ -261,6 +262,8 @@ class HttpProtocol(asyncio.Protocol):
                 else extensions.for_http10(self.extensions)
             ),
         }
+        if state.request_ids is not None:
+            request_id(scope, headers, state.request_id_header, state.request_ids)
         if self.proxy_trusted and state.proxy_peers is not None:
             apply_proxy_headers(scope, state.proxy_peers, state.proxy_mode)
         if upgrade:
@@ -350,9 +353,11 @@ class HttpProtocol(asyncio.Protocol):
         unless its app already started answering."""
         if self.transport.is_closing():
             return
-        logger.debug("Closing %s: %d %s", self.client, status, reason)
-        if self.state.metrics is not None:
-            self.state.metrics.reject(status)
+        state = self.state
+        if state.throttle.allow(logger, state.now):  # a junk flood writes a bounded log
+            logger.info("Refused a request from %s: %d %s", self.client, status, reason)
+        if state.metrics is not None:
+            state.metrics.reject(status)
         error = framing.error_response(status, self.state.default_headers, reason)
         parsing = self.parsing
         abandoned = False
@@ -437,6 +442,17 @@ def split_target(target: bytes) -> tuple[bytes, bytes]:
             target = b"/" + target  # "http://host" or "http://host?query"
     path, _, query = target.partition(b"?")
     return path, query
+
+
+def request_id(
+    scope: dict[str, Any],
+    headers: list[tuple[bytes, bytes]],
+    name: bytes | None,
+    ids: RequestIds,
+) -> None:
+    """--request-id-header: the client's id (or a new one) in scope["state"]["request_id"]."""
+    incoming = next((value for key, value in headers if key == name), None)
+    scope["state"]["request_id"] = ids.take(incoming).decode("ascii")
 
 
 def _header(headers: list[tuple[bytes, bytes]], name: bytes) -> bytes | None:

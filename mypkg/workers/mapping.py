@@ -404,6 +404,11 @@ MYPKG_ONLY: dict[str, str] = {
     "shutdown_delay": "Each worker, on Gunicorn's SIGTERM, serves on this long with its /readyz at"
     " 503, then drains; the drain gets graceful_timeout minus the delay. Gunicorn's TERM does not"
     " say why, so a HUP or TTOU replacement waits the delay too.",
+    "log_format": "json: Gunicorn's error and access handlers (errorlog, accesslog) get mypkg's"
+    " JSON formatter in each worker, Gunicorn's own worker lines included; the master's lines"
+    " stay Gunicorn's (use logconfig_dict with `mypkg.jsonlog.JsonFormatter` for those).",
+    "request_id_header": "As under mypkg-supervise.",
+    "access_log_header": "As under mypkg-supervise (JSON lines and LogRecord extras).",
     "metrics_bind": "Each worker serves /metrics, /healthz, /readyz on this address (shared with"
     " SO_REUSEPORT): a scrape reaches one worker and shows that worker's figures only (restarts"
     " are Gunicorn's to count). For figures summed over all workers, use mypkg-supervise.",

@@ -82,6 +82,8 @@ class AsgiWorker(Worker):  # type: ignore[misc]  # gunicorn is untyped
         logs.route(self.log, self.cfg)
         try:
             config = build_config(self)
+            if config.log_format == "json":
+                logs.json_lines(self.log)
             config.app_object = self._import_app()
             app = config.load_app()
             self.new_loop = loop_factory(config.loop)
