@@ -116,6 +116,7 @@ class Server:
         self.endpoint: Any = None
         self.delaying = False  # --shutdown-delay running: /readyz says 503, serving goes on
         self._delay: asyncio.TimerHandle | None = None
+        self._switching: asyncio.Task[None] | None = None  # --backpressure
 
     # ------------------------------------------------------------------ entry points
     def run(self, sockets: list[socket.socket] | None = None) -> None:
@@ -227,16 +228,58 @@ class Server:
 
         self._factory = factory
         self.sockets = sockets
-        backlog = self.config.backlog
+        backpressure = self.config.backpressure and self.config.limit_concurrency is not None
+        await self._open_listeners(duplicate=backpressure)
         for sock in sockets:
+            logger.info("Serving on %s", describe(sock, tls=ssl is not None))
+        if backpressure:
+            state.on_full = self._on_full
+
+    async def _open_listeners(self, duplicate: bool) -> None:
+        """Listen on every socket (on duplicates with --backpressure: closing a listener then
+        leaves the socket, and its backlog, open)."""
+        loop = asyncio.get_running_loop()
+        ssl = self.config.ssl_context
+        backlog = self.config.backlog
+        for original in self.sockets:
+            sock = original.dup() if duplicate else original
             if sock.family == socket.AF_UNIX:
                 listener = await loop.create_unix_server(
-                    factory, sock=sock, backlog=backlog, ssl=ssl
+                    self._factory, sock=sock, backlog=backlog, ssl=ssl
                 )
             else:
-                listener = await loop.create_server(factory, sock=sock, backlog=backlog, ssl=ssl)
+                listener = await loop.create_server(
+                    self._factory, sock=sock, backlog=backlog, ssl=ssl
+                )
             self._listeners.append(listener)
-            logger.info("Serving on %s", describe(sock, tls=ssl is not None))
+
+    def _on_full(self, full: bool) -> None:
+        """--backpressure: the state says the limit is reached (or left); switch accepting."""
+        if self._switching is None or self._switching.done():
+            self._switching = asyncio.get_running_loop().create_task(self._switch_accepting())
+
+    async def _switch_accepting(self) -> None:
+        """Bring the listeners in line with the state, however often it flipped meanwhile."""
+        state = self.state
+        while state is not None and not self.stopping:
+            accepting = bool(self._listeners)
+            if accepting != state.accept_paused:
+                return
+            if accepting:
+                listeners, self._listeners = self._listeners, []
+                await self._close_listeners(listeners)
+            else:
+                await self._open_listeners(duplicate=True)
+
+    async def _close_listeners(self, listeners: list[asyncio.base_events.Server]) -> None:
+        """Stop accepting without dropping a connection already on its way in (see below)."""
+        loop = asyncio.get_running_loop()
+        for listener in listeners:
+            for sock in listener.sockets:
+                loop.remove_reader(sock.fileno())
+        await settle()
+        for listener in listeners:
+            listener.close()
 
     async def _shutdown(self) -> None:
         assert self.state is not None

@@ -284,6 +284,14 @@ class HttpSettings:
         optional(integer(1)),
         "Answer 503 when more than this many connections or requests are in flight.",
     )
+    backpressure = Setting(
+        False,
+        boolean,
+        "At --limit-concurrency open connections, stop accepting new ones (they wait in the"
+        " listen backlog, or go to another worker) instead of answering 503; accept again below"
+        " the limit.",
+        kind="switch",
+    )
     timeout_keep_alive = Setting(
         5.0,
         number(0),

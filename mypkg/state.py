@@ -59,6 +59,7 @@ class ServerState:
         "_all_closed",
         "_last_second",
         "_ticker",
+        "accept_paused",
         "access_log",
         "access_logger",
         "app",
@@ -80,6 +81,7 @@ class ServerState:
         "metrics",
         "min_request_body_rate",
         "now",
+        "on_full",
         "on_max_requests",
         "on_tick",
         "proxy_mode",
@@ -156,6 +158,9 @@ class ServerState:
         # Set by a WebSocket-capable server: called with (protocol, scope, bytes already read).
         self.upgrade: Callable[..., None] | None = None
         self.on_max_requests: Callable[[], None] | None = None
+        # --backpressure: the server's switch for accepting, called at and below the limit.
+        self.on_full: Callable[[bool], None] | None = None
+        self.accept_paused = False
         self.on_tick: Callable[[], None] | None = None
         self.tls: TlsInfo | None = None  # set by a server that serves HTTPS
         # Peers whose proxy headers are believed; None when --no-proxy-headers.
@@ -233,11 +238,19 @@ class ServerState:
     # ------------------------------------------------------------------ connection registry
     def add(self, conn: Connection) -> None:
         self.connections.add(conn)
+        full = self.on_full is not None and len(self.connections) >= (self.limit_concurrency or 0)
+        if full and not self.accept_paused:
+            self.accept_paused = True
+            self.on_full(True)  # type: ignore[misc]
 
     def discard(self, conn: Connection) -> None:
         self.connections.discard(conn)
         if not self.connections and self._all_closed is not None:
             self._all_closed.set()
+        if self.accept_paused and len(self.connections) < (self.limit_concurrency or 0):
+            self.accept_paused = False
+            if self.on_full is not None:
+                self.on_full(False)
 
     def request_finished(self) -> None:
         """Count a finished request; ask the server to stop once the request limit is reached."""

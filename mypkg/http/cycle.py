@@ -300,8 +300,10 @@ class RequestCycle:
         status = self.status or 500
         headers = self.headers
         conn = self.conn
-        if self.more_body or conn.state.shutting_down:
-            # The request body is not all read (or we are stopping): this connection ends here.
+        state = conn.state
+        if self.more_body or state.shutting_down or state.accept_paused:
+            # The request body is not all read, or we are stopping, or --backpressure holds new
+            # connections back (this one's turn is over): this connection ends here.
             self.keep_alive = False
         no_body = self.no_body
         if no_body:
@@ -335,7 +337,7 @@ class RequestCycle:
                 headers.append((b"connection", b"close"))
             elif self.http10:
                 headers.append((b"connection", b"keep-alive"))
-        defaults = conn.state.default_headers
+        defaults = state.default_headers
         if self.app_sets_defaults:
             defaults = self._defaults_not_set_by_app()
         self.head_written = True

@@ -301,7 +301,7 @@ class HttpProtocol(asyncio.Protocol):
     def _start(self, cycle: RequestCycle) -> None:
         self.cycle = cycle
         state = self.state
-        if state.limit_concurrency is not None and state.too_busy():
+        if state.limit_concurrency is not None and state.on_full is None and state.too_busy():
             cycle.keep_alive = False
             cycle.respond_error(503)
             if state.metrics is not None:

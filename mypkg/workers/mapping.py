@@ -409,6 +409,9 @@ MYPKG_ONLY: dict[str, str] = {
     " stay Gunicorn's (use logconfig_dict with `mypkg.jsonlog.JsonFormatter` for those).",
     "request_id_header": "As under mypkg-supervise.",
     "access_log_header": "As under mypkg-supervise (JSON lines and LogRecord extras).",
+    "backpressure": "With worker_connections (limit_concurrency): the worker stops accepting at"
+    " the limit instead of answering 503; the overflow waits in the backlog or goes to another"
+    " worker.",
     "metrics_bind": "Each worker serves /metrics, /healthz, /readyz on this address (shared with"
     " SO_REUSEPORT): a scrape reaches one worker and shows that worker's figures only (restarts"
     " are Gunicorn's to count). For figures summed over all workers, use mypkg-supervise.",
