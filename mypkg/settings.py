@@ -592,6 +592,20 @@ class SupervisorSettings:
         "Add a random 0..N to each worker's --limit-max-requests so workers do not all"
         " recycle at once.",
     )
+    max_worker_lifetime = Setting[float | None](
+        None,
+        optional(number(1)),
+        "Replace a worker after it has served this many seconds (plus its jitter), one worker"
+        " at a time, the replacement first: a bound on slow leaks and stale state.",
+        metavar="SECONDS",
+        example=86400,
+    )
+    max_worker_lifetime_jitter = Setting(
+        0.0,
+        number(0),
+        "Add a random 0..N seconds to each worker's --max-worker-lifetime.",
+        metavar="SECONDS",
+    )
     limit_max_memory = Setting[int | None](
         None,
         optional(integer(1)),
@@ -647,6 +661,42 @@ class SupervisorSettings:
     )
 
 
+def _hook(signature: str, when: str) -> Setting[str | None]:
+    """A server hook: a dotted path to a callable, named and called as Gunicorn's."""
+    return Setting[str | None](
+        None,
+        optional(text),
+        f"A dotted path to a callable {signature}, called {when}.",
+        metavar="DOTTED.PATH",
+    )
+
+
+class HookSettings:
+    """Gunicorn's server hooks, by the same names and signatures, for mypkg's master."""
+
+    section = "Server hooks"
+
+    on_starting = _hook("on_starting(server)", "in the master before the sockets are bound")
+    when_ready = _hook("when_ready(server)", "in the master once every worker serves")
+    post_fork = _hook(
+        "post_fork(server, worker)",
+        "in each worker right after the fork, before the app is loaded (set up tracing,"
+        " exporters, connections here)",
+    )
+    post_worker_init = _hook("post_worker_init(worker)", "in each worker once the app is loaded")
+    worker_exit = _hook("worker_exit(server, worker)", "in each worker after it stopped serving")
+    on_reload = _hook("on_reload(server)", "in the master on SIGHUP (or a --reload change)")
+    pre_request = _hook(
+        "pre_request(worker, req)",
+        "before each HTTP request (req as Gunicorn's: method, path, headers...); unset, it"
+        " costs nothing",
+    )
+    post_request = _hook(
+        "post_request(worker, req, environ, resp)",
+        "after each HTTP request; unset, it costs nothing",
+    )
+
+
 class OperationsSettings:
     """What operators watch and how the server leaves a load balancer (issue 11)."""
 
@@ -682,6 +732,7 @@ class Settings(
     ProxySettings,
     LoggingSettings,
     OperationsSettings,
+    HookSettings,
 ):
     """All settings; ``Config`` adds loading and derived values on top."""
 

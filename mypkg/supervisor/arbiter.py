@@ -32,6 +32,7 @@ from mypkg.supervisor.channel import Channel, Message
 from mypkg.supervisor.checks import check_settings
 from mypkg.supervisor.child import WorkerSpec, load_app
 from mypkg.supervisor.heartbeat import Heartbeat
+from mypkg.supervisor.hooks import Hooks
 from mypkg.supervisor.observer import Observer, restart_cause
 from mypkg.supervisor.pidfile import Pidfile
 from mypkg.supervisor.pool import Backoff, Child, Pool, describe_exit
@@ -62,6 +63,7 @@ class Arbiter:
     def __init__(self, config: Config, reread: Callable[[], Config]) -> None:
         check_settings(config)
         self.config = config
+        self.hooks = Hooks(config)
         self.reread = reread
         self.identity = Identity.resolve(config.user, config.group)
         self.pool = Pool()
@@ -105,6 +107,7 @@ class Arbiter:
             os.umask(config.umask)
         if self.pidfile is not None:
             self.pidfile.create(os.getpid())
+        self.hooks.call("on_starting", self.hooks.server)
         self.sockets = bind_sockets(config)
         self.observer = Observer(config, self.selector, self.pool)
         self.observer.ready = self._is_ready
@@ -282,6 +285,7 @@ class Arbiter:
             self.announced = True
             logger.info("Ready: %s", status)
             self.notifier.ready(status)
+            self.hooks.call("when_ready", self.hooks.server)
         elif self.reloading:
             logger.info("Reloaded (%s): %s", self.reloading, status)
             self.reloading = ""
@@ -372,12 +376,28 @@ class Arbiter:
                 )
                 child.hung = True
                 self.pool.signal(child, signal.SIGABRT, now + ABORT_GRACE)
+        lifetime = self.config.max_worker_lifetime
+        if lifetime and not self.stopping:
+            self._check_lifetimes(now, lifetime)
         limit = self.config.limit_max_memory
         if limit and now >= self.next_memory_check:
             self.next_memory_check = now + TICK
             for child, rss in self.pool.over_memory(limit * MiB):
                 child.retiring = f"uses {rss / MiB:.0f} MiB (--limit-max-memory {limit})"
                 logger.warning("Worker %d %s; starting its replacement", child.pid, child.retiring)
+
+    def _check_lifetimes(self, now: float, lifetime: float) -> None:
+        """--max-worker-lifetime: one worker at a time, and only while every other serves."""
+        active = self.pool.active()
+        if any(c.retiring or not c.ready for c in active):
+            return
+        jitter = self.config.max_worker_lifetime_jitter
+        for child in active:
+            limit = lifetime + random.Random(child.pid).uniform(0, jitter)  # fixed per worker
+            if now - child.ready_at >= limit:
+                child.retiring = f"reached its lifetime of {limit:.0f}s (--max-worker-lifetime)"
+                logger.info("Worker %d %s; starting its replacement", child.pid, child.retiring)
+                return
 
     # ------------------------------------------------------------------ the target
     def _keepers(self) -> list[Child]:
@@ -436,6 +456,7 @@ class Arbiter:
             app=self.app,
             max_requests=limit,
             close_fds=[self._wake_r, self._wake_w, *(self.observer.fds() if self.observer else [])],
+            hooks=self.hooks,
         )
 
     # ------------------------------------------------------------------ reload and stop
@@ -447,6 +468,7 @@ class Arbiter:
             config.check()
             check_settings(config)
             identity = Identity.resolve(config.user, config.group)
+            Hooks(config)  # a hook path that does not load is refused like a bad setting
         except ConfigError as exc:
             logger.error("Reload (%s) refused: %s; the current workers keep serving", why, exc)
             self.notifier.status(f"Reload refused: {exc}")
@@ -459,6 +481,8 @@ class Arbiter:
         self.reloading = why
         self.broken = ""
         logger.info("Reloading (%s): starting %d new worker(s) first", why, self.target)
+        self.hooks = Hooks(config)  # checked by reread: a bad path was refused above
+        self.hooks.call("on_reload", self.hooks.server)
         self.notifier.reloading(f"Reloading ({why})")
 
     def _stop(self, graceful: bool) -> None:

@@ -29,6 +29,7 @@ from mypkg.logging import reopen_log_files
 from mypkg.server import Server, run_loop
 from mypkg.supervisor.channel import Channel
 from mypkg.supervisor.heartbeat import Heartbeat
+from mypkg.supervisor.hooks import Hooks, HookWorker
 from mypkg.supervisor.privileges import Identity
 
 logger = logging.getLogger("mypkg.error")
@@ -57,30 +58,41 @@ class WorkerSpec:
     app: ASGI3App | None = None  # preloaded by the master (--preload)
     max_requests: int | None = None  # --limit-max-requests plus this worker's jitter
     close_fds: list[int] = field(default_factory=list)  # the master's own descriptors
+    hooks: Hooks | None = None  # server hooks from the config (post_fork, worker_exit, ...)
 
 
 def run_worker(spec: WorkerSpec) -> NoReturn:
     """Run in the child right after fork; never returns into the master's code."""
     code = EXIT_CRASHED
+    hook_worker = HookWorker(spec.config)
     try:
-        code = _run(spec)
+        code = _run(spec, hook_worker)
     except BaseException:
         logger.exception("Worker %d crashed", os.getpid())
     finally:
+        if spec.hooks is not None:
+            spec.hooks.call("worker_exit", spec.hooks.server, hook_worker)
         for stream in (sys.stdout, sys.stderr):
             with contextlib.suppress(OSError, ValueError):
                 stream.flush()
         os._exit(code)
 
 
-def _run(spec: WorkerSpec) -> int:
+def _run(spec: WorkerSpec, hook_worker: HookWorker) -> int:
     _become_worker(spec)
+    hooks = spec.hooks
+    if hooks is not None:
+        hooks.call("post_fork", hooks.server, hook_worker)
     try:
         spec.identity.apply()
         spec.config.limit_max_requests = spec.max_requests
         app = spec.app if spec.app is not None else load_app(spec.config)
     except ConfigError as exc:
         return _boot_failed(spec, exc.exit_code, str(exc))
+    if hooks is not None:
+        hook_worker.app = app
+        hooks.call("post_worker_init", hook_worker)
+        app = hooks.wrap(app, hook_worker)
     worker = Worker(spec, app)
     try:
         run_loop(worker.main(), spec.config.loop)
