@@ -163,9 +163,9 @@ class Server:
         try:
             started = await lifespan.startup(self._exit)
             if started and not self._exit.is_set():  # else a signal came during startup
-                await self._listen(sockets if sockets is not None else bind_sockets(config))
                 if config.metrics_bind is not None and self.own_endpoint:
-                    self._open_endpoint()
+                    self._open_endpoint()  # first: it answers once "Serving on" is logged
+                await self._listen(sockets if sockets is not None else bind_sockets(config))
                 state.start()
                 self.started.set()
                 await self._exit.wait()

@@ -34,6 +34,7 @@ DRAIN_IDLE_GRACE = 1.0
 # Loop iterations from accept() to connection_made: asyncio sets a connection up in a task that
 # schedules connection_made (two iterations); uvloop schedules it (one). One more to spare.
 ACCEPT_SETTLE_ITERATIONS = 3
+METRICS_TICK = 0.25  # seconds: how often a worker reports to the master with --metrics-bind
 
 
 async def settle() -> None:
@@ -179,6 +180,8 @@ class ServerState:
             if t > 0
         ]
         self.tick_interval = max(0.05, min([1.0, *(t / 4 for t in timeouts)]))
+        if self.metrics is not None:  # /metrics lags the workers by at most a report interval
+            self.tick_interval = min(self.tick_interval, METRICS_TICK)
         self.now = loop.time()
         self._last_second = -1
         self._ticker: asyncio.TimerHandle | None = None

@@ -36,7 +36,7 @@ logger = logging.getLogger("mypkg.error")
 
 EXIT_CRASHED = 1  # an unexpected exception after the worker was serving
 EXIT_ABORTED = 6  # the master's SIGABRT: the event loop was blocked too long
-REPORT_INTERVAL = 1.0  # seconds between a worker's /metrics reports to the master
+REPORT_INTERVAL = 0.25  # seconds between a worker's /metrics reports to the master
 
 # Until it serves, a worker dies of TERM/QUIT (it has nothing to drain) and ignores the rest:
 # SIGINT from a terminal's Ctrl-C reaches every process of the group, but only the master acts.
