@@ -9,7 +9,6 @@ recycled. ``render`` writes the Prometheus text exposition format (version 0.0.4
 
 from __future__ import annotations
 
-import bisect
 import json
 from typing import Any
 
@@ -26,7 +25,7 @@ class WorkerMetrics:
 
     __slots__ = (
         "buckets",
-        "by_class",
+        "by_method",
         "bytes_in",
         "bytes_out",
         "duration_sum",
@@ -36,7 +35,8 @@ class WorkerMetrics:
     )
 
     def __init__(self) -> None:
-        self.by_class: list[dict[str, int]] = [{} for _ in range(6)]  # index: status // 100
+        # method -> counts by status class (index: status // 100); the cycle adds to them.
+        self.by_method: dict[str, list[int]] = {}
         self.buckets = [0] * (len(BUCKETS) + 1)  # per bucket (not cumulative); last is +Inf
         self.duration_sum = 0.0
         self.bytes_in = 0
@@ -45,18 +45,11 @@ class WorkerMetrics:
         self.rejected: dict[int, int] = {}  # status -> count
         self.loop_lag = 0.0  # the worst tick lateness since the last snapshot
 
-    def observe(self, method: str, status: int, seconds: float, sent: int) -> None:
-        """One finished response (the cycle calls this only while metrics are on)."""
-        counts = self.by_class[status // 100 if 100 <= status < 600 else 5]
-        count = counts.get(method)
-        if count is None:
-            if len(counts) >= MAX_METHODS:
-                method = "OTHER"
-            count = counts.get(method, 0)
-        counts[method] = count + 1
-        self.buckets[bisect.bisect_left(BUCKETS, seconds)] += 1
-        self.duration_sum += seconds
-        self.bytes_out += sent
+    def row(self, method: str) -> list[int]:
+        """The counts of a method not seen before (at most MAX_METHODS, then OTHER)."""
+        if len(self.by_method) >= MAX_METHODS:
+            method = "OTHER"
+        return self.by_method.setdefault(method, [0] * 6)
 
     def reject(self, status: int) -> None:
         self.rejected[status] = self.rejected.get(status, 0) + 1
@@ -64,7 +57,7 @@ class WorkerMetrics:
     def snapshot(self, inflight: int, http: int, websocket: int) -> str:
         """This worker's figures as one compact JSON line (fits the channel's line size)."""
         data = {
-            "r": {str(i): c for i, c in enumerate(self.by_class) if c},
+            "r": _by_class(self.by_method),
             "h": self.buckets,
             "s": round(self.duration_sum, 6),
             "i": self.bytes_in,
@@ -75,6 +68,16 @@ class WorkerMetrics:
         }
         self.loop_lag = 0.0
         return json.dumps(data, separators=(",", ":"))
+
+
+def _by_class(by_method: dict[str, list[int]]) -> dict[str, dict[str, int]]:
+    """{"2": {"GET": n, ...}, ...}: what a snapshot carries."""
+    result: dict[str, dict[str, int]] = {}
+    for method, counts in by_method.items():
+        for cls, count in enumerate(counts):
+            if count:
+                result.setdefault(str(cls), {})[method] = count
+    return result
 
 
 # --------------------------------------------------------------------------- in the master

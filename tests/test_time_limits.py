@@ -12,8 +12,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from tests import apps
 from tests.conftest import RawClient, request, serve
 from tests.gunicorn_support import WORKER_CLASSES, gunicorn
@@ -32,13 +30,17 @@ def test_body_trickled_one_byte_at_a_time_gets_408(http: str) -> None:
     with serve(app, http=http, **limits) as running, RawClient(running.port) as client:
         client.send(post_head(1000))
         start = time.monotonic()
-        with pytest.raises(OSError):  # each byte arrives well inside the stall timeout...
-            for _ in range(100):
+        closed = False
+        for _ in range(100):  # each byte well inside the stall timeout, the rate far below 100 B/s
+            try:
                 client.send(b"a")
-                if client.is_closed(0.2):  # ...but the rate is far below 100 B/s
-                    break
-            client.send(b"a")
-            client.send(b"a")
+            except OSError:  # the server closed (and the kernel said so)
+                closed = True
+                break
+            if client.is_closed(0.2):
+                closed = True
+                break
+        assert closed
         assert time.monotonic() - start < 10
         assert client.buffer.startswith(b"HTTP/1.1 408 "), client.buffer
         assert app.finished.wait(5) and app.messages[-1] == {"type": "http.disconnect"}
@@ -176,10 +178,10 @@ def test_supervised_worker_times_out_a_request_and_serves_on() -> None:
         assert master.workers() == pids  # the same worker served on
 
 
-@pytest.mark.parametrize("worker", WORKER_CLASSES)
-def test_gunicorn_worker_times_out_a_request(tmp_path: Path, worker: str) -> None:
+def test_gunicorn_worker_times_out_a_request(tmp_path: Path) -> None:
+    """One worker class: the parsers are covered above, this checks the variables arrive."""
     env = {"MYPKG_TIMEOUT_REQUEST": "0.5", "MYPKG_TIMEOUT_REQUEST_BODY": "0.5"}
-    with gunicorn(tmp_path, app=SLEEPY, worker=worker, env=env) as master:
+    with gunicorn(tmp_path, app=SLEEPY, worker=WORKER_CLASSES[1], env=env) as master:
         pids = master.workers()
         assert request(master.port, b"GET /sleep HTTP/1.1\r\nHost: x\r\n\r\n").status == 504
         assert request(master.port, post_head(10) + b"12345").status == 408
