@@ -270,6 +270,9 @@ class Server:
                 await self._close_listeners(listeners)
             else:
                 await self._open_listeners(duplicate=True)
+                if self.stopping:  # a shutdown began meanwhile: it closed what it saw
+                    listeners, self._listeners = self._listeners, []
+                    await self._close_listeners(listeners)
 
     async def _close_listeners(self, listeners: list[asyncio.base_events.Server]) -> None:
         """Stop accepting without dropping a connection already on its way in (see below)."""

@@ -5,6 +5,8 @@ from __future__ import annotations
 import signal
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import free_port, request, run_cli
 from tests.gunicorn_support import Load, wait_until
 from tests.master import Master
@@ -27,12 +29,13 @@ def notes(path: Path, word: str) -> list[list[str]]:
     return [line.split()[1:] for line in path.read_text().splitlines() if line.split()[0] == word]
 
 
-def test_hooks_run_and_post_fork_sets_up_a_tracer_in_each_worker(tmp_path: Path) -> None:
+@pytest.mark.parametrize("http", ["httptools", "h11"])
+def test_hooks_run_and_post_fork_sets_up_a_tracer_in_each_worker(tmp_path: Path, http: str) -> None:
     log = tmp_path / "hooks.log"
     env = {"MYPKG_TEST_HOOKS": str(log)}
     config = hook_config(tmp_path)
     with Master("tests.operator_hooks:traced", "--config", str(config), "--port", "0",
-                env=env) as master:  # fmt: skip
+                "--http", http, env=env) as master:  # fmt: skip
         port = master.ready()
         wait_until(lambda: notes(log, "when_ready"), 5, "when_ready")
         workers = master.workers()

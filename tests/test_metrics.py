@@ -6,6 +6,7 @@ a known load (both parsers), across worker recycling: counters never go down.
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import urllib.error
@@ -81,6 +82,15 @@ def test_master_metrics_sum_workers_across_recycling(http: str) -> None:
 
         final = wait_until(settled, 15, "the master to have every worker's figures")
         assert_monotonic(history[-1], final)
+        victim = min(master.workers())
+        os.kill(victim, signal.SIGKILL)  # a crash: its figures up to its last report remain
+
+        def crashed() -> dict[Any, float] | None:
+            samples = scrape(metrics_port)
+            return samples if value(samples, "mypkg_worker_restarts_total", cause="crash") else None
+
+        after_crash = wait_until(crashed, 15, "the crash to be counted")
+        assert_monotonic(final, after_crash)
         assert value(final, "mypkg_requests_total", method="GET", status="2xx") == 80
         assert value(final, "mypkg_request_duration_seconds_count") == 80
         assert value(final, "mypkg_rejected_requests_total", status="413") == 1
