@@ -1,11 +1,12 @@
 """Turn the runs of a benchmark into what people read: per-server medians, ratios, a table, JSON.
 
 Why this exists: single runs are noisy, so what the harness reports is a summary per server
-and app (medians over the rounds that succeeded, the best round, the spread, summed error
-counts, why a server has no result) and its speed relative to mypkg. Computing and presenting
-that is independent of how the numbers were measured, so it is kept apart from the process
-handling and the round loop: this module summarises `RunRecord`s, renders the text tables with
-the `mypkg / uvicorn` ratio and the exact server commands, and writes the JSON file.
+and app (medians over the clean rounds -- run to the end, every answer 2xx, no socket error --,
+the best round, the spread, summed error counts, why a server has no result or why rounds were
+left out) and its speed relative to mypkg. Computing and presenting that is independent of how
+the numbers were measured, so it is kept apart from the process handling and the round loop:
+this module summarises `RunRecord`s, renders the text tables with the `mypkg / uvicorn` ratio
+and the exact server commands, and writes the JSON file.
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ TIMES = "\N{MULTIPLICATION SIGN}"
 
 @dataclass
 class Summary:
-    """Per server and app: medians over the rounds that succeeded."""
+    """Per server and app: medians over the clean rounds (all answers 2xx, no socket errors);
+    the error counts are summed over every round that ran."""
 
     server: str
     app: str
@@ -61,11 +63,24 @@ def summarize(records: Sequence[RunRecord], opts: Options) -> list[Summary]:
     return summaries
 
 
+def _clean(run: RunRecord) -> bool:
+    """A round counts only if every answer was 2xx and no socket failed: a server that answers
+    errors fast (or drops connections) must not score as fast."""
+    return not run.error and not run.non_2xx and not run.socket_errors
+
+
 def _summarize_one(server: str, app: str, runs: Sequence[RunRecord]) -> Summary:
-    ok = [r for r in runs if not r.error]
+    ran = [r for r in runs if not r.error]
+    ok = [r for r in ran if _clean(r)]
     summary = Summary(server, app, len(ok), len(runs), command=runs[0].command if runs else [])
+    summary.non_2xx = sum(r.non_2xx for r in ran)
+    summary.socket_errors = sum(r.socket_errors for r in ran)
+    dirty = len(ran) - len(ok)
     if not ok:
-        summary.error = runs[0].error if runs else "not run"
+        if dirty:
+            summary.error = f"every round had non-2xx answers or socket errors ({dirty})"
+        else:
+            summary.error = runs[0].error if runs else "not run"
         return summary
     rates = [r.requests_per_second for r in ok]
     summary.requests_per_second = statistics.median(rates)
@@ -74,12 +89,14 @@ def _summarize_one(server: str, app: str, runs: Sequence[RunRecord]) -> Summary:
     summary.cpu_percent = _median([r.cpu_percent for r in ok])
     summary.p99_ms = _median([r.p99_ms for r in ok])
     summary.rss_mib = _median([r.rss_mib for r in ok])
-    summary.non_2xx = sum(r.non_2xx for r in ok)
-    summary.socket_errors = sum(r.socket_errors for r in ok)
     if len(ok) > 1 and summary.requests_per_second:
         summary.spread_percent = (max(rates) - min(rates)) / summary.requests_per_second * 100
-    if len(ok) < len(runs):
-        summary.error = f"{len(runs) - len(ok)} round(s) failed"
+    notes = []
+    if len(ran) < len(runs):
+        notes.append(f"{len(runs) - len(ran)} round(s) failed")
+    if dirty:
+        notes.append(f"{dirty} round(s) left out: non-2xx answers or socket errors")
+    summary.error = "; ".join(notes) or None
     return summary
 
 
@@ -112,8 +129,8 @@ def _row(s: Summary) -> list[str]:
         _fmt(s.cpu_percent, ".0f"),
         _fmt(s.p99_ms, ".2f"),
         _fmt(s.rss_mib, ".1f"),
-        str(s.non_2xx) if s.rounds_ok else "-",
-        str(s.socket_errors) if s.rounds_ok else "-",
+        str(s.non_2xx) if s.rounds_ok or s.non_2xx else "-",
+        str(s.socket_errors) if s.rounds_ok or s.socket_errors else "-",
         _fmt(s.spread_percent, ".1f", "%"),
         s.error or "",
     ]

@@ -8,10 +8,23 @@ __version__ = "0.1.0"
 
 
 def run(app: Any, **kwargs: Any) -> None:
-    """Serve ``app`` ("module:attr" or the callable itself) with settings given as keywords."""
-    from mypkg.cli import serve
+    """Serve ``app`` ("module:attr" or the callable itself) with settings given as keywords.
 
-    serve(Config(app, **kwargs))
+    Behaves as the CLI does: logging is set up as ``mypkg.server.setup_logging`` says, and a
+    failure (bad setting 2, app not importable 3, startup or bind 4, a worker that cannot boot)
+    raises ``SystemExit`` with the CLI's exit code after one message, as ``uvicorn.run`` does.
+    """
+    from mypkg.cli import execute
+    from mypkg.server import setup_logging
+
+    def load() -> Config:
+        config = Config(app, **kwargs)
+        setup_logging(config)
+        return config
+
+    code = execute(load, reread=lambda: Config(app, **kwargs))
+    if code:
+        raise SystemExit(code)
 
 
 from mypkg.config import Config  # noqa: E402

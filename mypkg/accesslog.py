@@ -16,7 +16,7 @@ import os
 import re
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from mypkg.asgi import Scope
 
@@ -30,7 +30,7 @@ error_logger = logging.getLogger("mypkg.error")
 # (client address:port as uvicorn shows it, request line, status, body bytes, milliseconds) and
 # leaves the timestamp to the log handler, whose prefix already has one.
 GUNICORN_FORMAT = '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s"'
-DEFAULT_FORMAT = '%(h)s:%({REMOTE_PORT}e)s - "%(r)s" %(s)s %(b)s %(M)sms'
+DEFAULT_FORMAT = '%(client)s - "%(r)s" %(s)s %(b)s %(M)sms'
 
 Getter = Callable[["RequestCycle", float], object]
 
@@ -152,6 +152,19 @@ def _user(cycle: RequestCycle, elapsed: float) -> str:
     return escape(decoded.split(":", 1)[0]) or "-"
 
 
+def client_text(client: Any) -> str:
+    """A client as a log line shows it: host:port, [IPv6]:port, or unix: for a UNIX-socket
+    peer (whose ASGI client is None)."""
+    if not client:
+        return "unix:"
+    host = str(client[0])
+    return f"[{host}]:{client[1]}" if ":" in host else f"{host}:{client[1]}"
+
+
+def _client(cycle: RequestCycle, elapsed: float) -> str:
+    return escape(client_text(cycle.scope["client"]))
+
+
 def _dash(cycle: RequestCycle, elapsed: float) -> str:
     return "-"
 
@@ -206,6 +219,8 @@ ATOMS: dict[str, tuple[str, Getter]] = {
     "D": ("request time in microseconds (integer)", _microseconds),
     "L": ("request time in decimal seconds", _decimal_seconds),
     "p": ("process id, as <1234>", _dash),
+    # mypkg's own: the client as uvicorn shows it, with an IPv6 address bracketed.
+    "client": ("client as host:port, [IPv6]:port, or unix: for a UNIX-socket peer", _client),
 }
 
 

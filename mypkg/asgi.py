@@ -45,7 +45,9 @@ def import_from_string(target: str) -> Any:
     return instance
 
 
-def load_app(target: str | Any, *, factory: bool, app_dir: str, interface: str) -> ASGI3App:
+def load_app(
+    target: str | Any, *, factory: bool, app_dir: str, interface: str, wsgi_threads: int = 10
+) -> ASGI3App:
     """The app as an ASGI 3 callable, whatever it was given as."""
     if isinstance(target, str):
         if app_dir not in sys.path:
@@ -65,6 +67,10 @@ def load_app(target: str | Any, *, factory: bool, app_dir: str, interface: str) 
         interface = detect_interface(app, name)
     if interface == "asgi2":
         return ASGI2Adapter(app)
+    if interface == "wsgi":
+        from mypkg.wsgi import WSGIAdapter
+
+        return WSGIAdapter(app, wsgi_threads)
     result: ASGI3App = app
     return result
 
@@ -90,8 +96,8 @@ def detect_interface(app: Any, name: str) -> str:
         return "asgi2"
     if len(positional) == 2:
         raise AppLoadError(
-            f"{name} looks like a WSGI application (it takes environ, start_response);"
-            " mypkg serves ASGI applications"
+            f"{name} looks like a WSGI application (it takes environ, start_response):"
+            " serve it with --interface wsgi"
         )
     raise AppLoadError(
         f"{name} is not an ASGI application: expected 'async def app(scope, receive, send)'"

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import difflib
 import logging
 import sys
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
 from mypkg import __version__
@@ -15,20 +16,89 @@ from mypkg.errors import EXIT_OK, ConfigError, StartupError
 from mypkg.logging import configure_logging
 from mypkg.server import Server
 from mypkg.settings import SETTINGS, Setting
-from mypkg.supervisor import refuse_master_settings, supervise, wants_supervisor
+from mypkg.supervisor import supervise, wants_supervisor
 
 PROG = "mypkg-supervise"
 
 
+SYNOPSIS = """\
+Serve an ASGI application (HTTP/1.1 and WebSockets) in one process, or under mypkg's own
+pre-fork master with -w N. APP is 'module:attribute', e.g. main:app. Every flag has a MYPKG_*
+environment variable and a TOML key (--config); uvicorn's flags are accepted as they are."""
+
+EPILOG = """\
+examples:
+  mypkg-supervise main:app                            serve on http://127.0.0.1:8000
+  mypkg-supervise main:app --host 0.0.0.0 --port 80   every interface, port 80
+  mypkg-supervise -w 4 main:app                       four worker processes under a master
+  mypkg-supervise --reload main:app                   development: restart on file changes
+  mypkg-supervise --uds /run/app.sock main:app        behind nginx on a UNIX socket
+  mypkg-supervise --config mypkg.toml                 settings from a file
+
+exit codes:
+  0  stopped normally (SIGTERM, SIGINT)
+  2  a bad setting, flag, variable or file
+  3  the application cannot be imported, or is not an ASGI application
+  4  startup failed: lifespan startup, or a socket could not be bound
+  (a worker that cannot boot stops the master with its code)
+
+docs: README.md, docs/settings.md, docs/migrating-from-uvicorn.md"""
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+        self.exit(2, f"{self.prog}: error: {message}{self._suggestion(message)} (see --help)\n")
+
+    def _suggestion(self, message: str) -> str:
+        """For a mistyped flag: the closest one we know, as "did you mean"."""
+        if not message.startswith("unrecognized arguments:"):
+            return ""
+        known = [flag for flag in self._option_string_actions if flag.startswith("--")]
+        for word in message.split(":", 1)[1].split():
+            if word.startswith("-"):
+                close = difflib.get_close_matches(word.partition("=")[0], known, n=1)
+                if close:
+                    return f" (did you mean {close[0]}?)"
+        return ""
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        argv = sys.argv[1:] if args is None else list(args)
+        return super().parse_known_args(spell_toggles(argv), namespace)
+
+
+BOOLEAN_WORDS = {"true": True, "1": True, "yes": True, "on": True}
+BOOLEAN_WORDS.update({"false": False, "0": False, "no": False, "off": False})
+
+
+def spell_toggles(argv: list[str]) -> list[str]:
+    """uvicorn's ``--ws-per-message-deflate false``: a toggle followed by a boolean word (or
+    ``--toggle=word``) becomes ``--toggle`` or ``--no-toggle``. An APP is never a boolean word."""
+    toggles = {flag for s in SETTINGS.values() if s.kind == "toggle" for flag in s.flags}
+    out: list[str] = []
+    i = 0
+    while i < len(argv):
+        word = argv[i]
+        i += 1
+        flag, eq, value = word.partition("=")
+        if flag in toggles and not eq and i < len(argv) and argv[i].lower() in BOOLEAN_WORDS:
+            value = argv[i]
+            i += 1
+        elif flag not in toggles or value.lower() not in BOOLEAN_WORDS:
+            out.append(word)  # not ours to rewrite; argparse judges it
+            continue
+        out.append(flag if BOOLEAN_WORDS[value.lower()] else "--no-" + flag[2:])
+    return out
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog=PROG,
-        description="Serve an ASGI application (HTTP/1.1 and WebSockets).",
+        usage="%(prog)s [FLAGS] APP",
+        description=SYNOPSIS,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
         argument_default=argparse.SUPPRESS,
         allow_abbrev=False,  # else a new setting could make an old abbreviation ambiguous
     )
@@ -51,7 +121,7 @@ def _add_argument(group: argparse._ArgumentGroup, setting: Setting[Any]) -> None
     help_text = f"{setting.help} [{default}env: {setting.env}]".replace("%", "%%")
     if setting.options:
         help_text = f"{{{','.join(setting.options)}}} " + help_text
-    flags = [setting.flag] if setting.short is None else [setting.short, setting.flag]
+    flags = setting.flags if setting.short is None else [setting.short, *setting.flags]
     if setting.kind == "positional":
         group.add_argument(setting.name, nargs="?", metavar=setting.metavar, help=help_text)
     elif setting.kind == "toggle":
@@ -72,24 +142,26 @@ def _add_argument(group: argparse._ArgumentGroup, setting: Setting[Any]) -> None
 def parse_config(argv: list[str] | None = None) -> Config:
     """Flags, then MYPKG_* variables and the --config file, into one validated Config."""
     args = build_parser().parse_args(argv)
-    return Config.from_sources(vars(args))
+    return Config.from_sources(vars(args), foreign=True)
 
 
 def serve(config: Config, reread: Callable[[], Config] | None = None) -> int:
-    """Serve in this process, or run mypkg's master when --workers is given or --reload.
+    """Serve in this process, or run mypkg's master (more than one worker, --reload, or a
+    master-only setting: see mypkg.supervisor.checks).
 
     ``reread`` loads the settings again from their sources (the master calls it on SIGHUP).
     """
     config.check()
     if wants_supervisor(config):
         return supervise(config, reread)
-    refuse_master_settings(config)
     Server(config).run()
     return EXIT_OK
 
 
 def main(argv: list[str] | None = None) -> int:
-    try:
+    """The command line: flags and the environment, logging always set up as the CLI's."""
+
+    def load() -> Config:
         config = parse_config(argv)
         configure_logging(
             config.log_level,
@@ -98,7 +170,18 @@ def main(argv: list[str] | None = None) -> int:
             config.use_colors,
             config.log_format,
         )
-        return serve(config, reread=lambda: parse_config(argv))
+        return config
+
+    return execute(load, reread=lambda: parse_config(argv))
+
+
+def execute(load: Callable[[], Config], reread: Callable[[], Config]) -> int:
+    """Load the settings and serve; every failure becomes one message and its exit code.
+
+    Shared by the CLI and ``mypkg.run`` so that both end with the same codes.
+    """
+    try:
+        return serve(load(), reread=reread)
     except ConfigError as exc:
         if exc.__cause__ is not None:  # an error inside the app's own code: show where
             traceback.print_exception(exc.__cause__)

@@ -40,12 +40,19 @@ class Config(Settings):
 
     @classmethod
     def from_sources(
-        cls, cli: Mapping[str, object], environ: Mapping[str, str] | None = None
+        cls,
+        cli: Mapping[str, object],
+        environ: Mapping[str, str] | None = None,
+        *,
+        foreign: bool = False,
     ) -> Config:
-        """Defaults < TOML file < MYPKG_* environment (and --env-file) < command-line flags."""
+        """Defaults < TOML file < MYPKG_* environment (and --env-file) < command-line flags.
+
+        ``foreign``: read uvicorn's variables too (UVICORN_*, WEB_CONCURRENCY, ...), after ours.
+        """
         environ = os.environ if environ is None else environ
         config = cls()
-        env_values = settings.from_environ(environ)
+        env_values = settings.from_environ(environ, foreign=foreign)
         path = cli.get("config") or env_values.get("config")
         if path:
             config.config = str(path)
@@ -54,9 +61,11 @@ class Config(Settings):
         if env_file:
             config.env_file = str(env_file)
             load_env_file(str(env_file), environ)
-            env_values = settings.from_environ(environ)
-        settings.apply(config, env_values, Origin("env"))
+        for name, variable in settings.env_sources(environ, foreign).items():
+            settings.apply(config, {name: environ[variable]}, Origin("env", variable))
         settings.apply(config, cli, Origin("cli"))
+        for note in settings.uvicorn_notes(environ) if foreign else ():
+            print(f"mypkg: note: {note}", file=sys.stderr)
         return config
 
     def load_app(self) -> ASGI3App:
@@ -65,13 +74,22 @@ class Config(Settings):
         if target is None:
             raise ConfigError("no application given: pass APP as 'module:attribute', e.g. main:app")
         return load_app(
-            target, factory=self.factory, app_dir=self.app_dir, interface=self.interface
+            target,
+            factory=self.factory,
+            app_dir=self.app_dir,
+            interface=self.interface,
+            wsgi_threads=self.wsgi_threads,
         )
 
     def check(self) -> None:
         """Checks that involve several settings; run before anything binds or forks."""
         if self.uds is not None and self.fd is not None:
             raise ConfigError("--uds and --fd cannot be used together")
+        if self.reload and self.app_object is not None:
+            raise ConfigError(
+                "--reload needs the app as an import string such as 'main:app' (it is imported"
+                " again on every change), not an application object"
+            )
         # Built here so that a bad certificate, key or password stops startup, not a connection.
         self.ssl_context = build_context(self)
 

@@ -54,6 +54,14 @@ class Lifespan:
             with contextlib.suppress(asyncio.CancelledError):
                 await self.task
 
+    def outcome(self) -> str:
+        """The start-up banner's lifespan line."""
+        if self.mode == "off":
+            return "Lifespan: off (--lifespan off)"
+        if not (self.supported and self.received):
+            return "Lifespan: the app does not use it; serving without it (--lifespan auto)"
+        return "Lifespan: startup complete"
+
     async def shutdown(self) -> None:
         if not self.supported or self.task is None or self.task.done():
             return
@@ -61,6 +69,8 @@ class Lifespan:
         await self.shutdown_done.wait()
         if self.failure:
             logger.error("lifespan shutdown failed: %s", self.failure)
+        else:
+            logger.info("Lifespan: shutdown complete")
 
     async def _main(self) -> None:
         scope = {

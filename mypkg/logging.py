@@ -17,7 +17,7 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
-from mypkg.accesslog import escape
+from mypkg.accesslog import client_text, escape
 from mypkg.errors import ConfigError
 from mypkg.jsonlog import JsonFormatter
 
@@ -103,6 +103,12 @@ def configure_logging(
             logger.setLevel(logging.NOTSET)
         load_log_config(log_config)
         _applied = key
+        if not any(_has_handler(logger) for logger in own):
+            own[0].warning(
+                "--log-config %s configures neither the mypkg.error / mypkg.access loggers nor"
+                " the root logger: mypkg's own messages reach no handler",
+                log_config,
+            )
         for logger in own:
             logger.disabled = False  # the server's own messages are never silenced by omission
     else:
@@ -122,6 +128,21 @@ def configure_logging(
         access.setLevel(logging.WARNING)
     elif access.level == logging.NOTSET or log_config is None:
         access.setLevel(logging.INFO)
+
+
+def _has_handler(logger: logging.Logger) -> bool:
+    """Whether a record of ``logger`` reaches a handler (its own or an ancestor's)."""
+    current: logging.Logger | None = logger
+    while current is not None:
+        if current.handlers:
+            return True
+        current = current.parent if current.propagate else None
+    return False
+
+
+def logging_configured() -> bool:
+    """Someone set logging up already: the root logger or one of mypkg's has a handler."""
+    return any(logging.getLogger(name).handlers for name in ("", ERROR_LOGGER, ACCESS_LOGGER))
 
 
 def load_log_config(path: str) -> None:
@@ -174,13 +195,12 @@ def _one_line(exc: BaseException) -> str:
 
 
 def client_and_path(scope: Mapping[str, Any]) -> tuple[str, str]:
-    """An access log line's client ("host:port", or "-") and path with its query string, both
+    """An access log line's client (see ``client_text``) and path with its query string, both
     escaped as the HTTP access log escapes what a client controls."""
-    client = scope["client"]
     path: str = scope["path"]
     if scope["query_string"]:
         path += "?" + scope["query_string"].decode("latin-1")
-    return (escape(f"{client[0]}:{client[1]}") if client else "-"), escape(path)
+    return escape(client_text(scope["client"])), escape(path)
 
 
 def reopen_log_files() -> None:

@@ -15,15 +15,17 @@ import signal
 import socket
 import sys
 import threading
+import time
 from collections.abc import Callable, Coroutine
 from typing import Any
 
 from mypkg.asgi import ASGI3App
+from mypkg.banner import listen_line, press_ctrl_c, runtime_line
 from mypkg.config import Config
 from mypkg.errors import ConfigError
 from mypkg.lifespan import Lifespan
-from mypkg.logging import configure_logging
-from mypkg.sockets import bind_sockets, describe
+from mypkg.logging import configure_logging, logging_configured
+from mypkg.sockets import bind_sockets, describe, remove_socket_files
 from mypkg.state import DRAIN_IDLE_GRACE, ServerState, settle
 from mypkg.tls import TlsInfo, quiet_tls_errors
 
@@ -58,8 +60,10 @@ def websocket_upgrade(config: Config, state: ServerState) -> Callable[..., None]
     except ImportError as exc:
         if not (exc.name or "").startswith("websockets"):
             raise
-        if config.ws == "websockets":
-            raise ConfigError("--ws websockets: the websockets package is not installed") from None
+        if config.ws != "auto":
+            raise ConfigError(
+                f"--ws {config.ws}: the websockets package is not installed"
+            ) from None
         return None  # auto: upgrade requests are answered as plain HTTP
     return Upgrader(config, state)
 
@@ -97,6 +101,21 @@ def run_loop(main: Coroutine[Any, Any, None], loop: str) -> None:
             event_loop.close()
 
 
+def setup_logging(config: Config) -> None:
+    """The Python API's logging rule (``mypkg.run``, ``Server.run``, ``Server.serve``).
+
+    Set up as the CLI does (stderr, timestamps, levels, access lines, or the --log-config file)
+    unless the caller passed ``log_config=None`` explicitly, or logging is configured already
+    (the root logger or a mypkg logger has a handler): then records go where the application
+    sends them. A ``log_config`` file given explicitly is always applied.
+    """
+    if config.log_config is None and ("log_config" in vars(config) or logging_configured()):
+        return
+    configure_logging(
+        config.log_level, config.access_log, config.log_config, config.use_colors, config.log_format
+    )
+
+
 class Server:
     """One event loop serving one app on a set of listening sockets."""
 
@@ -117,20 +136,16 @@ class Server:
         self.delaying = False  # --shutdown-delay running: /readyz says 503, serving goes on
         self._delay: asyncio.TimerHandle | None = None
         self._switching: asyncio.Task[None] | None = None  # --backpressure
+        self._closing: asyncio.Task[None] | None = None
+        self._stopping_since = 0.0
+        self._bound_here = False  # we bound the sockets (not handed them): we remove UNIX files
 
     # ------------------------------------------------------------------ entry points
     def run(self, sockets: list[socket.socket] | None = None) -> None:
-        """Serve until told to stop (SIGINT/SIGTERM), in a new event loop, logging to stderr
-        unless the application configured mypkg's loggers itself."""
-        config = self.config
-        configure_logging(
-            config.log_level,
-            config.access_log,
-            config.log_config,
-            config.use_colors,
-            config.log_format,
-        )
-        run_loop(self.serve(sockets), config.loop)
+        """Serve until told to stop (SIGINT/SIGTERM), in a new event loop (logging: see
+        ``setup_logging``)."""
+        setup_logging(self.config)
+        run_loop(self.serve(sockets), self.config.loop)
 
     async def serve(
         self,
@@ -139,18 +154,26 @@ class Server:
         install_signal_handlers: bool = True,
         on_tick: Callable[[], None] | None = None,
         on_max_requests: Callable[[], None] | None = None,
+        announce: bool = True,
     ) -> None:
         """Start, serve until ``request_exit``, shut down gracefully.
 
         ``on_tick`` runs on every tick of the server's clock, from the event loop (a heartbeat
         written there proves the loop runs). ``on_max_requests``, if given, replaces exiting at
         --limit-max-requests: a supervisor starts the replacement first, then asks us to exit.
+        ``announce``: this call is the whole server, not a worker that a process manager (mypkg's
+        master, Gunicorn) has set logging up for and announces itself: set logging up as
+        ``setup_logging`` says, and log the start-up banner.
         """
         config = self.config
+        if announce:
+            setup_logging(config)
         config.check()
         loop = self._loop = asyncio.get_running_loop()
         self._exit = asyncio.Event()
         app = self.app = self.app or config.load_app()
+        if announce:  # once the app is known good: a bad one gets only its error
+            logger.info("%s", runtime_line(config, "1 worker (this process)"))
         state = self.state = ServerState(config, app, loop)
         state.on_max_requests = on_max_requests or self._max_requests_reached
         state.on_tick = on_tick
@@ -163,11 +186,14 @@ class Server:
         try:
             started = await lifespan.startup(self._exit)
             if started and not self._exit.is_set():  # else a signal came during startup
+                logger.info("%s", lifespan.outcome())
                 if config.metrics_bind is not None and self.own_endpoint:
                     self._open_endpoint()  # first: it answers once "Serving on" is logged
-                await self._listen(sockets if sockets is not None else bind_sockets(config))
+                await self._listen(sockets if sockets is not None else self._bind())
                 state.start()
                 self.started.set()
+                if announce:
+                    press_ctrl_c()
                 await self._exit.wait()
             await self._shutdown()
         finally:
@@ -177,6 +203,10 @@ class Server:
                 self.endpoint = None
             await lifespan.shutdown()
             self._restore_signal_handlers(install_signal_handlers)
+            if self._bound_here:
+                remove_socket_files()
+            if self._stopping_since:
+                logger.info("Stopped in %.2fs", time.monotonic() - self._stopping_since)
             if loop.get_exception_handler() is quiet_tls_errors:
                 loop.set_exception_handler(None)
 
@@ -214,6 +244,10 @@ class Server:
             loop.call_soon_threadsafe(self.request_exit, force)
 
     # ------------------------------------------------------------------ internals
+    def _bind(self) -> list[socket.socket]:
+        self._bound_here = True
+        return bind_sockets(self.config)
+
     async def _listen(self, sockets: list[socket.socket]) -> None:
         loop = asyncio.get_running_loop()
         assert self.state is not None
@@ -231,7 +265,7 @@ class Server:
         backpressure = self.config.backpressure and self.config.limit_concurrency is not None
         await self._open_listeners(duplicate=backpressure)
         for sock in sockets:
-            logger.info("Serving on %s", describe(sock, tls=ssl is not None))
+            logger.info("%s", listen_line(sock, tls=ssl is not None))
         if backpressure:
             state.on_full = self._on_full
 
@@ -255,24 +289,36 @@ class Server:
 
     def _on_full(self, full: bool) -> None:
         """--backpressure: the state says the limit is reached (or left); switch accepting."""
-        if self._switching is None or self._switching.done():
-            self._switching = asyncio.get_running_loop().create_task(self._switch_accepting())
+        if full:
+            self._pause_accepting()
+        elif self._switching is None or self._switching.done():
+            self._switching = asyncio.get_running_loop().create_task(self._resume_accepting())
 
-    async def _switch_accepting(self) -> None:
-        """Bring the listeners in line with the state, however often it flipped meanwhile."""
+    def _pause_accepting(self) -> None:
+        """At once: a connection accepted one loop iteration later would overshoot the limit.
+
+        asyncio's loops stop accepting at the remove_reader and close the listener a few
+        iterations later (see _stop_accepting); uvloop ignores remove_reader, but has set up
+        every connection it accepted already, so its listener closes now."""
+        loop = asyncio.get_running_loop()
+        listeners, self._listeners = self._listeners, []
+        for listener in listeners:
+            for sock in listener.sockets:
+                loop.remove_reader(sock.fileno())
+        if type(loop).__module__.startswith("uvloop"):
+            for listener in listeners:
+                listener.close()
+        elif listeners:
+            self._closing = loop.create_task(self._close_listeners(listeners))
+
+    async def _resume_accepting(self) -> None:
+        """Below the limit again: listen on fresh duplicates of the sockets."""
         state = self.state
-        while state is not None and not self.stopping:
-            accepting = bool(self._listeners)
-            if accepting != state.accept_paused:
-                return
-            if accepting:
+        while state is not None and not (self.stopping or state.accept_paused or self._listeners):
+            await self._open_listeners(duplicate=True)
+            if self.stopping or state.accept_paused:  # it changed while they were being made
                 listeners, self._listeners = self._listeners, []
                 await self._close_listeners(listeners)
-            else:
-                await self._open_listeners(duplicate=True)
-                if self.stopping:  # a shutdown began meanwhile: it closed what it saw
-                    listeners, self._listeners = self._listeners, []
-                    await self._close_listeners(listeners)
 
     async def _close_listeners(self, listeners: list[asyncio.base_events.Server]) -> None:
         """Stop accepting without dropping a connection already on its way in (see below)."""
@@ -280,17 +326,23 @@ class Server:
         for listener in listeners:
             for sock in listener.sockets:
                 loop.remove_reader(sock.fileno())
-        await settle()
+        await settle()  # the connections asyncio accepted reach connection_made first
         for listener in listeners:
             listener.close()
 
     async def _shutdown(self) -> None:
         assert self.state is not None
         state = self.state
+        self._stopping_since = time.monotonic()
         await self._stop_accepting()
+        logger.info("Stopped accepting connections")
         timeout = self.config.timeout_graceful_shutdown
         if state.connections and not self.force_exit:
-            logger.info("Finishing in-flight requests (up to %ss)", timeout)
+            logger.info(
+                "Finishing in-flight requests: draining %d connection(s) (up to %ss)",
+                len(state.connections),
+                timeout,
+            )
         if not await state.drain(0 if self.force_exit else timeout):
             logger.warning(
                 "Graceful shutdown timed out after %ss; closing %d connection(s)",

@@ -1,24 +1,32 @@
 """Every setting, declared once.
 
-Each ``Setting`` below is a typed descriptor. From its one declaration come the command-line flag,
-the ``MYPKG_*`` environment variable, the TOML key, the help text, validation, and the row in the
-generated reference (``docs/settings.md``). ``Config`` (config.py) inherits these declarations.
+Each ``Setting`` below is a typed descriptor (mypkg/descriptor.py). From its one declaration come
+the command-line flags, the ``MYPKG_*`` environment variable, the TOML key, the help text,
+validation, the row in the generated reference (``docs/settings.md``) and in
+``docs/migrating-from-uvicorn.md``. ``Config`` (config.py) inherits these declarations.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any, Generic, Literal, TypeVar, overload
-
 from mypkg.accesslog import DEFAULT_FORMAT, check_format
 from mypkg.binds import BindTarget, FileMode, bind_address, file_mode
-from mypkg.errors import ConfigError
+from mypkg.descriptor import (
+    ALIASES,
+    ENV_PREFIX,
+    SETTINGS,
+    Kind,
+    Origin,
+    Setting,
+    Uvicorn,
+    apply,
+    env_sources,
+    from_environ,
+    uvicorn_notes,
+)
 from mypkg.middleware.proxy_headers import MODES as PROXY_MODES
 from mypkg.middleware.proxy_headers import XFORWARDED
 from mypkg.tls import cert_reqs, tls_version
 from mypkg.values import (
-    Parser,
     address_list,
     boolean,
     choice,
@@ -31,119 +39,23 @@ from mypkg.values import (
     text,
 )
 
-T = TypeVar("T")
-Kind = Literal["value", "toggle", "switch", "append", "positional"]
-
-ENV_PREFIX = "MYPKG_"
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
 
-
-# --------------------------------------------------------------------------- the descriptor
-
-SETTINGS: dict[str, Setting[Any]] = {}
-
-
-class Setting(Generic[T]):
-    """One setting: a typed attribute of ``Config`` that knows its every surface."""
-
-    def __init__(
-        self,
-        default: T,
-        parse: Parser[T],
-        help: str,
-        *,
-        kind: Kind = "value",
-        short: str | None = None,
-        metavar: str | None = None,
-        example: object = None,
-        in_file: bool = True,
-        flag: str | None = None,
-    ) -> None:
-        self.default = default
-        self.parse = parse
-        self.help = help
-        self.kind = kind
-        self.short = short
-        self.metavar = metavar
-        self.example = example
-        self.in_file = in_file
-        self._flag = flag  # when the familiar flag is not the name (uvicorn's --header)
-        self.name = ""
-        self.section = ""
-
-    def __set_name__(self, owner: type, name: str) -> None:
-        self.name = name
-        self.section = getattr(owner, "section", "")
-        SETTINGS[name] = self
-
-    @property
-    def flag(self) -> str:
-        return self._flag or "--" + self.name.replace("_", "-")
-
-    @property
-    def env(self) -> str:
-        return ENV_PREFIX + self.name.upper()
-
-    @property
-    def options(self) -> tuple[str, ...] | None:
-        return getattr(self.parse, "options", None)
-
-    @overload
-    def __get__(self, obj: None, owner: type) -> Setting[T]: ...
-    @overload
-    def __get__(self, obj: object, owner: type) -> T: ...
-    def __get__(self, obj: object | None, owner: type) -> Setting[T] | T:
-        if obj is None:
-            return self
-        value: T = obj.__dict__.get(self.name, self.default)
-        return value
-
-    def __set__(self, obj: object, value: object) -> None:
-        obj.__dict__[self.name] = self.convert(value, Origin("argument"))
-
-    def convert(self, value: object, origin: Origin) -> T:
-        """Parse and validate, naming where the bad value came from."""
-        try:
-            return self.parse(value)
-        except ValueError as exc:
-            raise ConfigError(f"{origin.describe(self)}: {exc}") from None
-
-
-@dataclass(frozen=True)
-class Origin:
-    """Where a value came from, so that an error names the flag, variable or file key."""
-
-    source: Literal["cli", "env", "file", "argument"]
-    path: str = ""
-
-    def describe(self, setting: Setting[Any]) -> str:
-        if self.source == "cli":
-            return setting.flag if setting.kind != "positional" else setting.name.upper()
-        if self.source == "env":
-            return setting.env
-        if self.source == "file":
-            return f"{setting.name} (in {self.path})"
-        return f"{setting.name}="
-
-
-def apply(target: object, values: Mapping[str, object], origin: Origin) -> None:
-    """Set each value on ``target`` through its setting; unknown names are an error."""
-    for key, value in values.items():
-        name = key.replace("-", "_")
-        setting = SETTINGS.get(name)
-        if setting is None or (origin.source == "file" and not setting.in_file):
-            where = f" in {origin.path}" if origin.path else ""
-            raise ConfigError(f"unknown setting {key!r}{where}")
-        target.__dict__[name] = setting.convert(value, origin)
-
-
-def from_environ(environ: Mapping[str, str]) -> dict[str, str]:
-    """The ``MYPKG_*`` variables that name a setting."""
-    found = {}
-    for name, setting in SETTINGS.items():
-        if setting.env in environ:
-            found[name] = environ[setting.env]
-    return found
+__all__ = [
+    "ALIASES",
+    "ENV_PREFIX",
+    "LOG_LEVELS",
+    "SETTINGS",
+    "Kind",
+    "Origin",
+    "Setting",
+    "Settings",
+    "Uvicorn",
+    "apply",
+    "env_sources",
+    "from_environ",
+    "uvicorn_notes",
+]
 
 
 # --------------------------------------------------------------------------- the declarations
@@ -160,25 +72,55 @@ class ApplicationSettings:
         kind="positional",
         metavar="APP",
         example="examples.demo:app",
+        uvicorn=Uvicorn(),
     )
     factory = Setting(
         False,
         boolean,
         "Treat APP as a factory: call it with no arguments to get the application.",
         kind="switch",
+        uvicorn=Uvicorn(),
     )
     app_dir = Setting(
-        ".", text, "Directory put first on sys.path before importing APP.", example="src"
+        ".",
+        text,
+        "Directory put first on sys.path before importing APP.",
+        example="src",
+        uvicorn=Uvicorn(note='uvicorn\'s default "" is the current directory, as mypkg\'s "." is.'),
     )
     interface = Setting(
         "auto",
-        choice("auto", "asgi3", "asgi2"),
-        "Application interface. 'auto' tells ASGI 3 from ASGI 2 by the callable's signature.",
+        choice("auto", "asgi3", "asgi2", "wsgi"),
+        "Application interface. 'auto' tells ASGI 3 from ASGI 2 by the callable's signature;"
+        " 'wsgi' serves a WSGI app (Flask, Django's WSGI handler) on --wsgi-threads threads.",
+        uvicorn=Uvicorn(
+            note=(
+                "'wsgi' runs the app on a bounded thread pool (--wsgi-threads), request and"
+                " response bodies streamed both ways with backpressure."
+            ),
+        ),
+    )
+    wsgi_threads = Setting(
+        10,
+        integer(1),
+        "With --interface wsgi: how many requests run the WSGI app at once, each on its own"
+        " thread; more wait their turn.",
+        metavar="N",
+    )
+    reset_contextvars = Setting(
+        False,
+        boolean,
+        "Run each request (and each WebSocket) in a fresh, empty contextvars.Context, so that"
+        " context variables set around the server (e.g. before 'await server.serve()') do not"
+        " reach the app. Lifespan's own context never reaches requests.",
+        kind="switch",
+        uvicorn=Uvicorn(),
     )
     lifespan = Setting(
         "auto",
         choice("auto", "on", "off"),
         "Lifespan events: 'on' requires them, 'auto' uses them if the app supports them.",
+        uvicorn=Uvicorn(),
     )
     env_file = Setting[str | None](
         None,
@@ -187,6 +129,7 @@ class ApplicationSettings:
         " imported; MYPKG_* variables in it apply too.",
         metavar="PATH",
         example="prod.env",
+        uvicorn=Uvicorn(),
     )
     config = Setting[str | None](
         None,
@@ -203,22 +146,32 @@ class SocketSettings:
     section = "Sockets"
 
     host = Setting(
-        "127.0.0.1", text, "Address to bind. Use 0.0.0.0 or :: to serve on every interface."
+        "127.0.0.1",
+        text,
+        "Address to bind. Use 0.0.0.0 or :: to serve on every interface.",
+        uvicorn=Uvicorn(),
     )
-    port = Setting(8000, integer(0, 65535), "TCP port to bind; 0 picks a free port.")
+    port = Setting(
+        8000, integer(0, 65535), "TCP port to bind; 0 picks a free port.", uvicorn=Uvicorn()
+    )
     uds = Setting[str | None](
         None,
         optional(text),
         "Bind a UNIX domain socket at this path instead of TCP.",
         metavar="PATH",
+        uvicorn=Uvicorn(),
     )
     fd = Setting[int | None](
         None,
         optional(integer(0)),
         "Serve on an already-bound socket passed as this file descriptor.",
+        uvicorn=Uvicorn(),
     )
     backlog = Setting(
-        2048, integer(1), "Maximum number of pending connections in the listen queue."
+        2048,
+        integer(1),
+        "Maximum number of pending connections in the listen queue.",
+        uvicorn=Uvicorn(),
     )
     bind = Setting[list[BindTarget]](
         [],
@@ -244,24 +197,38 @@ class ProcessSettings:
     workers = Setting(
         1,
         integer(1),
-        "Number of worker processes. Giving it at all (even -w 1) runs them under mypkg's own"
-        " master (heartbeat, recycling, HUP); without it mypkg serves in a single process.",
+        "Number of worker processes. One means one process, with or without -w, as in uvicorn;"
+        " mypkg's own master (heartbeat, recycling, HUP) runs for more than one, for --reload,"
+        " or when any Supervisor setting is given (then with one worker).",
         short="-w",
+        env_aliases=("WEB_CONCURRENCY",),
+        uvicorn=Uvicorn(
+            note=(
+                "The same: one process unless N > 1. mypkg also runs its master (with one worker)"
+                " when a master-only setting such as --pid is given, and --reload works with N "
+                "workers."
+            ),
+        ),
     )
     loop = Setting(
         "auto",
         choice("auto", "uvloop", "asyncio"),
         "Event loop: 'auto' uses uvloop when it is installed.",
+        uvicorn=Uvicorn(
+            refused=("zuvloop",), note="uvicorn 0.54's experimental 'zuvloop' is not available."
+        ),
     )
     limit_max_requests = Setting[int | None](
         None,
         optional(integer(1)),
         "A worker finishes its in-flight requests and exits after serving this many requests.",
+        uvicorn=Uvicorn(),
     )
     timeout_graceful_shutdown = Setting(
         30.0,
         number(0),
         "Seconds to let in-flight requests finish on shutdown before connections are cut.",
+        uvicorn=Uvicorn(note="uvicorn waits forever by default; mypkg 30 s."),
     )
 
 
@@ -272,17 +239,23 @@ class HttpSettings:
         "auto",
         choice("auto", "httptools", "h11"),
         "HTTP parser: 'auto' uses httptools when it is installed, else the pure-Python h11.",
+        uvicorn=Uvicorn(
+            refused=("zttp",),
+            note="uvicorn 0.54's experimental 'zttp' parser (and its --http2) is not available.",
+        ),
     )
     root_path = Setting(
         "",
         text,
         "ASGI root_path: the prefix the app is mounted under behind a proxy.",
         example="/api",
+        uvicorn=Uvicorn(),
     )
     limit_concurrency = Setting[int | None](
         None,
         optional(integer(1)),
         "Answer 503 when more than this many connections or requests are in flight.",
+        uvicorn=Uvicorn(),
     )
     backpressure = Setting(
         False,
@@ -297,6 +270,7 @@ class HttpSettings:
         number(0),
         "Seconds an idle keep-alive connection is kept open between requests; 0 turns"
         " keep-alive off (every response closes its connection).",
+        uvicorn=Uvicorn(),
     )
     timeout_request_head = Setting(
         10.0,
@@ -352,8 +326,10 @@ class HttpSettings:
         "Maximum size of one request header field in bytes; larger gets 431."
         " 0 means the maximum, 65536.",
     )
-    server_header = Setting(True, boolean, "Send a 'Server: mypkg' header.", kind="toggle")
-    date_header = Setting(True, boolean, "Send a 'Date' header.", kind="toggle")
+    server_header = Setting(
+        True, boolean, "Send a 'Server: mypkg' header.", kind="toggle", uvicorn=Uvicorn()
+    )
+    date_header = Setting(True, boolean, "Send a 'Date' header.", kind="toggle", uvicorn=Uvicorn())
     headers = Setting[list[tuple[str, str]]](
         [],
         listing(header),
@@ -362,13 +338,16 @@ class HttpSettings:
         metavar="NAME:VALUE",
         example=["X-Served-By:mypkg"],
         flag="--header",
+        uvicorn=Uvicorn(),
     )
 
 
 class LoggingSettings:
     section = "Logging"
 
-    log_level = Setting("info", choice(*LOG_LEVELS), "Log level of the server's own messages.")
+    log_level = Setting(
+        "info", choice(*LOG_LEVELS), "Log level of the server's own messages.", uvicorn=Uvicorn()
+    )
     log_config = Setting[str | None](
         None,
         optional(text),
@@ -380,6 +359,12 @@ class LoggingSettings:
         " file as trusted as the app belongs here.",
         metavar="PATH",
         example="logging.yaml",
+        uvicorn=Uvicorn(
+            note=(
+                "Also .toml. The file replaces mypkg's handlers but leaves loggers it does not "
+                "name enabled."
+            ),
+        ),
     )
     use_colors = Setting[bool | None](
         None,
@@ -387,8 +372,11 @@ class LoggingSettings:
         "Color the level names in mypkg's own log lines; by default only when stderr is a"
         " terminal.",
         kind="toggle",
+        uvicorn=Uvicorn(),
     )
-    access_log = Setting(True, boolean, "Log one line per request.", kind="toggle")
+    access_log = Setting(
+        True, boolean, "Log one line per request.", kind="toggle", uvicorn=Uvicorn()
+    )
     log_format = Setting(
         "text",
         choice("text", "json"),
@@ -429,9 +417,16 @@ class WebSocketSettings:
 
     ws = Setting(
         "auto",
-        choice("auto", "websockets", "none"),
+        choice("auto", "websockets", "websockets-sansio", "none"),
         "WebSocket support: 'auto' uses the websockets package when it is installed; 'none'"
         " answers upgrade requests as plain HTTP.",
+        uvicorn=Uvicorn(
+            refused=("wsproto",),
+            note=(
+                "'websockets' and 'websockets-sansio' are the same: mypkg always runs the "
+                "websockets library's sans-I/O protocol. wsproto is not available."
+            ),
+        ),
     )
     ws_max_size = Setting(
         1024 * 1024,
@@ -439,6 +434,9 @@ class WebSocketSettings:
         "Largest incoming WebSocket message in bytes, after decompression; a larger one closes"
         " the connection (1009). Also the most bytes buffered for an app that reads slower than"
         " its client sends. uvicorn's default is 16 MiB; this is the websockets library's.",
+        uvicorn=Uvicorn(
+            note="The default is 1 MiB (uvicorn's 16 MiB), and it also bounds buffering."
+        ),
     )
     ws_max_queue = Setting(
         16,
@@ -447,11 +445,13 @@ class WebSocketSettings:
         " sends; beyond this (or beyond --ws-max-size bytes) the server stops reading from that"
         " client until the app catches up. uvicorn's default is 32; this is the websockets"
         " library's.",
+        uvicorn=Uvicorn(note="The default is 16 (uvicorn's 32)."),
     )
     ws_ping_interval = Setting(
         20.0,
         number(0),
         "Seconds between keepalive pings on each open WebSocket; 0 sends none.",
+        uvicorn=Uvicorn(),
     )
     ws_ping_timeout = Setting(
         20.0,
@@ -459,12 +459,19 @@ class WebSocketSettings:
         "Seconds to wait for the pong to a keepalive ping before closing the connection (1011),"
         " and for a client to finish a closing handshake before the socket is cut; 0 waits"
         " forever for pongs (closing handshakes then get 10 s).",
+        uvicorn=Uvicorn(),
     )
     ws_per_message_deflate = Setting(
         True,
         boolean,
         "Offer the permessage-deflate compression extension to WebSocket clients.",
         kind="toggle",
+        uvicorn=Uvicorn(
+            note=(
+                "--ws-per-message-deflate true|false as in uvicorn; also the bare flag and --no-"
+                "ws-per-message-deflate."
+            ),
+        ),
     )
 
 
@@ -476,6 +483,7 @@ class TlsSettings:
         optional(text),
         "PEM private key for --ssl-certfile (not needed when the certificate file holds it).",
         metavar="PATH",
+        uvicorn=Uvicorn(),
     )
     ssl_certfile = Setting[str | None](
         None,
@@ -483,30 +491,40 @@ class TlsSettings:
         "PEM certificate (chain) to serve HTTPS with; setting it turns TLS on.",
         metavar="PATH",
         example="/etc/ssl/app/fullchain.pem",
+        uvicorn=Uvicorn(),
     )
     ssl_keyfile_password = Setting[str | None](
         None,
         optional(text),
         "Password of an encrypted --ssl-keyfile. Prefer the environment variable to the flag.",
         metavar="PASSWORD",
+        uvicorn=Uvicorn(),
     )
     ssl_version = Setting(
         "TLSv1.2",
         tls_version,
         "Lowest TLS version accepted. uvicorn's and Gunicorn's ssl.PROTOCOL_* numbers are"
         " understood (2 and 17 mean TLSv1.2).",
+        uvicorn=Uvicorn(
+            note=(
+                "A minimum version; uvicorn's ssl.PROTOCOL_* numbers (2, 17) mean TLSv1.2, names "
+                "such as TLSv1.3 work too."
+            ),
+        ),
     )
     ssl_cert_reqs = Setting(
         "none",
         cert_reqs,
         "Client certificates (mutual TLS): 'required' refuses a client without a valid one,"
         " 'optional' verifies one if sent. Needs --ssl-ca-certs. 0, 1, 2 are accepted too.",
+        uvicorn=Uvicorn(note="0, 1, 2 as in uvicorn, or none, optional, required."),
     )
     ssl_ca_certs = Setting[str | None](
         None,
         optional(text),
         "PEM file of the CA certificates that client certificates must be signed by.",
         metavar="PATH",
+        uvicorn=Uvicorn(),
     )
     ssl_ciphers = Setting[str | None](
         None,
@@ -515,6 +533,7 @@ class TlsSettings:
         " unset means Python's secure defaults.",
         metavar="CIPHERS",
         example="ECDHE+AESGCM",
+        uvicorn=Uvicorn(),
     )
 
 
@@ -527,6 +546,10 @@ class ProxySettings:
         "Take the client address and scheme from proxy headers (see --proxy-headers-mode) when"
         " the peer is in --forwarded-allow-ips.",
         kind="toggle",
+        uvicorn=Uvicorn(
+            note="X-Forwarded-For / X-Forwarded-Proto as in uvicorn; RFC 7239 Forwarded instead"
+            " with --proxy-headers-mode forwarded."
+        ),
     )
     proxy_headers_mode = Setting(
         XFORWARDED,
@@ -537,12 +560,14 @@ class ProxySettings:
         " untouched. Make your proxy set (and overwrite) the family chosen here.",
     )
     forwarded_allow_ips = Setting(
-        ["127.0.0.1"],
+        ["127.0.0.1", "::1"],
         address_list,
         "Peers trusted to send proxy headers: IP addresses and CIDR networks, comma-separated;"
         " '*' trusts everyone, 'unix:' trusts clients of a UNIX socket.",
         metavar="ADDRESSES",
         example="127.0.0.1,10.0.0.0/8,unix:",
+        env_aliases=("FORWARDED_ALLOW_IPS",),
+        uvicorn=Uvicorn(),
     )
 
 
@@ -585,12 +610,28 @@ class SupervisorSettings:
         "A worker whose event loop has not written its heartbeat for this many seconds (or"
         " that has not finished booting in this time) gets SIGABRT, then SIGKILL, and is"
         " replaced. 0 turns the check off; otherwise at least 2.",
+        aliases=("timeout_worker_healthcheck",),
+        uvicorn=Uvicorn(
+            flag="--timeout-worker-healthcheck",
+            param="timeout_worker_healthcheck",
+            note=(
+                "The same job, by a heartbeat: a worker whose event loop has not written it for N"
+                " seconds is replaced (uvicorn pings each worker over a pipe and waits N s for "
+                "the answer). mypkg's default is 30 s, uvicorn's 5."
+            ),
+        ),
     )
     max_requests_jitter = Setting(
         0,
         integer(0),
         "Add a random 0..N to each worker's --limit-max-requests so workers do not all"
         " recycle at once.",
+        aliases=("limit_max_requests_jitter",),
+        uvicorn=Uvicorn(
+            flag="--limit-max-requests-jitter",
+            param="limit_max_requests_jitter",
+            note="Needs --limit-max-requests (alone it is refused rather than ignored).",
+        ),
     )
     max_worker_lifetime = Setting[float | None](
         None,
@@ -627,6 +668,12 @@ class SupervisorSettings:
         "Development: restart the workers when a watched file changes (watchfiles if"
         " installed, else a stat-based poller). A broken app keeps the watcher running.",
         kind="switch",
+        uvicorn=Uvicorn(
+            note=(
+                "With -w N all N workers restart (uvicorn ignores --workers with --reload). Needs"
+                " the app as an import string."
+            ),
+        ),
     )
     reload_dir = Setting[list[str]](
         [],
@@ -635,6 +682,7 @@ class SupervisorSettings:
         kind="append",
         metavar="DIR",
         example=["src"],
+        uvicorn=Uvicorn(param="reload_dirs"),
     )
     reload_include = Setting[list[str]](
         [],
@@ -643,6 +691,7 @@ class SupervisorSettings:
         kind="append",
         metavar="GLOB",
         example=["*.toml"],
+        uvicorn=Uvicorn(param="reload_includes"),
     )
     reload_exclude = Setting[list[str]](
         [],
@@ -652,12 +701,14 @@ class SupervisorSettings:
         kind="append",
         metavar="GLOB",
         example=["tests/*"],
+        uvicorn=Uvicorn(param="reload_excludes"),
     )
     reload_delay = Setting(
         0.25,
         number(0.01),
         "Seconds of quiet after a change before reloading (a burst of saves is one reload);"
         " also the stat poller's interval.",
+        uvicorn=Uvicorn(),
     )
 
 
@@ -735,46 +786,3 @@ class Settings(
     HookSettings,
 ):
     """All settings; ``Config`` adds loading and derived values on top."""
-
-
-# --------------------------------------------------------------------------- reference docs
-
-
-def reference_markdown() -> str:
-    """The settings reference in docs/settings.md, generated from the declarations above."""
-    lines = [
-        "# Settings reference",
-        "",
-        "Generated from `mypkg/settings.py` by `python -m mypkg.docgen`; do not edit by hand.",
-        "Each setting can be given as a command-line flag, a `MYPKG_*` environment variable, a key",
-        "in the TOML file named by `--config`, or a keyword argument of `mypkg.Config` /",
-        "`mypkg.run`. Precedence: flag > environment > file > default.",
-    ]
-    section = None
-    for setting in SETTINGS.values():
-        if setting.section != section:
-            section = setting.section
-            lines += [
-                "",
-                f"## {section}",
-                "",
-                "| Flag | Environment | TOML key | Default | Meaning |",
-            ]
-            lines.append("|---|---|---|---|---|")
-        flag = setting.name.upper() if setting.kind == "positional" else setting.flag
-        if setting.kind == "toggle":
-            flag = f"{setting.flag} / --no-{setting.flag[2:]}"
-        if setting.short:
-            flag = f"{setting.short}, {flag}"
-        options = f" One of: {', '.join(setting.options)}." if setting.options else ""
-        key = f"`{setting.name}`" if setting.in_file else "—"
-        default = "—" if setting.default in (None, []) else f"`{_shown(setting.default)}`"
-        lines.append(
-            f"| `{flag}` | `{setting.env}` | {key} | {default} | {setting.help}{options} |"
-        )
-    return "\n".join(lines) + "\n"
-
-
-def _shown(value: object) -> str:
-    """A default as a user would type it: lists comma-separated, like the environment takes."""
-    return ",".join(map(str, value)) if isinstance(value, list) else str(value)

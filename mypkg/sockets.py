@@ -101,7 +101,28 @@ def bind_unix(path: str, backlog: int, mode: int = 0o660) -> socket.socket:
         sock.close()
         raise StartupError(f"cannot bind unix:{path}: {exc.strerror or exc}") from None
     sock.setblocking(False)
+    created = os.stat(path)
+    _CREATED[path] = (created.st_dev, created.st_ino)
     return sock
+
+
+# UNIX socket files this process created: path -> (device, inode), so that on exit we remove
+# our own socket file and never a file something else has put at that path since.
+_CREATED: dict[str, tuple[int, int]] = {}
+
+
+def remove_socket_files() -> None:
+    """Remove the UNIX socket files this process bound (called by whoever bound them: the single
+    process or the master, never a worker that inherited the sockets)."""
+    for path, identity in list(_CREATED.items()):
+        del _CREATED[path]
+        try:
+            found = os.stat(path)
+        except OSError:
+            continue
+        if stat.S_ISSOCK(found.st_mode) and (found.st_dev, found.st_ino) == identity:
+            with contextlib.suppress(OSError):
+                os.unlink(path)
 
 
 def _socket_in_use(path: str) -> bool:

@@ -8,10 +8,11 @@ connection's deadline (request head, keep-alive idle), so no request starts or c
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import email.utils
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any, Protocol
 
 from mypkg.accesslog import AccessLog
@@ -53,6 +54,21 @@ class Connection(Protocol):
     def abort(self) -> asyncio.Task[None] | None: ...
 
 
+def task_starter(
+    loop: asyncio.AbstractEventLoop, fresh_context: bool
+) -> Callable[[Coroutine[Any, Any, None]], asyncio.Task[None]]:
+    """``loop.create_task``, or with ``fresh_context`` one that runs each task in a new empty
+    contextvars.Context (uvicorn's --reset-contextvars): nothing set during lifespan startup,
+    or by an earlier request on the connection, is visible to the app."""
+    if not fresh_context:
+        return loop.create_task
+
+    def create_in_fresh_context(coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        return contextvars.Context().run(loop.create_task, coro)
+
+    return create_in_fresh_context
+
+
 class ServerState:
     """Per-server constants and counters shared by all its connections."""
 
@@ -65,6 +81,7 @@ class ServerState:
         "access_logger",
         "app",
         "connections",
+        "create_task",
         "date_header",
         "default_header_list",
         "default_headers",
@@ -77,6 +94,7 @@ class ServerState:
         "limit_request_field_size",
         "limit_request_fields",
         "limit_request_line",
+        "log_connections",
         "loop",
         "max_head_size",
         "metrics",
@@ -108,7 +126,12 @@ class ServerState:
     def __init__(self, config: Config, app: ASGI3App, loop: asyncio.AbstractEventLoop) -> None:
         self.app = app
         self.loop = loop
+        # Starts an app task (a request's, a WebSocket's): chosen once, so the hot path pays
+        # nothing for --reset-contextvars when it is off.
+        self.create_task = task_starter(loop, config.reset_contextvars)
         self.connections: set[Connection] = set()
+        # --log-level debug: a line per connection opened and closed (decided once, here).
+        self.log_connections = logger.isEnabledFor(logging.DEBUG)
         self.lifespan_state: dict[str, Any] = {}
         self.access_log = config.access_log and logging.getLogger("mypkg.access").isEnabledFor(
             logging.INFO

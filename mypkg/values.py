@@ -6,6 +6,7 @@ validated value, or raises ValueError with a message that reads well after the s
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Callable, Iterable
 from typing import TypeVar
@@ -88,7 +89,9 @@ def octal(value: object) -> int:
 def choice(*options: str) -> Parser[str]:
     def parse(value: object) -> str:
         if value not in options:
-            raise ValueError(f"expected one of {', '.join(options)}; got {value!r}")
+            close = difflib.get_close_matches(str(value), options, n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            raise ValueError(f"expected one of {', '.join(options)}; got {value!r}{hint}")
         return str(value)
 
     parse.options = options  # type: ignore[attr-defined]

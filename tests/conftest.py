@@ -68,9 +68,14 @@ def serve(app: Any, *, http: str = "httptools", **settings: Any) -> Iterator[Run
     finally:
         server.request_exit_threadsafe()
         running.thread.join(20)
-        assert not running.thread.is_alive(), "server did not stop within 20 s"
         for sock in sockets:
             sock.close()
+        assert not running.thread.is_alive(), "server did not stop within 20 s"
+        # A server that crashed (serving or stopping) fails the test, whatever the client saw.
+        if running.errors:
+            raise AssertionError(f"the server thread raised: {running.errors[0]!r}") from (
+                running.errors[0]
+            )
 
 
 # --------------------------------------------------------------------------- raw HTTP clients
@@ -180,6 +185,25 @@ def request(port: int, data: bytes, timeout: float = 5.0) -> Response:
         return client.response()
 
 
+# --------------------------------------------------------------------------- timing
+
+# What a loaded, shared machine may add to an event's time (scheduling, process teardown).
+SLACK = 1.0
+
+
+def assert_on_time(elapsed: float, timeout: float, tick: float = 0.0, slack: float = SLACK) -> None:
+    """``elapsed`` (measured around the event) says a ``timeout`` fired on time.
+
+    Never early: the server's clock is refreshed once a ``tick``, so a deadline may fall up to
+    one tick before ``timeout`` (``tick=0`` where the timer is exact). Not late: at most two
+    ticks plus ``slack``. The window must still fail a timeout four times too long, so it is
+    checked to be narrower than that: choose timeouts of at least ~0.5 s.
+    """
+    assert slack + 2 * tick < 3 * timeout, "this window would accept a timeout 4x too long"
+    assert elapsed >= timeout - tick - 0.02, f"{elapsed:.3f}s: before the {timeout}s timeout"
+    assert elapsed <= timeout + 2 * tick + slack, f"{elapsed:.3f}s: late for a {timeout}s timeout"
+
+
 # --------------------------------------------------------------------------- processes
 
 
@@ -201,6 +225,12 @@ def run_cli(*args: str, timeout: float = 20.0, **kwargs: Any) -> subprocess.Comp
 
 
 def free_port() -> int:
+    """A port free a moment ago: racy (another process may take it before it is bound again).
+
+    Only for tools that must bind a port number themselves and cannot take port 0 or a bound
+    socket (nginx's config, systemd-socket-activate's ``-l``); everything of ours binds port 0
+    (``--port 0``, ``--bind 127.0.0.1:0``) or is handed a bound socket (``--fd``, ``fd://N``).
+    """
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])

@@ -21,6 +21,7 @@ from tests.conftest import ROOT, RawClient, Response
 
 WORKER_CLASSES = ["mypkg.workers.AsgiWorker", "mypkg.workers.AsgiH11Worker"]
 APP = "tests.gunicorn_apps:app"
+_LISTENING = re.compile(r"Listening at: http://127\.0\.0\.1:(\d+)")
 
 
 def wait_until(condition: Callable[[], Any], timeout: float, what: str) -> Any:
@@ -115,7 +116,7 @@ def gunicorn(
     if bind is None:
         bind = "" if systemd else f"fd://{fd}"
     elif bind.startswith("127.0.0.1:"):
-        port = int(bind.rpartition(":")[2])
+        port = int(bind.rpartition(":")[2])  # 0: read back from Gunicorn's log once it listens
     log_path = tmp_path / f"gunicorn-{port}.log"
     command = [
         sys.executable, "-m", "gunicorn", "-k", worker, *(["--bind", bind] if bind else []),
@@ -133,6 +134,10 @@ def gunicorn(
     try:
         if ready:
             master.wait_for_log("Serving on", count=workers)
+        if master.port == 0:
+            found = _LISTENING.search(master.wait_for_log("Listening at: "))
+            assert found is not None, master.log()
+            master.port = int(found.group(1))
         yield master
     finally:
         if proc.poll() is None:
@@ -161,7 +166,9 @@ class Load:
     """Keep-alive GET requests on a few connections, as fast as they come back (with a short
     pause between requests, so connections are sometimes idle when the server changes). Every
     socket error and every non-2xx answer is a failure; a response with ``Connection: close``
-    makes the connection reconnect, as any HTTP client does."""
+    makes the connection reconnect, as any HTTP client does. A client thread that dies of
+    anything else (an answer it cannot parse) is recorded and fails the test in ``stop`` and
+    the waits."""
 
     port: int
     connections: int = 4
@@ -171,6 +178,7 @@ class Load:
     ok: int = 0
     failures: list[str] = field(default_factory=list)
     pids: Counter[str] = field(default_factory=Counter)
+    crashes: list[BaseException] = field(default_factory=list)  # what killed client threads
     _stop: threading.Event = field(default_factory=threading.Event)
     _threads: list[threading.Thread] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -190,17 +198,32 @@ class Load:
         for thread in self._threads:
             thread.join(15)
         assert not any(thread.is_alive() for thread in self._threads), "load did not stop"
+        self._check()
+
+    def _check(self) -> bool:
+        if self.crashes:
+            raise AssertionError(f"a load thread died: {self.crashes[0]!r}") from self.crashes[0]
+        return True
 
     def wait_ok(self, count: int, timeout: float = 15) -> None:
         start = self.ok
-        wait_until(lambda: self.ok >= start + count, timeout, f"{count} more OK responses")
+        what = f"{count} more OK responses"
+        wait_until(lambda: self._check() and self.ok >= start + count, timeout, what)
 
     def wait_served_by(self, pids: set[int], timeout: float = 15) -> None:
         """Until every one of these workers has answered (the load spreads as clients reconnect)."""
         wanted = {str(pid) for pid in pids}
-        wait_until(lambda: wanted <= set(self.pids), timeout, f"responses from each of {pids}")
+        what = f"responses from each of {pids}"
+        wait_until(lambda: self._check() and wanted <= set(self.pids), timeout, what)
 
     def _run(self) -> None:
+        try:
+            self._requests()
+        except BaseException as exc:  # surfaced by stop() and the waits
+            with self._lock:
+                self.crashes.append(exc)
+
+    def _requests(self) -> None:
         client: RawClient | None = None
         request = f"GET {self.path} HTTP/1.1\r\nHost: load\r\n\r\n".encode()
         sent = 0
@@ -260,7 +283,7 @@ def process_gone(pid: int) -> bool:
     """Exited (a zombie counts: it no longer runs anything)."""
     try:
         status = Path(f"/proc/{pid}/status").read_text()
-    except FileNotFoundError:
+    except (FileNotFoundError, ProcessLookupError):  # gone before the open, or during the read
         return True
     return "\nState:\tZ" in status
 

@@ -4,7 +4,9 @@ Each client holds one HTTP/1.1 keep-alive connection and sends the next request 
 previous response is complete (like wrk), reconnecting when a response says
 ``Connection: close``. A failed request is a socket error, a timeout, a connection closed
 before the complete response, or a non-2xx status. Requests are never abandoned half-way:
-``stop`` lets every in-flight request finish.
+``stop`` lets every in-flight request finish. Anything else that goes wrong in the load
+thread (an answer it cannot parse, a bug in a client) is recorded and fails the test in ``stop``
+and ``wait_for``: a load generator that died must not read as "no failures".
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ class Load:
         self.limit = limit  # hard bound on the run, whatever the test does
         self.tally = Tally()
         self._stopping = False
+        self.crash: BaseException | None = None  # what killed the load thread, if anything
         self._thread = threading.Thread(target=self._run, name="load", daemon=True)
 
     def __enter__(self) -> Load:
@@ -63,19 +66,29 @@ class Load:
     def stop(self) -> Tally:
         self._stopping = True
         self._thread.join(self.limit + 10)
+        assert not self._thread.is_alive(), f"the load did not stop: {self.tally}"
+        self._check()
         return self.tally
+
+    def _check(self) -> None:
+        if self.crash is not None:
+            raise AssertionError(f"the load thread died: {self.crash!r}") from self.crash
 
     def wait_for(self, ok: int, timeout: float = 10.0) -> None:
         """Until at least ``ok`` requests succeeded (the load is really flowing)."""
         deadline = time.monotonic() + timeout
         while self.tally.ok < ok:
+            self._check()
             if time.monotonic() > deadline:
                 raise AssertionError(f"load did not get going: {self.tally}")
             time.sleep(0.01)
 
     # ------------------------------------------------------------------ the clients
     def _run(self) -> None:
-        asyncio.run(self._main())
+        try:
+            asyncio.run(self._main())
+        except BaseException as exc:  # surfaced by stop() and wait_for()
+            self.crash = exc
 
     async def _main(self) -> None:
         clients = [self._client() for _ in range(self.connections)]

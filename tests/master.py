@@ -37,6 +37,14 @@ class Master(ServerProcess):
         assert match is not None, f"no log line matching {pattern!r}; log:\n{self.output}"
         return match
 
+    def stamp(self, pattern: str, after: int = 0) -> float:
+        """When (time.monotonic()) the first line from ``after`` on matching ``pattern`` came."""
+        self.wait_for(pattern, after=after)
+        regex = re.compile(pattern)
+        with self.condition:
+            index = next(i for i in range(after, len(self.lines)) if regex.search(self.lines[i]))
+            return self.stamps[index]
+
     def count(self, pattern: str) -> int:
         regex = re.compile(pattern)
         with self.condition:

@@ -11,6 +11,7 @@ import re
 import signal
 import subprocess
 import threading
+import time
 from types import TracebackType
 from typing import IO
 
@@ -47,6 +48,7 @@ class ServerProcess:
             pass_fds=pass_fds,
         )
         self.lines: list[str] = []
+        self.stamps: list[float] = []  # time.monotonic() when each line was read
         self.condition = threading.Condition()
         self.closed = False
         assert self.process.stderr is not None
@@ -58,6 +60,7 @@ class ServerProcess:
         for line in stream:
             with self.condition:
                 self.lines.append(line.rstrip("\n"))
+                self.stamps.append(time.monotonic())
                 self.condition.notify_all()
         with self.condition:
             self.closed = True

@@ -6,7 +6,9 @@ import base64
 import logging
 import os
 import re
+import socket
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,6 +16,7 @@ import pytest
 from mypkg import Config
 from mypkg.accesslog import ATOMS, GUNICORN_FORMAT
 from mypkg.errors import ConfigError
+from mypkg.sockets import bind_tcp, bind_unix
 from tests import apps
 from tests.conftest import ROOT, RawClient, request, run_cli, serve
 
@@ -65,6 +68,30 @@ def test_default_format(http: str, access_lines: list[str]) -> None:
         port = client.sock.getsockname()[1]
     [line] = access_lines
     assert re.fullmatch(rf'127\.0\.0\.1:{port} - "GET /p\?q=1 HTTP/1\.1" 200 13 \d+ms', line), line
+
+
+def test_default_format_ipv6_client(http: str, access_lines: list[str]) -> None:
+    sock = bind_tcp("::1", 0, 16)
+    port = sock.getsockname()[1]
+    with serve(apps.hello, http=http, sockets=[sock]), RawClient(port, host="::1") as client:
+        client.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert client.response().status == 200
+        client_port = client.sock.getsockname()[1]
+    [line] = access_lines
+    assert line.startswith(f'[::1]:{client_port} - "GET / HTTP/1.1" 200 13 '), line
+
+
+def test_default_format_unix_client(http: str, access_lines: list[str], tmp_path: Path) -> None:
+    path = str(tmp_path / "s.sock")
+    sock = bind_unix(path, 16)
+    with serve(apps.hello, http=http, sockets=[sock]), socket.socket(socket.AF_UNIX) as raw:
+        raw.settimeout(5)
+        raw.connect(path)
+        raw.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        while raw.recv(65536):
+            pass
+    [line] = access_lines
+    assert line.startswith('unix: - "GET / HTTP/1.1" 200 13 '), line
 
 
 def test_gunicorn_format_every_atom(http: str, access_lines: list[str]) -> None:

@@ -58,7 +58,8 @@ def _concurrent(port: int, count: int) -> list[int]:
 
 
 def test_supervised_worker_queues_the_overflow() -> None:
-    args = ("-w", "1", "--port", "0", "--limit-concurrency", "1", "--backpressure")
+    args = ["-w", "1", "--worker-timeout", "30", "--port", "0"]
+    args += ["--limit-concurrency", "1", "--backpressure"]
     with Master("tests.operator_apps:sleepy", *args) as master:
         assert _concurrent(master.ready(), 4) == [200] * 4
 

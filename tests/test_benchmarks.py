@@ -1,14 +1,19 @@
-"""The benchmark harness's own logic, without running servers: wrk output parsing, round order
-and the process-change schedule. The benchmarks themselves are run by hand (benchmarks/README.md).
+"""The benchmark harness's own logic, without running servers: wrk output parsing, round order,
+the process-change schedule and the report's arithmetic (medians, spread, ratios, CPU per
+request, rounds left out for errors). The benchmarks themselves are run by hand
+(benchmarks/README.md).
 """
 
 from __future__ import annotations
 
 import signal
+from typing import Any
 
 import pytest
 
+from benchmarks.measure import Options, RunRecord
 from benchmarks.process_changes import _signals
+from benchmarks.report import _ratio_line, _row, summarize
 from benchmarks.run import round_order
 from benchmarks.wrk import parse_wrk
 
@@ -68,3 +73,82 @@ def test_process_change_schedule() -> None:
     assert _signals("ttou", 10) == [(4.0, signal.SIGTTOU)]
     assert _signals("term", 12) == [(6.0, signal.SIGTERM)]
     assert _signals("max-requests", 12) == []  # recycling comes from the server's own flags
+
+
+# --------------------------------------------------------------------------- the report
+
+
+def _record(server: str, rps: float, **fields: Any) -> RunRecord:
+    """A round of 10 s in which ``rps`` requests per second were answered."""
+    values: dict[str, Any] = {"requests": int(rps * 10), "seconds": 10.0, "cpu_seconds": 5.0}
+    values.update(fields)
+    return RunRecord(server, "plain", 1, ["cmd", server], requests_per_second=rps, **values)
+
+
+def _options(servers: list[str]) -> Options:
+    return Options(
+        duration=10, connections=64, rounds=3, servers=servers, apps=["plain"], workers=1,
+        wrk_threads=1, server_cpus="0", wrk_cpus="1", prime=0, json_path=None, install=False,
+    )  # fmt: skip
+
+
+def test_cpu_per_request_and_cpu_percent() -> None:
+    record = _record("mypkg", 1000.0, cpu_seconds=2.5)  # 10,000 requests in 10 s
+    assert record.cpu_us_per_request == pytest.approx(250.0)  # 2.5 s / 10,000 requests
+    assert record.cpu_percent == pytest.approx(25.0)  # 2.5 s of CPU in 10 s
+    assert RunRecord("x", "plain", 1, []).cpu_us_per_request == 0.0  # no request: no division
+
+
+def test_summary_medians_spread_and_ratios() -> None:
+    records = [
+        _record("mypkg", 900.0, p99_ms=2.0, rss_mib=30.0),
+        _record("mypkg", 1000.0, p99_ms=1.0, rss_mib=31.0),
+        _record("mypkg", 1300.0, p99_ms=3.0, rss_mib=29.0, cpu_seconds=10.0),
+        _record("uvicorn", 400.0),
+        _record("uvicorn", 500.0),
+    ]
+    mypkg, uvicorn = summarize(records, _options(["mypkg", "uvicorn"]))
+    assert (mypkg.rounds_ok, mypkg.rounds) == (3, 3)
+    assert mypkg.requests_per_second == 1000.0  # the median, not the mean (1066.7)
+    assert mypkg.best_requests_per_second == 1300.0
+    assert mypkg.spread_percent == pytest.approx(40.0)  # (1300 - 900) / 1000
+    assert (mypkg.p99_ms, mypkg.rss_mib) == (2.0, 30.0)
+    # CPU per request: 5 s / 9,000, 5 s / 10,000, 10 s / 13,000 requests -> the median
+    assert mypkg.cpu_us_per_request == pytest.approx(5.0 / 9000 * 1e6)
+    assert mypkg.ratio_to_mypkg == 1.0
+    assert uvicorn.requests_per_second == 450.0
+    assert uvicorn.ratio_to_mypkg == pytest.approx(0.45)
+    assert (
+        _ratio_line([mypkg, uvicorn], "uvicorn") == "mypkg / uvicorn = 2.22\N{MULTIPLICATION SIGN}"
+    )
+    assert mypkg.error is None and uvicorn.spread_percent == pytest.approx(100 / 4.5)
+
+
+def test_rounds_with_errors_are_left_out_and_flagged() -> None:
+    """A server answering 5xx (or resetting sockets) fast must not score as fast."""
+    records = [
+        _record("mypkg", 1000.0),
+        _record("uvicorn", 500.0),
+        _record("uvicorn", 9000.0, non_2xx=90000),  # errors, answered very fast
+        _record("uvicorn", 8000.0, socket_errors=3),
+        _record("uvicorn", 0.0, error="failed to start: boom"),
+    ]
+    _, uvicorn = summarize(records, _options(["mypkg", "uvicorn"]))
+    assert (uvicorn.rounds_ok, uvicorn.rounds) == (1, 4)
+    assert uvicorn.requests_per_second == uvicorn.best_requests_per_second == 500.0
+    assert (uvicorn.non_2xx, uvicorn.socket_errors) == (90000, 3)  # still reported
+    assert uvicorn.error == (
+        "1 round(s) failed; 2 round(s) left out: non-2xx answers or socket errors"
+    )
+    assert uvicorn.ratio_to_mypkg == 0.5
+
+
+def test_a_server_with_only_erroring_rounds_has_no_result() -> None:
+    records = [_record("mypkg", 1000.0), _record("uvicorn", 9000.0, non_2xx=5)]
+    mypkg, uvicorn = summarize(records, _options(["mypkg", "uvicorn"]))
+    assert uvicorn.requests_per_second is None and uvicorn.ratio_to_mypkg is None
+    assert uvicorn.error == "every round had non-2xx answers or socket errors (1)"
+    assert (
+        _ratio_line([mypkg, uvicorn], "uvicorn") == "mypkg / uvicorn = n/a (uvicorn has no result)"
+    )
+    assert _row(uvicorn)[8] == "5"  # the table still shows the errors

@@ -14,6 +14,7 @@ from tests.gunicorn_support import gunicorn
 from tests.master import Master
 
 LIMIT = 100
+SUPERVISED = ("-w", "1", "--worker-timeout", "30", "--port", "0")  # a master with one worker
 
 
 def post(length: int, extra: str = "") -> bytes:
@@ -92,7 +93,7 @@ def test_no_limit_by_default(http: str) -> None:
 
 
 def test_supervised_workers_enforce_the_limit() -> None:
-    with Master("tests.apps:echo", "-w", "1", "--port", "0", "--limit-request-body", "100") as m:
+    with Master("tests.apps:echo", *SUPERVISED, "--limit-request-body", "100") as m:
         port = m.ready()
         assert request(port, post(100) + b"a" * 100).status == 200
         assert request(port, post(101) + b"a" * 101).status == 413

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import socket
@@ -10,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import RawClient, free_port
+from mypkg.workers import mapping
+from tests.boundaries import LIMITS
+from tests.conftest import RawClient, Response, assert_on_time
 from tests.gunicorn_support import (
     WORKER_CLASSES,
     gunicorn,
@@ -18,6 +21,7 @@ from tests.gunicorn_support import (
     send_slow,
     wait_until,
 )
+from tests.test_gunicorn_mapping import fake_worker
 
 GET = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
 
@@ -46,27 +50,42 @@ def test_no_access_log_unless_configured(tmp_path: Path) -> None:
         assert "nowhere-logged" not in master.log()
 
 
+# mypkg setting, Gunicorn's flag for it, the value given
+GUNICORN_LIMITS = [
+    ("limit_request_line", "--limit-request-line", 64),
+    ("limit_request_fields", "--limit-request-fields", 4),
+    ("limit_request_field_size", "--limit-request-field_size", 100),
+]
+
+
 @pytest.mark.parametrize("worker", WORKER_CLASSES)
-def test_request_limits_answer_414_and_431(tmp_path: Path, worker: str) -> None:
-    args = (
-        "--limit-request-line", "64",
-        "--limit-request-fields", "4",
-        "--limit-request-field_size", "100",
-    )  # fmt: skip
+def test_request_limits_answer_414_and_431_past_the_boundary(tmp_path: Path, worker: str) -> None:
+    """Each Gunicorn limit becomes a mypkg setting (through the mapping table, whatever it
+    translates the number to); the worker serves a head exactly at that mypkg limit and refuses
+    one past it."""
+    translated = mapping.translate(fake_worker(**{name: n for name, _, n in GUNICORN_LIMITS}))
+    args = [f"{flag}={value}" for _, flag, value in GUNICORN_LIMITS]
     with gunicorn(tmp_path, *args, worker=worker) as master:
-        assert master.request("/" + "a" * 40).status == 200
-        assert master.request("/" + "a" * 100).status == 414
-        many = "".join(f"X-{i}: y\r\n" for i in range(5))
-        assert master.request("/", headers=many).status == 431
-        assert master.request("/", headers=f"X-Big: {'b' * 120}\r\n").status == 431
+        for setting, (status, build) in LIMITS.items():
+            limit = int(translated[setting])  # type: ignore[call-overload]
+            assert raw_request(master.port, build(limit)).status == 200, setting
+            assert raw_request(master.port, build(limit + 1)).status == status, setting
         assert master.request("/").status == 200  # the worker is healthy
 
 
-def test_worker_connections_answer_503(tmp_path: Path) -> None:
+def raw_request(port: int, data: bytes) -> Response:
+    with RawClient(port) as client:
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            client.send(data)  # the server may answer and close before the last bytes
+        return client.response()
+
+
+@pytest.mark.parametrize("worker", WORKER_CLASSES)
+def test_worker_connections_answer_503(tmp_path: Path, worker: str) -> None:
     marker = tmp_path / "marks"
     env = {"TEST_MARKER": str(marker)}
-    with gunicorn(tmp_path, "--worker-connections", "2", env=env) as master:
-        slow = [send_slow(master, 2, marker) for _ in range(2)]
+    with gunicorn(tmp_path, "--worker-connections", "2", env=env, worker=worker) as master:
+        slow = [send_slow(master, 1, marker) for _ in range(2)]
         assert master.request("/").status == 503
         for client in slow:
             assert client.response().status == 200
@@ -74,21 +93,25 @@ def test_worker_connections_answer_503(tmp_path: Path) -> None:
         assert master.request("/").status == 200
 
 
-def test_keepalive_timeout_and_keepalive_off(tmp_path: Path) -> None:
-    with gunicorn(tmp_path, "--keep-alive", "1") as master, RawClient(master.port) as client:
+@pytest.mark.parametrize("worker", WORKER_CLASSES)
+def test_keepalive_timeout_and_keepalive_off(tmp_path: Path, worker: str) -> None:
+    keepalive = gunicorn(tmp_path, "--keep-alive", "1", worker=worker)
+    with keepalive as master, RawClient(master.port) as client:
         client.send(GET)
         assert client.response().header("connection") is None
         started = time.monotonic()
         assert client.is_closed(timeout=4)
-        assert 0.8 < time.monotonic() - started < 2.5
-    with gunicorn(tmp_path, "--keep-alive", "0") as master, RawClient(master.port) as client:
+        assert_on_time(time.monotonic() - started, 1.0, tick=0.25)  # tick: a quarter timeout
+    no_keepalive = gunicorn(tmp_path, "--keep-alive", "0", worker=worker)
+    with no_keepalive as master, RawClient(master.port) as client:
         client.send(GET)
         assert client.response().header("connection") == "close"
         assert client.is_closed()
 
 
-def test_max_requests_replaces_the_worker(tmp_path: Path) -> None:
-    with gunicorn(tmp_path, "--max-requests", "3") as master:
+@pytest.mark.parametrize("worker", WORKER_CLASSES)
+def test_max_requests_replaces_the_worker(tmp_path: Path, worker: str) -> None:
+    with gunicorn(tmp_path, "--max-requests", "3", worker=worker) as master:
         pids = [master.request("/").header("x-pid") for _ in range(3)]
         assert len(set(pids)) == 1
         # A connection accepted while the old worker stops is still served by it (draining).
@@ -104,14 +127,17 @@ def test_root_path(tmp_path: Path) -> None:
     assert scope["path"] == "/api/scope"
 
 
-def test_mypkg_settings_from_environment_variables(tmp_path: Path) -> None:
+@pytest.mark.parametrize("worker", WORKER_CLASSES)
+def test_mypkg_settings_from_environment_variables(tmp_path: Path, worker: str) -> None:
+    """MYPKG_TIMEOUT_REQUEST_HEAD reaches the worker: a head that never ends gets 408 on time."""
     env = {"MYPKG_TIMEOUT_KEEP_ALIVE": "99"}
     args = ("-e", "MYPKG_TIMEOUT_REQUEST_HEAD=1")  # Gunicorn's raw_env sets it in the worker
-    with gunicorn(tmp_path, *args, env=env) as master, RawClient(master.port) as client:
+    server = gunicorn(tmp_path, *args, env=env, worker=worker)
+    with server as master, RawClient(master.port) as client:
         client.send(b"GET / HTTP/1.1\r\nHost: x\r\n")  # the head never completes
         started = time.monotonic()
         assert client.response().status == 408
-        assert time.monotonic() - started < 2.5
+        assert_on_time(time.monotonic() - started, 1.0, tick=0.25)  # tick: a quarter timeout
         log = master.log()
     assert "MYPKG_TIMEOUT_KEEP_ALIVE is ignored under Gunicorn: keepalive sets" in log
 
@@ -125,7 +151,8 @@ def test_ignored_setting_is_warned_about_once_in_the_master(tmp_path: Path) -> N
 @pytest.mark.parametrize("kind", ["tcp", "unix", "systemd"])
 def test_bind_variants(tmp_path: Path, kind: str) -> None:
     if kind == "tcp":
-        with gunicorn(tmp_path, bind=f"127.0.0.1:{free_port()}") as master:
+        with gunicorn(tmp_path, bind="127.0.0.1:0") as master:  # Gunicorn binds port 0
+            assert master.port != 0
             assert master.request("/").status == 200
     elif kind == "systemd":
         with gunicorn(tmp_path, systemd=True) as master:
@@ -185,10 +212,7 @@ def test_preload_app(tmp_path: Path) -> None:
 def test_boot_failure_stops_gunicorn(
     tmp_path: Path, app: str, args: tuple[str, ...], code: int, message: str
 ) -> None:
-    port = free_port()
-    result = run_gunicorn(
-        "-k", "mypkg.workers.AsgiWorker", "--bind", f"127.0.0.1:{port}", *args, app
-    )
+    result = run_gunicorn("-k", "mypkg.workers.AsgiWorker", "--bind", "127.0.0.1:0", *args, app)
     output = result.stdout + result.stderr
     assert result.returncode == code, output
     assert message in output

@@ -4,6 +4,7 @@
     so what it buffers never exceeds the high-water mark plus one read.
 (b) An app streaming a large response to a client that does not read: the app's ``send`` waits,
     so the transport's buffer never exceeds its high-water mark plus one piece.
+(c) A client pipelining requests behind a busy one: reading stops, the queue stays bounded.
 """
 
 from __future__ import annotations
@@ -71,6 +72,41 @@ def test_upload_to_an_app_that_does_not_read_is_bounded(http: str) -> None:
         client.sock.sendall(b"x" * (total - sent))
         response = client.response()
         assert (response.status, response.body) == (200, b"%d" % total)
+
+
+def test_pipelined_requests_behind_a_busy_one_are_bounded(http: str) -> None:
+    """(c) A client pipelining requests behind one the app is still answering: the server stops
+    reading, so the requests it queues never exceed what one read holds."""
+    total = 2 * MB
+    one = b"GET /p HTTP/1.1\r\nHost: x\r\n\r\n"
+    conns: list[HttpProtocol] = []
+    gate = apps.Gate()
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            conns.append(receive.__self__.conn)  # the server's own bookkeeping, to inspect it
+            await gate(scope, receive, send)
+
+    with (
+        serve(app, http=http, sockets=small_buffers()) as running,
+        RawClient(running.port) as client,
+    ):
+        client.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 64 * 1024)
+        client.send(one)
+        gate.wait_entered(1)
+        client.sock.settimeout(0.5)
+        flood = one * (total // len(one))
+        sent = 0
+        try:
+            while sent < len(flood):
+                sent += client.sock.send(flood[sent : sent + 64 * 1024])
+        except TimeoutError:
+            pass  # the server stopped reading: our send buffer is full
+        conn = conns[0]
+        assert sent < len(flood), "every pipelined request was read while the first was busy"
+        assert len(conn.pipeline) <= READ_SIZE // len(one) + 1, len(conn.pipeline)
+        assert conn.reading_paused
+        gate.open()  # let the server finish; the client leaves without reading the answers
 
 
 def test_send_waits_while_the_client_does_not_read(http: str) -> None:

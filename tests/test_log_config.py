@@ -10,7 +10,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import ROOT, free_port, run_cli
+from mypkg.sockets import bind_tcp
+from tests.conftest import ROOT, run_cli
 from tests.processes import ServerProcess
 
 FORMAT = "CUSTOM %(name)s %(levelname)s %(message)s"
@@ -135,9 +136,11 @@ def test_log_level_fills_in_what_the_file_leaves_unset(tmp_path: Path) -> None:
     quiet_error = {**DICT_CONFIG, "loggers": {"mypkg.error": {"level": "WARNING"}}}
     path = tmp_path / "error-warning.json"
     path.write_text(json.dumps(quiet_error))
-    port = free_port()
-    args = ["tests.apps:hello", "--port", str(port), "--log-config", str(path)]
-    with ServerProcess(*args, port=False) as server:
+    # Nothing is logged at startup now, so the port cannot be read back: pass a bound socket.
+    listener = bind_tcp("127.0.0.1", 0, 128)
+    port = listener.getsockname()[1]
+    args = ["tests.apps:hello", "--fd", str(listener.fileno()), "--log-config", str(path)]
+    with listener, ServerProcess(*args, port=False, pass_fds=(listener.fileno(),)) as server:
         deadline = time.monotonic() + 15
         while True:  # nothing is logged at startup now: poll the port, with a deadline
             try:

@@ -20,7 +20,8 @@ import mypkg
 from mypkg.cli import build_parser, main
 from mypkg.config import Config
 from mypkg.errors import EXIT_CONFIG, ConfigError
-from mypkg.settings import SETTINGS, Setting, reference_markdown
+from mypkg.reference import reference_markdown
+from mypkg.settings import SETTINGS, Setting
 from tests.conftest import ROOT, run_cli
 from tests.processes import ServerProcess
 

@@ -9,13 +9,15 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import httpx
 import pytest
 
 from mypkg.errors import EXIT_APP_LOAD, EXIT_CONFIG, EXIT_STARTUP
-from tests.conftest import run_cli
+from mypkg.supervisor.arbiter import STOP_MARGIN
+from tests.conftest import assert_on_time, run_cli
 from tests.master import Master, status_of, title_of
 from tests.processes import ServerProcess
 
@@ -66,9 +68,14 @@ def test_preload_imports_once_in_the_master(tmp_path: Path) -> None:
         assert imports.read_text().split() == [str(master.process.pid)]
 
 
+# One worker under the master: a master-only setting (here the default heartbeat timeout) asks
+# for it; -w 1 alone is one process, as in uvicorn.
+ONE_SUPERVISED = ("--worker-timeout", "30")
+
+
 def test_single_worker_is_supervised_and_respawned() -> None:
-    """-w 1 runs the master; a worker killed outright is replaced."""
-    with Master("-w", "1", APP, "--port", "0") as master:
+    """A master-only setting runs the master with one worker; one killed outright is replaced."""
+    with Master(APP, "--port", "0", *ONE_SUPERVISED) as master:
         port = master.ready()
         (pid,) = master.workers()
         mark = master.mark()
@@ -80,16 +87,24 @@ def test_single_worker_is_supervised_and_respawned() -> None:
 
 
 def test_repeated_deaths_back_off() -> None:
-    with Master("-w", "1", APP, "--port", "0") as master:
+    """The replacement of the first death starts at once; the next ones wait 0.5 s, then 1 s:
+    the time from the death's log line to the replacement's ready line is at least that."""
+    with Master("-w", "1", APP, "--port", "0", *ONE_SUPERVISED) as master:
         master.ready()
         (pid,) = master.workers()
         mark = master.mark()
+        gaps = []
         for _ in range(3):
             step = master.mark()
             os.kill(pid, signal.SIGKILL)
+            died = master.stamp(rf"Worker {pid} died unexpectedly", after=step)
             pid = int(master.wait_for(r"Worker (\d+) ready", after=step).group(1))
+            gaps.append(master.stamp(r"Worker \d+ ready", after=step) - died)
         master.wait_for(r"Workers keep dying: waiting 0\.5s", after=mark)
         master.wait_for(r"Workers keep dying: waiting 1\.0s", after=mark)
+    print(f"died -> ready: {gaps}")
+    assert gaps[1] >= 0.5 and gaps[2] >= 1.0, gaps  # never early (the log line comes first)
+    assert gaps[2] < 1.0 + 10, gaps  # and then started (boot time on a loaded machine)
 
 
 @pytest.mark.parametrize(
@@ -112,8 +127,12 @@ def test_hung_worker_is_aborted_and_replaced(path: str, ending: list[str]) -> No
         port = master.ready()
         (pid,) = master.workers()
         mark = master.mark()
+        fired = time.monotonic()
         _fire(port, path)
-        master.wait_for(rf"Worker {pid} is hung: .* \(--worker-timeout 3\); sending SIGABRT")
+        hung = master.stamp(rf"Worker {pid} is hung: .* \(--worker-timeout 3\); sending SIGABRT")
+        # Silence counts from the last heartbeat (written about once a second) and the master
+        # looks about once a second: a one-second "tick" either way.
+        assert_on_time(hung - fired, 3.0, tick=1.0)
         for line in ending:
             master.wait_for(rf"Worker {pid} {line}", after=mark)
         if path == "/block":
@@ -129,9 +148,12 @@ def test_graceful_timeout_is_enforced_with_sigkill() -> None:
         port = master.ready()
         (pid,) = master.workers()
         _fire(port, "/block-hard")
+        signalled = time.monotonic()
         master.signal(signal.SIGTERM)
-        master.wait_for(rf"Worker {pid} did not exit in time after SIGTERM; sending SIGKILL")
+        killed = master.stamp(rf"Worker {pid} did not exit in time after SIGTERM; sending SIGKILL")
         assert master.wait() == 0
+    # the graceful timeout plus the master's margin for lifespan shutdown and the exit itself
+    assert_on_time(killed - signalled, 0.5 + STOP_MARGIN)
 
 
 @pytest.mark.parametrize(
@@ -150,10 +172,22 @@ def test_boot_failure_stops_the_master(app: str, code: int, message: str) -> Non
     assert result.stderr.count("Booting worker") == 2  # no respawn loop
 
 
-def test_master_settings_need_the_master() -> None:
-    result = run_cli(APP, "--limit-max-memory", "100")
-    assert result.returncode == EXIT_CONFIG
-    assert "--limit-max-memory needs mypkg's master: add --workers N (e.g. -w 1)" in result.stderr
+@pytest.mark.parametrize("workers", [(), ("-w", "1")], ids=["no-w", "w1"])
+def test_one_worker_is_one_process(workers: tuple[str, ...]) -> None:
+    """-w 1 and no -w are the same: a single process serving, no master (as in uvicorn)."""
+    with ServerProcess(APP, *workers) as proc:
+        port = proc.wait_serving()
+        assert _get(port).text == str(proc.process.pid)
+        assert "Master" not in proc.output
+        proc.signal(signal.SIGTERM)
+        assert proc.wait() == 0
+
+
+def test_a_master_setting_alone_runs_the_master_with_one_worker() -> None:
+    with Master(APP, "--port", "0", "--limit-max-memory", "1000") as master:
+        port = master.ready()
+        (pid,) = master.workers()
+        assert pid != master.process.pid and _get(port).text == str(pid)
 
 
 @pytest.mark.parametrize(
@@ -226,7 +260,8 @@ def test_user(tmp_path: Path) -> None:
 def test_usr1_reopens_log_files(tmp_path: Path) -> None:
     log = tmp_path / "app.log"
     env = {"MYPKG_TEST_LOG": str(log)}
-    with Master("-w", "1", "tests.process_apps:logged", "--port", "0", env=env) as master:
+    args = ("-w", "1", "tests.process_apps:logged", "--port", "0", *ONE_SUPERVISED)
+    with Master(*args, env=env) as master:
         port = master.ready()
         _get(port, "/log")
         rotated = tmp_path / "app.log.1"

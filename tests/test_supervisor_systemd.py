@@ -16,13 +16,15 @@ from pathlib import Path
 import httpx
 import pytest
 
-from mypkg.errors import StartupError
+from mypkg.errors import EXIT_APP_LOAD, EXIT_CONFIG, StartupError
 from mypkg.sockets import systemd_sockets
 from mypkg.supervisor.arbiter import STOP_MARGIN, TICK
 from mypkg.supervisor.systemd import Notifier
 from tests.conftest import ROOT, free_port
 from tests.master import Master
 from tests.processes import ServerProcess
+
+DOCS_BASE = "https://mypkg.invalid/"  # the project's Documentation URL (pyproject's, too)
 
 APP = "tests.process_apps:app"
 
@@ -121,30 +123,35 @@ def test_socket_activation(workers: list[str]) -> None:
 UNITS = ROOT / "systemd"
 
 
-def _render(tmp_path: Path) -> tuple[Path, Path]:
-    """The shipped units with ExecStart pointing at this interpreter (verify wants it to exist)."""
-    service = (UNITS / "mypkg.service").read_text()
-    service = service.replace("/srv/app/.venv/bin/mypkg-supervise", f"{sys.executable} -m mypkg")
-    service = service.replace("WorkingDirectory=/srv/app", f"WorkingDirectory={ROOT}")
-    (tmp_path / "mypkg.service").write_text(service)
-    shutil.copy(UNITS / "mypkg.socket", tmp_path / "mypkg.socket")
-    return tmp_path / "mypkg.service", tmp_path / "mypkg.socket"
-
-
-def test_units_pass_systemd_analyze_verify(tmp_path: Path) -> None:
+def test_units_pass_systemd_analyze_verify() -> None:
+    """The shipped files, unchanged: ExecStart finds mypkg-supervise on the unit's PATH."""
     tool = shutil.which("systemd-analyze")
     if tool is None:
         pytest.skip("systemd-analyze is missing (Debian package systemd)")
-    service, socket_unit = _render(tmp_path)
     result = subprocess.run(
-        [tool, "verify", str(socket_unit), str(service)],
+        [tool, "verify", "./mypkg.socket", "./mypkg.service"],
         capture_output=True,
         text=True,
         timeout=60,
+        cwd=UNITS,
         env={**os.environ, "SYSTEMD_LOG_LEVEL": "warning"},
     )
     assert result.returncode == 0, result.stderr
     assert result.stderr.strip() == "", result.stderr  # verify only warns on unknown keys
+
+
+@pytest.mark.parametrize("unit", ["mypkg.service", "mypkg-gunicorn.service"])
+def test_documentation_points_at_the_repos_docs(unit: str) -> None:
+    """Each mypkg URL in Documentation= names a file of this repository's docs."""
+    line = next(
+        line
+        for line in (UNITS / unit).read_text().splitlines()
+        if line.startswith("Documentation=")
+    )
+    ours = [url for url in line.split("=", 1)[1].split() if url.startswith(DOCS_BASE)]
+    assert ours, line
+    for url in ours:
+        assert (ROOT / url.removeprefix(DOCS_BASE)).is_file(), url
 
 
 def test_service_unit_is_consistent_with_the_master() -> None:
@@ -155,6 +162,8 @@ def test_service_unit_is_consistent_with_the_master() -> None:
     assert service["Type"] == "notify" and service["NotifyAccess"] == "main"
     assert service["ExecReload"] == "/bin/kill -HUP $MAINPID"
     assert service["KillMode"] == "mixed"  # TERM to the master only: it drains the workers
+    # Codes a restart cannot fix (bad setting, app not importable); 4 may be transient.
+    assert service["RestartPreventExitStatus"].split() == [str(EXIT_CONFIG), str(EXIT_APP_LOAD)]
     match = re.search(r"--timeout-graceful-shutdown (\S+)", service["ExecStart"])
     assert match is not None, service["ExecStart"]
     graceful = float(match[1])

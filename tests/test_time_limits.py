@@ -168,7 +168,8 @@ SLEEPY = "tests.operator_apps:sleepy"
 
 
 def test_supervised_worker_times_out_a_request_and_serves_on() -> None:
-    args = ("-w", "1", "--port", "0", "--timeout-request", "0.5", "--timeout-request-body", "0.5")
+    args = ["-w", "1", "--worker-timeout", "30", "--port", "0", "--timeout-request", "0.5"]
+    args += ["--timeout-request-body", "0.5"]
     with Master(SLEEPY, *args) as master:
         port = master.ready()
         pids = master.workers()

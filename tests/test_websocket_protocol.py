@@ -10,7 +10,7 @@ import threading
 import time
 from typing import Any
 
-from tests.conftest import serve
+from tests.conftest import assert_on_time, serve
 from tests.wsutil import (
     BINARY,
     CLOSE,
@@ -122,6 +122,23 @@ def test_server_pings_and_closes_1011_without_pong(http: str) -> None:
             assert client.read_close()[0] == 1011
             assert time.monotonic() - started < 3
             assert client.is_closed()
+
+
+def test_client_that_never_answers_a_close_is_cut_at_the_close_timeout(http: str) -> None:
+    """The app closes; the client never sends its close frame back: the server waits the
+    closing-handshake timeout (--ws-ping-timeout when set), not less and not much more."""
+    timeout = 0.5
+    with (
+        serve(echo_app(), http=http, ws_ping_timeout=timeout) as running,
+        RawWebSocket(running.port) as client,
+    ):
+        client.open()
+        client.send(frame(TEXT, b"close-me"))
+        assert client.read_close() == (4001, "asked to")
+        closing = time.monotonic()
+        assert client.is_closed()
+        tick = running.server.state.tick_interval  # type: ignore[union-attr]
+        assert_on_time(time.monotonic() - closing, timeout, tick)
 
 
 def test_slow_app_pauses_reading_and_loses_nothing(http: str) -> None:

@@ -39,4 +39,7 @@ def test_bad_values_name_the_setting() -> None:
         Config("app:app", ws_max_queue=0)
     result = run_cli("tests.apps:hello", "--ws", "wsproto")
     assert result.returncode == 2
-    assert "--ws: expected one of auto, websockets, none; got 'wsproto'" in result.stderr
+    assert (
+        "--ws: expected one of auto, websockets, websockets-sansio, none; got 'wsproto'"
+        in result.stderr
+    )

@@ -13,6 +13,7 @@ from collections import deque
 from typing import Any, ClassVar
 from urllib.parse import unquote
 
+from mypkg.accesslog import client_text
 from mypkg.errors import ProtocolError
 from mypkg.http import extensions, framing, timelimits
 from mypkg.http.cycle import BODY_HIGH_WATER, RequestCycle
@@ -116,12 +117,16 @@ class HttpProtocol(asyncio.Protocol):
         if peers is not None:
             self.proxy_trusted = (self.client[0] if self.client else None) in peers
         state.add(self)
+        if state.log_connections:
+            logger.debug("Connection from %s opened", client_text(self.client))
         if state.timeout_request_head > 0:
             self.deadline = state.now + state.timeout_request_head
         if state.shutting_down:  # accepted just before the listener closed
             self.shutdown()
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self.state.log_connections:
+            logger.debug("Connection from %s closed", client_text(self.client))
         self.state.discard(self)
         self.deadline = 0.0
         for cycle in (self.cycle, self.parsing, *self.pipeline):
@@ -294,6 +299,8 @@ class HttpProtocol(asyncio.Protocol):
             return
         scope, self.upgrade_scope = self.upgrade_scope, None
         assert scope is not None and self.state.upgrade is not None
+        if self.state.log_connections:
+            logger.debug("Connection from %s upgraded to WebSocket", client_text(self.client))
         self.state.discard(self)
         self.deadline = 0.0
         self.state.upgrade(self.transport, scope, rest)
@@ -307,7 +314,7 @@ class HttpProtocol(asyncio.Protocol):
             if state.metrics is not None:
                 state.metrics.overloaded += 1
             return
-        cycle.task = self.loop.create_task(cycle.run(state.app))
+        cycle.task = state.create_task(cycle.run(state.app))
         if state.timeout_request is not None:
             timelimits.app_started(self)
 

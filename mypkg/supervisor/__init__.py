@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from mypkg.config import Config
-from mypkg.supervisor.checks import refuse_master_settings, wants_supervisor
+from mypkg.supervisor.checks import wants_supervisor
 
 
 def supervise(config: Config, reread: Callable[[], Config] | None = None) -> int:
@@ -21,4 +21,4 @@ def supervise(config: Config, reread: Callable[[], Config] | None = None) -> int
     return Arbiter(config, reread or (lambda: config)).run()
 
 
-__all__ = ["refuse_master_settings", "supervise", "wants_supervisor"]
+__all__ = ["supervise", "wants_supervisor"]

@@ -24,10 +24,11 @@ from collections.abc import Callable
 from setproctitle import setproctitle
 
 from mypkg.asgi import ASGI3App
+from mypkg.banner import press_ctrl_c, runtime_line
 from mypkg.config import Config
 from mypkg.errors import EXIT_APP_LOAD, EXIT_CONFIG, EXIT_OK, EXIT_STARTUP, ConfigError
 from mypkg.logging import reopen_log_files
-from mypkg.sockets import bind_sockets, describe
+from mypkg.sockets import bind_sockets, describe, remove_socket_files
 from mypkg.supervisor.channel import Channel, Message
 from mypkg.supervisor.checks import check_settings
 from mypkg.supervisor.child import WorkerSpec, load_app
@@ -134,6 +135,7 @@ class Arbiter:
                 self._queue_changes,
             )
             self.watcher.start()
+        logger.info("%s", runtime_line(config, f"{self.target} worker(s) under this master"))
         logger.info("Master %d: starting %d worker(s) for %s", os.getpid(), self.target, self.name)
         self.notifier.status(f"Starting {self.target} worker(s)")
 
@@ -284,6 +286,7 @@ class Arbiter:
         if not self.announced:
             self.announced = True
             logger.info("Ready: %s", status)
+            press_ctrl_c()
             self.notifier.ready(status)
             self.hooks.call("when_ready", self.hooks.server)
         elif self.reloading:
@@ -509,3 +512,4 @@ class Arbiter:
         for sock in self.sockets:
             sock.close()
         self.sockets = []
+        remove_socket_files()

@@ -1,8 +1,9 @@
-"""Which settings need the master, and the checks of its own settings.
+"""When the master runs, and the checks of its own settings.
 
-The rule: mypkg runs its master when --workers is given at all (flag, MYPKG_WORKERS, config
-file or keyword; even ``-w 1``) or with --reload. Without either it serves in one process, as
-uvicorn does, and the master's other settings are refused rather than silently ignored.
+The rule: one worker is one worker, as in uvicorn. mypkg serves in a single process unless
+there is something only a master can do: more than one worker, --reload, or any of the master's
+own settings given (--pid, --user, --limit-max-requests-jitter, --worker-timeout, ...), which
+then get a master with one worker rather than an error. ``-w 1`` and no ``-w`` are the same.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import os
 
 from mypkg.config import Config
 from mypkg.errors import ConfigError
-from mypkg.settings import Setting, SupervisorSettings
+from mypkg.settings import HookSettings, Setting, SupervisorSettings
 
 _RELOAD_DETAILS = ("reload_dir", "reload_include", "reload_exclude", "reload_delay")
 
@@ -22,14 +23,17 @@ def given(config: Config, name: str) -> bool:
 
 
 def wants_supervisor(config: Config) -> bool:
-    return given(config, "workers") or config.reload
+    return config.workers > 1 or config.reload or bool(master_settings_given(config))
 
 
-def refuse_master_settings(config: Config) -> None:
-    """In single-process mode, a master-only setting is a mistake worth one clear line."""
-    for name, setting in vars(SupervisorSettings).items():
-        if isinstance(setting, Setting) and given(config, name):
-            raise ConfigError(f"{setting.flag} needs mypkg's master: add --workers N (e.g. -w 1)")
+def master_settings_given(config: Config) -> list[str]:
+    """The flags of the master-only settings set from any source."""
+    return [
+        setting.flag
+        for section in (SupervisorSettings, HookSettings)  # hooks are the master's too
+        for name, setting in vars(section).items()
+        if isinstance(setting, Setting) and given(config, name)
+    ]
 
 
 def check_settings(config: Config) -> None:

@@ -173,6 +173,7 @@ class Worker:
                 install_signal_handlers=False,
                 on_tick=self.on_tick,
                 on_max_requests=self.on_max_requests,
+                announce=False,  # the master says it once for all workers
             )
         finally:
             self.report()  # the last figures: nothing served is lost from the master's counters

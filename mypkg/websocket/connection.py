@@ -145,7 +145,7 @@ class WebSocketConnection(asyncio.Protocol):
             return
         self.response = response
         self.inbox.append({"type": "websocket.connect"})
-        task = self.task = state.loop.create_task(self.run())
+        task = self.task = state.create_task(self.run())
         task.add_done_callback(self._task_done)
 
     # ------------------------------------------------------------------ asyncio callbacks

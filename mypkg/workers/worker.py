@@ -39,7 +39,7 @@ CLEANUP_BUDGET = 1.0  # seconds for leftover tasks and the default executor afte
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT)
 # mypkg settings that mean nothing under Gunicorn (it binds and forks): their MYPKG_* variables
 # are ignored with a warning, as are those of settings the table maps from Gunicorn's.
-_GUNICORN_OWNED_SECTIONS = ("Sockets", "Processes", "Supervisor")
+_GUNICORN_OWNED_SECTIONS = ("Sockets", "Processes", "Supervisor", "Server hooks")
 
 
 class AsgiWorker(Worker):  # type: ignore[misc]  # gunicorn is untyped
@@ -142,7 +142,9 @@ class AsgiWorker(Worker):  # type: ignore[misc]  # gunicorn is untyped
             return
         sockets = [listener.sock for listener in self.sockets]
         try:
-            await self.server.serve(sockets, install_signal_handlers=False, on_tick=self._tick)
+            await self.server.serve(
+                sockets, install_signal_handlers=False, on_tick=self._tick, announce=False
+            )
         except asyncio.CancelledError:
             if not self.quick:
                 raise

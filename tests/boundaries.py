@@ -1,0 +1,37 @@
+"""Requests exactly at a head limit and one past it, in mypkg's own meaning of each setting.
+
+``limit_request_line`` bounds the request target, ``limit_request_fields`` the number of header
+fields (Host included) and ``limit_request_field_size`` ``len(name) + len(value) + 2`` (the
+``": "``). A test sends ``at(N)`` (answered 200) and ``at(N + 1)`` (refused), so an off-by-one
+in either backend (``>=`` against ``>``) fails it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+# setting -> (status past the limit, build a request whose measured size is exactly n)
+Builder = Callable[[int], bytes]
+
+
+def request_line(n: int) -> bytes:
+    """A request whose target is ``n`` bytes long."""
+    return b"GET /" + b"a" * (n - 1) + b" HTTP/1.1\r\nHost: x\r\n\r\n"
+
+
+def field_count(n: int) -> bytes:
+    """A request with ``n`` header fields (Host and n - 1 others)."""
+    fields = b"".join(b"X-%d: y\r\n" % i for i in range(n - 1))
+    return b"GET / HTTP/1.1\r\nHost: x\r\n" + fields + b"\r\n"
+
+
+def field_size(n: int) -> bytes:
+    """A request with one field of size ``n`` (``X-Big``: 5 bytes of name, n - 7 of value)."""
+    return b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"v" * (n - 7) + b"\r\n\r\n"
+
+
+LIMITS: dict[str, tuple[int, Builder]] = {
+    "limit_request_line": (414, request_line),
+    "limit_request_fields": (431, field_count),
+    "limit_request_field_size": (431, field_size),
+}
