@@ -75,8 +75,8 @@ def test_a_hook_that_does_not_load_stops_startup(tmp_path: Path) -> None:
 
 def test_workers_are_replaced_at_their_lifetime_one_at_a_time() -> None:
     metrics = free_port()
-    args = ["-w", "2", "--port", "0", "--max-worker-lifetime", "2"]
-    args += ["--max-worker-lifetime-jitter", "1", "--metrics-bind", f"127.0.0.1:{metrics}"]
+    args = ["-w", "2", "--port", "0", "--max-worker-lifetime", "1"]
+    args += ["--max-worker-lifetime-jitter", "0.5", "--metrics-bind", f"127.0.0.1:{metrics}"]
     with Master("tests.operator_apps:sleepy", *args) as master:
         port = master.ready()
         first = master.workers()

@@ -103,7 +103,7 @@ def test_master_metrics_sum_workers_across_recycling(http: str) -> None:
 
 def test_shutdown_delay_readyz_turns_503_while_serving_goes_on() -> None:
     metrics_port = free_port()
-    args = ("-w", "1", "--worker-timeout", "30", "--port", "0", "--shutdown-delay", "2")
+    args = ("-w", "1", "--worker-timeout", "30", "--port", "0", "--shutdown-delay", "1")
     with Master(APP, *args, "--metrics-bind", f"127.0.0.1:{metrics_port}") as master:
         port = master.ready()
         assert fetch(metrics_port, "/readyz")[0] == 200

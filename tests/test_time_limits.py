@@ -85,7 +85,7 @@ def test_a_body_the_app_does_not_read_is_not_the_clients_fault(http: str) -> Non
     limits = {"timeout_request_body": 0.3, "min_request_body_rate": 0.0}
     size = 1 << 20  # well past the read high-water mark: the server pauses reading
     with (
-        serve(SlowReader(1.5), http=http, **limits) as running,
+        serve(SlowReader(0.8), http=http, **limits) as running,
         RawClient(running.port, timeout=15) as client,
     ):
         client.send(post_head(size) + b"b" * size)
@@ -95,7 +95,7 @@ def test_a_body_the_app_does_not_read_is_not_the_clients_fault(http: str) -> Non
 
 def test_expect_100_waits_for_the_app_before_the_body_is_due(http: str) -> None:
     limits = {"timeout_request_body": 0.3, "min_request_body_rate": 0.0}
-    with serve(SlowReader(1.0), http=http, **limits) as running, RawClient(running.port) as client:
+    with serve(SlowReader(0.7), http=http, **limits) as running, RawClient(running.port) as client:
         client.send(post_head(5, "Expect: 100-continue\r\n"))
         assert client.read_until(b"\r\n\r\n").startswith(b"HTTP/1.1 100 ")
         client.send(b"hello")
