@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests import apps
-from tests.conftest import RawClient, request, serve
+from tests.conftest import RawClient, request, run_cli, serve
 from tests.gunicorn_support import gunicorn
 from tests.master import Master
 
@@ -74,3 +74,9 @@ def test_gunicorn_worker_connections_with_backpressure(tmp_path: Path, backpress
         assert statuses == [200] * 4
     else:
         assert 503 in statuses
+
+
+def test_backpressure_without_a_limit_is_refused() -> None:
+    result = run_cli("tests.apps:hello", "--port", "0", "--backpressure")
+    assert result.returncode == 2
+    assert "--backpressure needs --limit-concurrency" in result.stderr
