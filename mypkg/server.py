@@ -137,6 +137,7 @@ class Server:
         self._delay: asyncio.TimerHandle | None = None
         self._switching: asyncio.Task[None] | None = None  # --backpressure
         self._closing: asyncio.Task[None] | None = None
+        self.shared_figures: Any = None  # metrics.SharedFigures, under Gunicorn
         self._stopping_since = 0.0
         self._bound_here = False  # we bound the sockets (not handed them): we remove UNIX files
 
@@ -420,6 +421,11 @@ class Server:
         from mypkg.supervisor.pool import resident_memory
 
         def metrics() -> str:
+            shared = self.shared_figures
+            if shared is not None:  # Gunicorn's workers: the sum of every worker's file
+                self.publish_figures()
+                aggregate, live = shared.aggregate()
+                return render(aggregate, {pid: resident_memory(pid) for pid in live}, len(live))
             aggregate = Aggregate()
             if self.state is not None and self.state.metrics is not None:
                 aggregate.update(os.getpid(), self.state.metrics_snapshot())
@@ -427,6 +433,15 @@ class Server:
 
         ready = self.started.is_set() and not self.delaying and not self.stopping
         return health_answer(path, ready, metrics)
+
+    def publish_figures(self) -> None:
+        """Write this server's /metrics figures where its sibling workers read them."""
+        state = self.state
+        if self.shared_figures is not None and state is not None and state.metrics is not None:
+            try:
+                self.shared_figures.write(os.getpid(), state.metrics_snapshot())
+            except OSError as exc:
+                logger.debug("Cannot write the /metrics figures: %s", exc)
 
     def _restore_signal_handlers(self, installed: bool) -> None:
         if not installed or threading.current_thread() is not threading.main_thread():

@@ -146,14 +146,27 @@ def test_metrics_endpoint_survives_junk() -> None:
         idle.close()
 
 
-def test_gunicorn_worker_serves_its_endpoint_and_delays(tmp_path: Path) -> None:
+def test_gunicorn_workers_sum_their_figures_and_delay(tmp_path: Path) -> None:
     metrics_port = free_port()
     env = {"MYPKG_METRICS_BIND": f"127.0.0.1:{metrics_port}", "MYPKG_SHUTDOWN_DELAY": "1"}
-    with gunicorn(tmp_path, app=APP, env=env) as master:
-        assert request(master.port, GET).status == 200
-        samples = scrape(metrics_port)
-        assert value(samples, "mypkg_requests_total", method="GET", status="2xx") == 1
+    args = ("--max-requests", "15", "--worker-tmp-dir", str(tmp_path))
+    with gunicorn(tmp_path, *args, app=APP, workers=2, env=env) as master:
+        history = [scrape(metrics_port)]
+        for index in range(40):  # each worker recycled at least once (15 requests each)
+            assert request(master.port, GET).status == 200
+            if index % 8 == 0:
+                history.append(scrape(metrics_port))  # from whichever worker answers
+                assert_monotonic(history[-2], history[-1])
+
+        def summed() -> dict[Any, float] | None:
+            samples = scrape(metrics_port)
+            total = value(samples, "mypkg_requests_total", method="GET", status="2xx")
+            return samples if total >= 40 else None
+
+        final = wait_until(summed, 15, "every worker's figures in the sum")
+        assert value(final, "mypkg_requests_total", method="GET", status="2xx") == 40
+        assert_monotonic(history[-1], final)
         master.signal(signal.SIGTERM)
         wait_until(lambda: fetch(metrics_port, "/readyz")[0] == 503, 5, "/readyz to say 503")
-        assert request(master.port, GET).status == 200  # the worker still accepts
+        assert request(master.port, GET).status == 200  # the workers still accept
         assert master.wait_exit(15) == 0

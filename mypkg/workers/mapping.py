@@ -440,8 +440,8 @@ MYPKG_ONLY: dict[str, str] = {
     " the limit instead of answering 503; the overflow waits in the backlog or goes to another"
     " worker.",
     "metrics_bind": "Each worker serves /metrics, /healthz, /readyz on this address (shared with"
-    " SO_REUSEPORT): a scrape reaches one worker and shows that worker's figures only (restarts"
-    " are Gunicorn's to count). For figures summed over all workers, use mypkg-supervise.",
+    " SO_REUSEPORT); the workers sum their figures through files under worker_tmp_dir, so any"
+    " worker answers for all. Worker restarts are not counted (Gunicorn's master decides them).",
 }
 
 

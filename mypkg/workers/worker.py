@@ -19,6 +19,7 @@ import contextlib
 import os
 import signal
 import sys
+import tempfile
 import traceback
 from collections.abc import Callable
 from types import FrameType
@@ -98,6 +99,11 @@ class AsgiWorker(Worker):  # type: ignore[misc]  # gunicorn is untyped
         self.wsgi = hooks.wrap(app, self, mapping.is_default)
         self.server = Server(config)
         self.server.app = self.wsgi
+        if config.metrics_bind is not None:  # the workers sum their figures through files
+            from mypkg.metrics import SharedFigures
+
+            directory = self.cfg.worker_tmp_dir or tempfile.gettempdir()
+            self.server.shared_figures = SharedFigures(f"{directory}/mypkg-metrics-{self.ppid}")
 
     def _import_app(self) -> Any:
         """Gunicorn's loader (wsgi_app, preload_app, ``module:factory()``). Under --reload, a
@@ -145,6 +151,7 @@ class AsgiWorker(Worker):  # type: ignore[misc]  # gunicorn is untyped
             await self.server.serve(
                 sockets, install_signal_handlers=False, on_tick=self._tick, announce=False
             )
+            self.server.publish_figures()  # the last ones: nothing served is lost from the sum
         except asyncio.CancelledError:
             if not self.quick:
                 raise
@@ -154,6 +161,7 @@ class AsgiWorker(Worker):  # type: ignore[misc]  # gunicorn is untyped
         """Called by the server's ticker on the event loop: the heartbeat, plus exit checks."""
         self.notify()
         assert self.server is not None
+        self.server.publish_figures()
         state = self.server.state
         if state is not None and self.timeout and state.tick_interval > self.timeout / 2:
             # Gunicorn gives a worker self.timeout (half its --timeout) between heartbeats.
