@@ -221,6 +221,7 @@ class Worker:
         self.leaving = True
         served = self.server.state.total_requests if self.server.state else 0
         reason = f"served {served} requests (--limit-max-requests)"
+        self.report()  # current figures before the master starts the replacement
         if not self.spec.channel.send("recycle", reason):
             self.stop()  # no master to start a replacement first: just go
 
