@@ -45,6 +45,7 @@ class RequestCycle:
         "app_sets_defaults",
         "body",
         "body_size",
+        "body_timer",
         "bytes_sent",
         "chunked",
         "complete",
@@ -81,6 +82,7 @@ class RequestCycle:
         self.body: list[bytes] = []
         self.body_size = 0
         self.received = 0  # body bytes read so far, against --limit-request-body
+        self.body_timer = 0  # timelimits: set by an HTTP/1 connection that times the body
         self.delivered_end = False
         self.disconnected = False
         self.waiter: asyncio.Future[None] | None = None
@@ -106,17 +108,16 @@ class RequestCycle:
                 raise ProtocolError(413, "request body too large")
         self.body.append(data)
         self.body_size += len(data)
-        conn = self.conn
-        if conn.body_deadline:
-            timelimits.body_received(conn, len(data))
+        if self.body_timer == timelimits.ARMED:
+            timelimits.body_received(self.conn, len(data))
         if self.body_size > BODY_HIGH_WATER:
             self.conn.pause_reading()
         self._wake()
 
     def end_body(self) -> None:
         self.more_body = False
-        if self.conn.body_deadline:
-            timelimits.body_done(self.conn)
+        if self.body_timer == timelimits.ARMED:
+            timelimits.body_done(self.conn, self)
         self._wake()
 
     def on_disconnect(self) -> None:
@@ -199,8 +200,8 @@ class RequestCycle:
             self.expect_100 = False
             if self.status is None and not self.disconnected:
                 self.conn.transport.write(framing.CONTINUE)
-                if self.more_body:
-                    timelimits.expect_body(self.conn)
+                if self.body_timer == timelimits.AFTER_CONTINUE and self.more_body:
+                    timelimits.expect_body(self.conn, self)
         while not self.body and (self.more_body or self.delivered_end):
             if self.disconnected or self.complete:
                 return _DISCONNECT.copy()

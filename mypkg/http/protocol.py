@@ -298,8 +298,11 @@ class HttpProtocol(asyncio.Protocol):
         self.parsing = cycle
         if chunked:
             self.chunked_body = ChunkedBody(state, self._chunk_data)
-        if cycle.more_body and not expect_100:
-            timelimits.expect_body(self)
+        if cycle.more_body and state.timeout_request_body > 0:
+            if expect_100:
+                cycle.body_timer = timelimits.AFTER_CONTINUE  # the client waits for our 100
+            else:
+                timelimits.expect_body(self, cycle)
         if self.cycle is None:
             self._start(cycle)
         else:

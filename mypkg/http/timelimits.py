@@ -25,6 +25,10 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("mypkg.error")
 
+# RequestCycle.body_timer: not timed (the default, and any connection but HTTP/1's); to be armed
+# once the 100 Continue goes out; armed (body pieces credit the connection's deadline).
+AFTER_CONTINUE, ARMED = 1, 2
+
 
 def arm(conn: HttpProtocol) -> None:
     """Set the connection's deadline to the nearer of its body and app deadlines (0: none)."""
@@ -32,12 +36,12 @@ def arm(conn: HttpProtocol) -> None:
     conn.deadline = min(body, app) if body and app else body or app
 
 
-def expect_body(conn: HttpProtocol) -> None:
-    """A request body is due from now on."""
+def expect_body(conn: HttpProtocol, cycle: RequestCycle) -> None:
+    """``cycle``'s request body is due from now on."""
     state = conn.state
-    if state.timeout_request_body > 0:
-        conn.body_deadline = state.now + state.timeout_request_body
-        arm(conn)
+    cycle.body_timer = ARMED
+    conn.body_deadline = state.now + state.timeout_request_body
+    arm(conn)
 
 
 def body_received(conn: HttpProtocol, size: int) -> None:
@@ -50,7 +54,8 @@ def body_received(conn: HttpProtocol, size: int) -> None:
     arm(conn)
 
 
-def body_done(conn: HttpProtocol) -> None:
+def body_done(conn: HttpProtocol, cycle: RequestCycle) -> None:
+    cycle.body_timer = 0
     conn.body_deadline = 0.0
     arm(conn)
 
