@@ -231,8 +231,10 @@ class Arbiter:
         self._stop(graceful=self.stopping == 0)
 
     def _is_ready(self) -> bool:
-        """/readyz: every worker has served once, and no stop (or its delay) has begun."""
-        return self.announced and not self.stopping and not self.delay_until
+        """/readyz: all workers served once, one serves now, no stop (or its delay) has begun."""
+        if not self.announced or self.stopping or self.delay_until:
+            return False
+        return any(child.ready for child in self.pool.active())
 
     def handle_quit(self) -> None:
         self._stop(graceful=False)
