@@ -275,7 +275,8 @@ class HttpSettings:
     timeout_request_head = Setting(
         10.0,
         number(0),
-        "Seconds a client has to send a complete request head, however slowly it trickles bytes.",
+        "Seconds a client has to send a complete request head, however slowly it trickles bytes"
+        " (with TLS, also the deadline for its handshake).",
     )
     limit_request_body = Setting[int | None](
         None,

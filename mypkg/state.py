@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from mypkg.accesslog import AccessLog
 from mypkg.asgi import ASGI3App
+from mypkg.faults import Throttled, connection_budget
 from mypkg.jsonlog import RequestIds, Throttle
 from mypkg.metrics import WorkerMetrics, connection_counts
 from mypkg.middleware.proxy_headers import TrustedPeers
@@ -86,6 +87,8 @@ class ServerState:
         "default_header_list",
         "default_headers",
         "extra_headers",
+        "fd_exhausted",
+        "fd_warn_at",
         "inflight",
         "lifespan_state",
         "limit_concurrency",
@@ -131,6 +134,10 @@ class ServerState:
         # nothing for --reset-contextvars when it is off.
         self.create_task = task_starter(loop, config.reset_contextvars)
         self.connections: set[Connection] = set()
+        # Running out of descriptors: counted, and reported once per interval. uvloop refuses
+        # the surplus connections silently, so nearing the limit is what we can see there.
+        self.fd_exhausted = Throttled("Out of file descriptors; new connections are refused")
+        self.fd_warn_at = connection_budget()
         # --log-level debug: a line per connection opened and closed (decided once, here).
         self.log_connections = logger.isEnabledFor(logging.DEBUG)
         self.lifespan_state: dict[str, Any] = {}
@@ -274,6 +281,8 @@ class ServerState:
         if full and not self.accept_paused:
             self.accept_paused = True
             self.on_full(True)  # type: ignore[misc]
+        if len(self.connections) >= self.fd_warn_at:
+            self.fd_exhausted.report(f"{len(self.connections)} connections open")
 
     def discard(self, conn: Connection) -> None:
         self.connections.discard(conn)

@@ -105,7 +105,9 @@ class WebSocketConnection(asyncio.Protocol):
         self.final: Message | None = None  # the websocket.disconnect message, once known
         self.waiter: asyncio.Future[None] | None = None
         self.pending: list[bytes] = []  # bytes that arrived before the app accepted
-        self.fragments: list[BytesLike] = []
+        # One buffer, not a list of pieces: 100,000 tiny (or empty) fragments must cost about
+        # the message's size, as --ws-max-size counts it, not 40 bytes of list and object each.
+        self.fragments = bytearray()
         self.fragment_text = False
         self.reading_paused = not transport.is_reading()
         self.write_paused = False
@@ -280,16 +282,16 @@ class WebSocketConnection(asyncio.Protocol):
         """A data frame: deliver complete messages; False if the protocol failed instead."""
         data = frame.data
         if frame.opcode is CONT:
-            self.fragments.append(data)
+            self.fragments += data
             if not frame.fin:
                 return True
-            data = b"".join(self.fragments)
-            self.fragments = []
+            data = bytes(self.fragments)
+            self.fragments = bytearray()
             text = self.fragment_text
         else:
             text = frame.opcode is TEXT
             if not frame.fin:
-                self.fragments = [data]
+                self.fragments = bytearray(data)
                 self.fragment_text = text
                 return True
         message: Message
