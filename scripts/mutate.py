@@ -188,13 +188,13 @@ MUTANTS = [
        "a worker whose loop is blocked is noticed four times too late"),
     # ---- WebSocket
     _m("ws-shutdown-close-code", WS,
-       'self._server_close(1012, "service restart")',
-       'self._server_close(1000, "service restart")',
+       "self._server_close(CloseCode.SERVICE_RESTART, _RESTART)",
+       "self._server_close(CloseCode.NORMAL_CLOSURE, _RESTART)",
        "tests/test_websocket_shutdown.py", "",
        "an open WebSocket is closed with 1000 instead of 1012 at shutdown"),
     _m("ws-handshake-not-refused-at-shutdown", WS,
-       'self._refuse(503, "the server is shutting down")',
-       'self._refuse(500, "the server is shutting down")',
+       'self._send_refusal(503, "the server is shutting down")',
+       'self._send_refusal(500, "the server is shutting down")',
        "tests/test_websocket_shutdown.py", "",
        "a pending handshake gets 500 instead of 503 at shutdown"),
     _m("ws-max-size-off", WS,
@@ -222,6 +222,11 @@ MUTANTS = [
        "self.deadline = self.state.now + 4 * self.options.close_timeout",
        "tests/test_websocket_protocol.py", "close",
        "a client that never answers the close is held four times too long"),
+    _m("ws-machine-peer-close-not-told", "mypkg/websocket/machine.py",
+       "        PEER_CLOSE=DISCONNECTED,\n        SHUTDOWN=CLOSING,",
+       "        PEER_CLOSE=None,\n        SHUTDOWN=CLOSING,",
+       "tests/test_websocket_machine.py tests/test_websocket.py", "",
+       "the machine stays OPEN when the peer closes: the app may send after the close"),
 ]  # fmt: skip
 
 

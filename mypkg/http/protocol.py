@@ -15,6 +15,7 @@ from urllib.parse import unquote
 
 from mypkg.accesslog import client_text
 from mypkg.errors import ProtocolError
+from mypkg.flow import FlowControlProtocol
 from mypkg.http import extensions, framing, timelimits
 from mypkg.http.chunked import ChunkedBody
 from mypkg.http.cycle import BODY_HIGH_WATER, RequestCycle
@@ -39,7 +40,7 @@ def socket_address(info: Any) -> tuple[str, int] | None:
     return None
 
 
-class HttpProtocol(asyncio.Protocol):
+class HttpProtocol(FlowControlProtocol):
     """Base class of the two HTTP backends; subclasses implement ``feed`` (and ``next_message``
     when they hold bytes back)."""
 
@@ -51,22 +52,17 @@ class HttpProtocol(asyncio.Protocol):
         "content_length",
         "cycle",
         "deadline",
-        "drain_waiter",
         "extensions",
-        "loop",
         "parsing",
         "pending_error",
         "phase",
         "pipeline",
         "proxy_trusted",
-        "reading_paused",
         "scheme",
         "server",
         "state",
-        "transport",
         "upgrade_rest",
         "upgrade_scope",
-        "write_paused",
     )
 
     def __init__(self, state: ServerState) -> None:
@@ -140,7 +136,7 @@ class HttpProtocol(asyncio.Protocol):
                 cycle.on_disconnect()
         self.pipeline.clear()
         self.write_paused = False
-        self._release_drain()
+        self.release_drain()
 
     def data_received(self, data: bytes) -> None:
         if self.phase == IDLE:
@@ -160,34 +156,7 @@ class HttpProtocol(asyncio.Protocol):
     def eof_received(self) -> bool | None:
         return None  # the transport closes; connection_lost tells any running cycle
 
-    def pause_writing(self) -> None:
-        self.write_paused = True
-
-    def resume_writing(self) -> None:
-        self.write_paused = False
-        self._release_drain()
-
-    async def drain(self) -> None:
-        """Wait until the transport's write buffer is below its low-water mark."""
-        if self.write_paused and not self.transport.is_closing():
-            waiter = self.drain_waiter
-            if waiter is None:
-                waiter = self.drain_waiter = self.loop.create_future()
-            await waiter
-
-    def _release_drain(self) -> None:
-        waiter = self.drain_waiter
-        if waiter is not None:
-            self.drain_waiter = None
-            if not waiter.done():
-                waiter.set_result(None)
-
     # ------------------------------------------------------------------ flow control (reading)
-    def pause_reading(self) -> None:
-        if not self.reading_paused and not self.transport.is_closing():
-            self.reading_paused = True
-            self.transport.pause_reading()
-
     def resume_reading(self) -> None:
         """Read again, unless queued requests or an unread body still hold reading back."""
         if not self.reading_paused or self.transport.is_closing():
@@ -460,12 +429,7 @@ class HttpProtocol(asyncio.Protocol):
 
     def abort(self) -> asyncio.Task[None] | None:
         """The graceful timeout ran out: cut the connection and cancel the app."""
-        self.transport.abort()
-        task = self.cycle.task if self.cycle is not None else None
-        if task is not None and not task.done():
-            task.cancel()
-            return task
-        return None
+        return self.abort_task(self.cycle.task if self.cycle is not None else None)
 
 
 def split_target(target: bytes) -> tuple[bytes, bytes]:
