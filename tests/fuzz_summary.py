@@ -23,7 +23,7 @@ def summarize(path: str) -> str:
     for line in file.read_text().splitlines():
         entry = json.loads(line)
         sides = [f"{entry[s]['statuses']} {entry[s]['reason'][:50]}" for s in ("httptools", "h11")]
-        key = ("known", entry["known"]) if entry.get("known") else (sides[0], sides[1])
+        key = (sides[0], sides[1])
         groups[key] += 1
         examples.setdefault(key, entry["input"][:160])
     lines = [

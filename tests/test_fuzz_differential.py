@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import re
 from collections.abc import Iterator
 
 import pytest
@@ -66,22 +65,10 @@ def test_backends_agree(harnesses: tuple[Harness, Harness], rng: random.Random) 
     a, b = httptools.run(pieces), h11.run(pieces)
     if agree(a, b):
         return
-    known = known_difference(b"".join(pieces), a, b)
     if REPORT:
-        record(pieces, a, b, known)
+        record(pieces, a, b)
         return
-    assert known, describe(pieces, a, b)
-
-
-def known_difference(data: bytes, a: Outcome, b: Outcome) -> str:
-    """A disagreement already reported and left to the parser rules' owners (issue 15 item 3
-    records it); the suite tolerates it, a long run counts it apart. Empty when unknown."""
-    if b"overflow" in a.written and _HUGE_LENGTH.search(data):
-        return "Content-Length >= 2^64: llhttp answers 400, h11 takes it and waits for the body"
-    return ""
-
-
-_HUGE_LENGTH = re.compile(rb"(?im)^content-length:[ \t]*0*[1-9][0-9]{19}")
+    raise AssertionError(describe(pieces, a, b))
 
 
 _CASES = [0]
@@ -95,9 +82,8 @@ def _progress() -> None:
             file.write(f"{_CASES[0]}\n")
 
 
-def record(pieces: list[bytes], a: Outcome, b: Outcome, known: str) -> None:
+def record(pieces: list[bytes], a: Outcome, b: Outcome) -> None:
     entry = {
-        "known": known,
         "input": b"".join(pieces).decode("latin-1"),
         "pieces": len(pieces),
         "httptools": {"statuses": a.statuses, "reason": a.reason, "requests": len(a.requests)},

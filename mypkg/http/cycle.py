@@ -205,6 +205,8 @@ class RequestCycle:
         while not self.body and (self.more_body or self.delivered_end):
             if self.disconnected or self.complete:
                 return _DISCONNECT.copy()
+            if self.conn.eof:  # half-closed and this app waits for more than its body: gone
+                self.conn.close()  # connection_lost wakes it with the disconnect
             waiter = self.conn.loop.create_future()
             self.waiter = waiter
             await waiter

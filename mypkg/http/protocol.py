@@ -52,6 +52,7 @@ class HttpProtocol(FlowControlProtocol):
         "content_length",
         "cycle",
         "deadline",
+        "eof",
         "extensions",
         "parsing",
         "pending_error",
@@ -90,6 +91,7 @@ class HttpProtocol(FlowControlProtocol):
         # A chunked request's body is decoded here, not by the backend (mypkg/http/chunked.py).
         self.chunked_body: ChunkedBody | None = None
         self.content_length = 0  # of the request whose head was parsed last (0: none)
+        self.eof = False  # the client half-closed: close once the requests it sent are answered
 
     # ------------------------------------------------------------------ for the backends
     def feed(self, data: bytes) -> None:
@@ -154,7 +156,28 @@ class HttpProtocol(FlowControlProtocol):
             self.parse_failed(exc)
 
     def eof_received(self) -> bool | None:
-        return None  # the transport closes; connection_lost tells any running cycle
+        """The client half-closed (RFC 9112 §9.6): every request it sent in full is still
+        answered, then on_response_complete closes."""
+        self.eof = True
+        if self.scheme == "https":
+            return None  # asyncio's TLS closes at EOF whatever we say (and warns if we object)
+        return True if self._answer_before_eof() else None  # None: the transport closes now
+
+    def _answer_before_eof(self) -> bool:
+        """After a half-close: drop a request cut short (RFC 9112 §8: no response; a partial
+        body's app sees a disconnect) and say whether a request is left to answer. An app
+        waiting in receive() past its body waits for the client to go: it has (close now)."""
+        cycle = self.cycle
+        if cycle is not None and cycle.waiter is not None and not cycle.more_body:
+            return False
+        parsing = self.parsing
+        if parsing is not None and parsing.more_body and not parsing.complete:
+            parsing.on_disconnect()
+            if parsing in self.pipeline:
+                self.pipeline.remove(parsing)
+            elif parsing is self.cycle:
+                return False
+        return self.cycle is not None
 
     # ------------------------------------------------------------------ flow control (reading)
     def resume_reading(self) -> None:
@@ -195,6 +218,8 @@ class HttpProtocol(FlowControlProtocol):
                 elif name == b"content-length":
                     if length is not None or not value.isdigit():
                         raise ProtocolError(400, "invalid or repeated Content-Length")
+                    if len(value) > 19 and _out_of_range(value):
+                        raise ProtocolError(400, "Content-Length out of range")
                     length = int(value)
                 elif name == b"transfer-encoding":
                     if chunked or value.strip().lower() != b"chunked":
@@ -355,6 +380,8 @@ class HttpProtocol(FlowControlProtocol):
                 self.reject(exc.status, exc.reason)
             except Exception as exc:
                 self.parse_failed(exc)
+        if self.eof and not self._answer_before_eof():
+            self.close()  # the client half-closed and every request it sent is answered
 
     # ------------------------------------------------------------------ ending connections
     def reject(self, status: int, reason: str) -> None:
@@ -430,6 +457,12 @@ class HttpProtocol(FlowControlProtocol):
     def abort(self) -> asyncio.Task[None] | None:
         """The graceful timeout ran out: cut the connection and cancel the app."""
         return self.abort_task(self.cycle.task if self.cycle is not None else None)
+
+
+def _out_of_range(digits: bytes) -> bool:
+    """A Content-Length of 2^64 or more, as llhttp refuses it, or of more than 20 digits, as h11
+    refuses it even with leading zeros: one rule on both backends, and int() stays cheap."""
+    return len(digits) > 20 or int(digits) >> 64 != 0
 
 
 def split_target(target: bytes) -> tuple[bytes, bytes]:
