@@ -297,14 +297,24 @@ class AccessLog:
         "_stamp",
         "format",
         "getters",
+        "headers",
         "logger",
+        "request_id",
         "websocket_format",
         "websocket_getters",
     )
 
-    def __init__(self, fmt: str, logger: logging.Logger = access_logger) -> None:
+    def __init__(
+        self,
+        fmt: str,
+        logger: logging.Logger = access_logger,
+        headers: list[str] | None = None,
+        request_id: bool = False,
+    ) -> None:
         self.format = fmt
         self.logger = logger
+        self.headers = tuple(name.lower().encode("latin-1") for name in headers or ())
+        self.request_id = request_id
         self._second = -1
         self._stamp = ""
         self.getters = tuple((name, self._getter(name)) for name in atom_names(fmt))
@@ -319,7 +329,32 @@ class AccessLog:
     def log(self, cycle: Exchange) -> None:
         """Write the line for a finished request (called only while the access log is on)."""
         elapsed = time.perf_counter() - cycle.start_time
-        self.logger.info(self.format, {name: get(cycle, elapsed) for name, get in self.getters})
+        atoms = {name: get(cycle, elapsed) for name, get in self.getters}
+        self.logger.info(self.format, atoms, extra=self.extras(cycle, elapsed))
+
+    def extras(self, cycle: Exchange, elapsed: float) -> dict[str, object]:
+        """The line's fields as LogRecord attributes (see mypkg.jsonlog.ACCESS_FIELDS); the
+        JSON formatter escapes them, a user's formatter gets them as sent."""
+        scope = cycle.scope
+        client = scope["client"]
+        extra: dict[str, object] = {
+            "client": f"{client[0]}:{client[1]}" if client else None,
+            "method": scope["method"],
+            "path": scope["path"],
+            "query": scope["query_string"].decode("latin-1"),
+            "status": cycle.status,
+            "bytes": cycle.bytes_sent,
+            "duration_us": int(elapsed * 1e6),
+            "user_agent": request_header(scope, b"user-agent"),
+            "referer": request_header(scope, b"referer"),
+        }
+        if self.request_id:
+            extra["request_id"] = scope["state"].get("request_id")
+        if self.headers:
+            extra["headers"] = {
+                name.decode("latin-1"): request_header(scope, name) for name in self.headers
+            }
+        return extra
 
     def log_websocket(self, handshake: Exchange) -> None:
         """Write the line for an answered WebSocket handshake (101 or a refusal)."""

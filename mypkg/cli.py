@@ -163,7 +163,13 @@ def main(argv: list[str] | None = None) -> int:
 
     def load() -> Config:
         config = parse_config(argv)
-        configure_logging(config.log_level, config.access_log, config.log_config, config.use_colors)
+        configure_logging(
+            config.log_level,
+            config.access_log,
+            config.log_config,
+            config.use_colors,
+            config.log_format,
+        )
         return config
 
     return execute(load, reread=lambda: parse_config(argv))

@@ -90,6 +90,8 @@ class Config(Settings):
                 "--reload needs the app as an import string such as 'main:app' (it is imported"
                 " again on every change), not an application object"
             )
+        if self.backpressure and self.limit_concurrency is None:
+            raise ConfigError("--backpressure needs --limit-concurrency (the limit it holds to)")
         # Built here so that a bad certificate, key or password stops startup, not a connection.
         self.ssl_context = build_context(self)
         if self.http2:

@@ -27,14 +27,15 @@ def gunicorn_markdown(current: str) -> str:
     import gunicorn
     from gunicorn.config import KNOWN_SETTINGS
 
-    from mypkg.workers.mapping import reference_table
+    from mypkg.workers.mapping import mypkg_only_table, reference_table
 
     head, begin, rest = current.partition(BEGIN)
     _, end, tail = rest.partition(END)
     if not begin or not end:
         raise SystemExit(f"{GUNICORN_DOC}: the {BEGIN!r} ... {END!r} markers are missing")
     intro = f"\nGunicorn {gunicorn.__version__}'s settings, in the order of its own reference.\n"
-    return head + BEGIN + "\n" + intro + reference_table(KNOWN_SETTINGS) + "\n" + END + tail
+    table = reference_table(KNOWN_SETTINGS) + mypkg_only_table()
+    return head + BEGIN + "\n" + intro + table + "\n" + END + tail
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -17,6 +17,7 @@ import sys
 from typing import Any
 
 from mypkg.errors import ConfigError
+from mypkg.jsonlog import JsonFormatter
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -81,10 +82,11 @@ def configure_logging(
     access_log: bool,
     log_config: str | None = None,
     use_colors: bool | None = None,
+    log_format: str = "text",
 ) -> None:
     """Set up mypkg's loggers; ConfigError (naming --log-config) if the user's file is bad."""
     global _applied
-    key = (log_level, access_log, log_config, use_colors)
+    key = (log_level, access_log, log_config, use_colors, log_format)
     if log_config is not None and key == _applied:
         return
     _applied = None
@@ -108,7 +110,9 @@ def configure_logging(
         for logger in own:
             logger.disabled = False  # the server's own messages are never silenced by omission
     else:
-        formatter = ColorFormatter(use_colors=use_colors)
+        formatter: logging.Formatter = (
+            JsonFormatter() if log_format == "json" else ColorFormatter(use_colors=use_colors)
+        )
         for logger in own:
             if not logger.handlers:  # unless the application configured it already
                 handler = _OwnHandler(sys.stderr)

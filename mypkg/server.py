@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 import socket
 import sys
@@ -30,7 +31,7 @@ from mypkg.faults import (
 )
 from mypkg.lifespan import Lifespan
 from mypkg.logging import configure_logging, logging_configured
-from mypkg.sockets import bind_sockets, remove_socket_files
+from mypkg.sockets import bind_sockets, describe, remove_socket_files
 from mypkg.state import DRAIN_IDLE_GRACE, ServerState, settle
 from mypkg.tls import TlsInfo, quiet_tls_errors
 
@@ -119,7 +120,9 @@ def setup_logging(config: Config) -> None:
     """
     if config.log_config is None and ("log_config" in vars(config) or logging_configured()):
         return
-    configure_logging(config.log_level, config.access_log, config.log_config, config.use_colors)
+    configure_logging(
+        config.log_level, config.access_log, config.log_config, config.use_colors, config.log_format
+    )
 
 
 class Server:
@@ -136,6 +139,14 @@ class Server:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._listeners: list[asyncio.base_events.Server] = []
         self._factory: Callable[[], asyncio.Protocol] = asyncio.Protocol
+        # --metrics-bind is served here unless a master serves it for all its workers.
+        self.own_endpoint = True
+        self.endpoint: Any = None
+        self.delaying = False  # --shutdown-delay running: /readyz says 503, serving goes on
+        self._delay: asyncio.TimerHandle | None = None
+        self._switching: asyncio.Task[None] | None = None  # --backpressure
+        self._closing: asyncio.Task[None] | None = None
+        self.shared_figures: Any = None  # metrics.SharedFigures, under Gunicorn
         self._stopping_since = 0.0
         self._bound_here = False  # we bound the sockets (not handed them): we remove UNIX files
 
@@ -189,6 +200,8 @@ class Server:
             if started and not self._exit.is_set():  # else a signal came during startup
                 logger.info("%s", lifespan.outcome())
                 logger.info(describe_open_file_limit(*fd_limits))
+                if config.metrics_bind is not None and self.own_endpoint:
+                    self._open_endpoint()  # first: it answers once "Serving on" is logged
                 await self._listen(sockets if sockets is not None else self._bind())
                 state.start()
                 self.started.set()
@@ -198,6 +211,9 @@ class Server:
             await self._shutdown()
         finally:
             state.stop()
+            if self.endpoint is not None:
+                self.endpoint.close()
+                self.endpoint = None
             await lifespan.shutdown()
             self._restore_signal_handlers(install_signal_handlers)
             if self._bound_here:
@@ -207,8 +223,22 @@ class Server:
             if loop.get_exception_handler() is self._handle_loop_error:
                 loop.set_exception_handler(None)
 
+    def request_exit_after_delay(self) -> None:
+        """SIGTERM: serve on for --shutdown-delay seconds with /readyz at 503, then stop
+        gracefully. A second call stops at once (gracefully). Loop thread only."""
+        delay = self.config.shutdown_delay
+        if delay <= 0 or self.delaying or self.stopping or self._loop is None:
+            self.request_exit()
+            return
+        self.delaying = True
+        logger.info("Shutting down in %gs (--shutdown-delay); /readyz now answers 503", delay)
+        self._delay = self._loop.call_later(delay, self.request_exit)
+
     def request_exit(self, force: bool = False) -> None:
         """Begin a graceful shutdown (or, with ``force``, cut connections now). Loop thread only."""
+        if self._delay is not None:
+            self._delay.cancel()
+            self._delay = None
         if force or (self._exit is not None and self._exit.is_set()):
             self.force_exit = True
             if self.state is not None:
@@ -251,17 +281,73 @@ class Server:
 
         self._factory = factory
         self.sockets = sockets
+        backpressure = self.config.backpressure and self.config.limit_concurrency is not None
+        await self._open_listeners(duplicate=backpressure)
+        for sock in sockets:
+            logger.info("%s", listen_line(sock, tls=ssl is not None))
+        if backpressure:
+            state.on_full = self._on_full
+
+    async def _open_listeners(self, duplicate: bool) -> None:
+        """Listen on every socket (on duplicates with --backpressure: closing a listener then
+        leaves the socket, and its backlog, open)."""
+        loop = asyncio.get_running_loop()
         backlog = self.config.backlog
         tls = self._tls_options()
-        for sock in sockets:
+        for original in self.sockets:
+            sock = original.dup() if duplicate else original
             if sock.family == socket.AF_UNIX:
                 listener = await loop.create_unix_server(
-                    factory, sock=sock, backlog=backlog, **tls, **KEEP_UNIX_FILE
+                    self._factory, sock=sock, backlog=backlog, **tls, **KEEP_UNIX_FILE
                 )
             else:
-                listener = await loop.create_server(factory, sock=sock, backlog=backlog, **tls)
+                listener = await loop.create_server(
+                    self._factory, sock=sock, backlog=backlog, **tls
+                )
             self._listeners.append(listener)
-            logger.info("%s", listen_line(sock, tls=ssl is not None))
+
+    def _on_full(self, full: bool) -> None:
+        """--backpressure: the state says the limit is reached (or left); switch accepting."""
+        if full:
+            self._pause_accepting()
+        elif self._switching is None or self._switching.done():
+            self._switching = asyncio.get_running_loop().create_task(self._resume_accepting())
+
+    def _pause_accepting(self) -> None:
+        """At once: a connection accepted one loop iteration later would overshoot the limit.
+
+        asyncio's loops stop accepting at the remove_reader and close the listener a few
+        iterations later (see _stop_accepting); uvloop ignores remove_reader, but has set up
+        every connection it accepted already, so its listener closes now."""
+        loop = asyncio.get_running_loop()
+        listeners, self._listeners = self._listeners, []
+        for listener in listeners:
+            for sock in listener.sockets:
+                loop.remove_reader(sock.fileno())
+        if type(loop).__module__.startswith("uvloop"):
+            for listener in listeners:
+                listener.close()
+        elif listeners:
+            self._closing = loop.create_task(self._close_listeners(listeners))
+
+    async def _resume_accepting(self) -> None:
+        """Below the limit again: listen on fresh duplicates of the sockets."""
+        state = self.state
+        while state is not None and not (self.stopping or state.accept_paused or self._listeners):
+            await self._open_listeners(duplicate=True)
+            if self.stopping or state.accept_paused:  # it changed while they were being made
+                listeners, self._listeners = self._listeners, []
+                await self._close_listeners(listeners)
+
+    async def _close_listeners(self, listeners: list[asyncio.base_events.Server]) -> None:
+        """Stop accepting without dropping a connection already on its way in (see below)."""
+        loop = asyncio.get_running_loop()
+        for listener in listeners:
+            for sock in listener.sockets:
+                loop.remove_reader(sock.fileno())
+        await settle()  # the connections asyncio accepted reach connection_made first
+        for listener in listeners:
+            listener.close()
 
     def _handle_loop_error(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
         """asyncio's accept() failing for lack of descriptors is counted and reported once per
@@ -352,7 +438,47 @@ class Server:
 
     def _on_signal(self, sig: signal.Signals) -> None:
         logger.info("Received %s; shutting down", signal.Signals(sig).name)
-        self.request_exit()
+        if sig == signal.SIGTERM:
+            self.request_exit_after_delay()
+        else:
+            self.request_exit()
+
+    def _open_endpoint(self) -> None:
+        """Serve --metrics-bind from this loop (one process, or each Gunicorn worker)."""
+        from mypkg.endpoint import Endpoint, bind_endpoint, loop_watch
+
+        assert self._loop is not None
+        sock = bind_endpoint(self.config.metrics_bind, reuse_port=True)
+        self.endpoint = Endpoint(sock, self._answer, *loop_watch(self._loop))
+        logger.info("Metrics and health on %s", describe(sock))
+
+    def _answer(self, path: str) -> tuple[int, str, bytes]:
+        from mypkg.endpoint import health_answer
+        from mypkg.metrics import Aggregate, render
+        from mypkg.supervisor.pool import resident_memory
+
+        def metrics() -> str:
+            shared = self.shared_figures
+            if shared is not None:  # Gunicorn's workers: the sum of every worker's file
+                self.publish_figures()
+                aggregate, live = shared.aggregate()
+                return render(aggregate, {pid: resident_memory(pid) for pid in live}, len(live))
+            aggregate = Aggregate()
+            if self.state is not None and self.state.metrics is not None:
+                aggregate.update(os.getpid(), self.state.metrics_snapshot())
+            return render(aggregate, {os.getpid(): resident_memory(os.getpid())}, 1)
+
+        ready = self.started.is_set() and not self.delaying and not self.stopping
+        return health_answer(path, ready, metrics)
+
+    def publish_figures(self) -> None:
+        """Write this server's /metrics figures where its sibling workers read them."""
+        state = self.state
+        if self.shared_figures is not None and state is not None and state.metrics is not None:
+            try:
+                self.shared_figures.write(os.getpid(), state.metrics_snapshot())
+            except OSError as exc:
+                logger.debug("Cannot write the /metrics figures: %s", exc)
 
     def _restore_signal_handlers(self, installed: bool) -> None:
         if not installed or threading.current_thread() is not threading.main_thread():

@@ -258,6 +258,14 @@ class HttpSettings:
         "Answer 503 when more than this many connections or requests are in flight.",
         uvicorn=Uvicorn(),
     )
+    backpressure = Setting(
+        False,
+        boolean,
+        "At --limit-concurrency open connections, stop accepting new ones (they wait in the"
+        " listen backlog, or go to another worker) instead of answering 503; accept again below"
+        " the limit.",
+        kind="switch",
+    )
     timeout_keep_alive = Setting(
         5.0,
         number(0),
@@ -270,6 +278,41 @@ class HttpSettings:
         number(0),
         "Seconds a client has to send a complete request head, however slowly it trickles bytes"
         " (with TLS, also the deadline for its handshake).",
+    )
+    limit_request_body = Setting[int | None](
+        None,
+        optional(integer(1)),
+        "Maximum request body in bytes. A larger Content-Length gets 413 before the app runs"
+        " (and before any 100 Continue); a chunked body that grows past it is cut off: the app"
+        " sees http.disconnect, the client gets 413 unless the response has started, and the"
+        " connection closes. Default: no limit.",
+        metavar="BYTES",
+        example=10485760,
+    )
+    timeout_request_body = Setting(
+        10.0,
+        number(0),
+        "Seconds a request body may stall: once a body is due (after the head, or after the"
+        " 100 Continue), no data for this long gets 408 and the connection closes. Also the most"
+        " credit --min-request-body-rate can bank. 0 turns body time limits off.",
+    )
+    min_request_body_rate = Setting(
+        1024.0,
+        number(0),
+        "Bytes per second a request body must average; each byte received buys 1/rate seconds,"
+        " never more than --timeout-request-body ahead, so one byte every few seconds is cut off"
+        " within --timeout-request-body. Time the server is not reading (the app is not"
+        " consuming the body) is not counted. 0: only the stall timeout applies.",
+        metavar="BYTES_PER_SECOND",
+    )
+    timeout_request = Setting[float | None](
+        None,
+        optional(number(0.001)),
+        "Seconds an app may take over one HTTP request: then its task is cancelled and the"
+        " client gets 504 (or, if the response has started, the connection closes). The worker"
+        " serves on. Default: no limit.",
+        metavar="SECONDS",
+        example=60,
     )
     limit_request_line = Setting(
         4094,
@@ -361,6 +404,31 @@ class LoggingSettings:
     )
     access_log = Setting(
         True, boolean, "Log one line per request.", kind="toggle", uvicorn=Uvicorn()
+    )
+    log_format = Setting(
+        "text",
+        choice("text", "json"),
+        "Log lines as text, or one JSON object per line (timestamp, level, logger, message, pid;"
+        " access lines add client, method, path, query, status, bytes, duration_us, request_id,"
+        " user_agent, referer, headers). Ignored when --log-config is given.",
+    )
+    access_log_header = Setting[list[str]](
+        [],
+        listing(text),
+        "A request header to add to the access log's 'headers' field (JSON lines and LogRecord"
+        " extras); repeat for more.",
+        kind="append",
+        metavar="NAME",
+        example=["X-Forwarded-For"],
+    )
+    request_id_header = Setting[str | None](
+        None,
+        optional(text),
+        "Take a request id from this header (or make one when it is missing or not a plain"
+        " token), put it in scope['state']['request_id'] (Starlette: request.state.request_id),"
+        " send it back in the response under the same name, and log it.",
+        metavar="NAME",
+        example="X-Request-ID",
     )
     access_log_format = Setting(
         DEFAULT_FORMAT,
@@ -593,6 +661,20 @@ class SupervisorSettings:
             note="Needs --limit-max-requests (alone it is refused rather than ignored).",
         ),
     )
+    max_worker_lifetime = Setting[float | None](
+        None,
+        optional(number(1)),
+        "Replace a worker after it has served this many seconds (plus its jitter), one worker"
+        " at a time, the replacement first: a bound on slow leaks and stale state.",
+        metavar="SECONDS",
+        example=86400,
+    )
+    max_worker_lifetime_jitter = Setting(
+        0.0,
+        number(0),
+        "Add a random 0..N seconds to each worker's --max-worker-lifetime.",
+        metavar="SECONDS",
+    )
     limit_max_memory = Setting[int | None](
         None,
         optional(integer(1)),
@@ -658,6 +740,66 @@ class SupervisorSettings:
     )
 
 
+def _hook(signature: str, when: str) -> Setting[str | None]:
+    """A server hook: a dotted path to a callable, named and called as Gunicorn's."""
+    return Setting[str | None](
+        None,
+        optional(text),
+        f"A dotted path to a callable {signature}, called {when}.",
+        metavar="DOTTED.PATH",
+    )
+
+
+class HookSettings:
+    """Gunicorn's server hooks, by the same names and signatures, for mypkg's master."""
+
+    section = "Server hooks"
+
+    on_starting = _hook("on_starting(server)", "in the master before the sockets are bound")
+    when_ready = _hook("when_ready(server)", "in the master once every worker serves")
+    post_fork = _hook(
+        "post_fork(server, worker)",
+        "in each worker right after the fork, before the app is loaded (set up tracing,"
+        " exporters, connections here)",
+    )
+    post_worker_init = _hook("post_worker_init(worker)", "in each worker once the app is loaded")
+    worker_exit = _hook("worker_exit(server, worker)", "in each worker after it stopped serving")
+    on_reload = _hook("on_reload(server)", "in the master on SIGHUP (or a --reload change)")
+    pre_request = _hook(
+        "pre_request(worker, req)",
+        "before each HTTP request (req as Gunicorn's: method, path, headers...); unset, it"
+        " costs nothing",
+    )
+    post_request = _hook(
+        "post_request(worker, req, environ, resp)",
+        "after each HTTP request; unset, it costs nothing",
+    )
+
+
+class OperationsSettings:
+    """What operators watch and how the server leaves a load balancer (issue 11)."""
+
+    section = "Operations"
+
+    metrics_bind = Setting[BindTarget | None](
+        None,
+        optional(bind_address),
+        "Serve /metrics (Prometheus text format), /healthz and /readyz here, apart from the"
+        " app: HOST:PORT or unix:PATH. Under --workers the master serves it, summed over every"
+        " worker; under Gunicorn see docs/gunicorn.md. Off by default.",
+        metavar="ADDRESS",
+        example="127.0.0.1:9100",
+    )
+    shutdown_delay = Setting(
+        0.0,
+        number(0),
+        "On SIGTERM, first turn /readyz to 503 and keep serving normally (new connections"
+        " included) for this many seconds, so that load balancers stop sending; then drain as"
+        " usual. A second SIGTERM skips what is left of the delay.",
+        metavar="SECONDS",
+    )
+
+
 class Settings(
     ApplicationSettings,
     SocketSettings,
@@ -668,5 +810,7 @@ class Settings(
     TlsSettings,
     ProxySettings,
     LoggingSettings,
+    OperationsSettings,
+    HookSettings,
 ):
     """All settings; ``Config`` adds loading and derived values on top."""

@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 from mypkg.accesslog import AccessLog
 from mypkg.asgi import ASGI3App
 from mypkg.faults import Throttled, connection_budget
+from mypkg.jsonlog import RequestIds, Throttle
+from mypkg.metrics import WorkerMetrics, connection_counts
 from mypkg.middleware.proxy_headers import TrustedPeers
 
 if TYPE_CHECKING:
@@ -34,6 +36,7 @@ DRAIN_IDLE_GRACE = 1.0
 # Loop iterations from accept() to connection_made: asyncio sets a connection up in a task that
 # schedules connection_made (two iterations); uvloop schedules it (one). One more to spare.
 ACCEPT_SETTLE_ITERATIONS = 3
+METRICS_TICK = 0.25  # seconds: how often a worker reports to the master with --metrics-bind
 
 
 async def settle() -> None:
@@ -74,6 +77,7 @@ class ServerState:
         "_all_closed",
         "_last_second",
         "_ticker",
+        "accept_paused",
         "access_log",
         "access_logger",
         "app",
@@ -90,6 +94,7 @@ class ServerState:
         "lifespan_state",
         "limit_concurrency",
         "limit_max_requests",
+        "limit_request_body",
         "limit_request_field_size",
         "limit_request_fields",
         "limit_request_line",
@@ -97,17 +102,26 @@ class ServerState:
         "log_connections",
         "loop",
         "max_head_size",
+        "metrics",
+        "min_request_body_rate",
         "now",
+        "on_full",
         "on_max_requests",
         "on_tick",
         "proxy_mode",
         "proxy_peers",
+        "request_id_header",
+        "request_ids",
         "root_path",
         "root_path_bytes",
         "server_header",
         "shutting_down",
+        "throttle",
         "tick_interval",
+        "timed",
         "timeout_keep_alive",
+        "timeout_request",
+        "timeout_request_body",
         "timeout_request_head",
         "tls",
         "total_requests",
@@ -131,11 +145,23 @@ class ServerState:
         self.access_log = config.access_log and logging.getLogger("mypkg.access").isEnabledFor(
             logging.INFO
         )
-        self.access_logger = AccessLog(config.access_log_format)
+        self.access_logger = AccessLog(
+            config.access_log_format,
+            headers=config.access_log_header,
+            request_id=config.request_id_header is not None,
+        )
+        name = config.request_id_header
+        self.request_id_header = name.lower().encode("latin-1") if name else None
+        self.request_ids = RequestIds() if name else None
+        self.throttle = Throttle()  # malformed-request log lines
+        # Plain counters for /metrics, only when it is served; a request is timed for either.
+        self.metrics = WorkerMetrics() if config.metrics_bind is not None else None
+        self.timed = self.access_log or self.metrics is not None
         self.root_path = config.root_path
         self.root_path_bytes = config.root_path.encode("latin-1")
         self.limit_concurrency = config.limit_concurrency
         self.limit_max_requests = config.limit_max_requests
+        self.limit_request_body = config.limit_request_body
         self.limit_request_line = config.limit_request_line or 65536
         self.limit_request_fields = config.limit_request_fields
         self.limit_request_field_size = config.limit_request_field_size or 65536
@@ -154,6 +180,9 @@ class ServerState:
         self.timeout_keep_alive = config.timeout_keep_alive
         self.h2_max_concurrent_streams = config.h2_max_concurrent_streams
         self.timeout_request_head = config.timeout_request_head
+        self.timeout_request_body = config.timeout_request_body
+        self.min_request_body_rate = config.min_request_body_rate
+        self.timeout_request = config.timeout_request
         self.server_header = config.server_header
         self.date_header = config.date_header
         self.extra_headers = [
@@ -168,6 +197,9 @@ class ServerState:
         # Set by a WebSocket-capable server: called with (protocol, scope, bytes already read).
         self.upgrade: Callable[..., None] | None = None
         self.on_max_requests: Callable[[], None] | None = None
+        # --backpressure: the server's switch for accepting, called at and below the limit.
+        self.on_full: Callable[[bool], None] | None = None
+        self.accept_paused = False
         self.on_tick: Callable[[], None] | None = None
         self.tls: TlsInfo | None = None  # set by a server that serves HTTPS
         # Peers whose proxy headers are believed; None when --no-proxy-headers.
@@ -175,8 +207,19 @@ class ServerState:
             TrustedPeers(config.forwarded_allow_ips) if config.proxy_headers else None
         )
         self.proxy_mode = config.proxy_headers_mode  # which header family they are read from
-        timeouts = [t for t in (self.timeout_keep_alive, self.timeout_request_head) if t > 0]
+        timeouts = [
+            t
+            for t in (
+                self.timeout_keep_alive,
+                self.timeout_request_head,
+                self.timeout_request_body,
+                self.timeout_request or 0,
+            )
+            if t > 0
+        ]
         self.tick_interval = max(0.05, min([1.0, *(t / 4 for t in timeouts)]))
+        if self.metrics is not None:  # /metrics lags the workers by at most a report interval
+            self.tick_interval = min(self.tick_interval, METRICS_TICK)
         self.now = loop.time()
         self._last_second = -1
         self._ticker: asyncio.TimerHandle | None = None
@@ -206,6 +249,10 @@ class ServerState:
         # deadlines passed meanwhile, but so did the requests waiting unread in socket buffers.
         # Judge no connection before the loop has polled its sockets once: skip to the next tick.
         stalled = now - self.now > 2 * self.tick_interval
+        if self.metrics is not None:
+            lag = now - self.now - self.tick_interval
+            if lag > self.metrics.loop_lag:
+                self.metrics.loop_lag = lag
         self.now = now
         self._refresh_date()
         if not stalled:
@@ -232,6 +279,10 @@ class ServerState:
     # ------------------------------------------------------------------ connection registry
     def add(self, conn: Connection) -> None:
         self.connections.add(conn)
+        full = self.on_full is not None and len(self.connections) >= (self.limit_concurrency or 0)
+        if full and not self.accept_paused:
+            self.accept_paused = True
+            self.on_full(True)  # type: ignore[misc]
         if len(self.connections) >= self.fd_warn_at:
             self.fd_exhausted.report(f"{len(self.connections)} connections open")
 
@@ -239,6 +290,10 @@ class ServerState:
         self.connections.discard(conn)
         if not self.connections and self._all_closed is not None:
             self._all_closed.set()
+        if self.accept_paused and len(self.connections) < (self.limit_concurrency or 0):
+            self.accept_paused = False
+            if self.on_full is not None:
+                self.on_full(False)
 
     def request_finished(self) -> None:
         """Count a finished request; ask the server to stop once the request limit is reached."""
@@ -246,6 +301,14 @@ class ServerState:
         limit = self.limit_max_requests
         if limit is not None and self.total_requests >= limit and self.on_max_requests:
             self.on_max_requests()
+
+    def metrics_snapshot(self) -> str:
+        """This server's /metrics figures as one line (see mypkg.metrics)."""
+        from mypkg.http.protocol import HttpProtocol
+
+        assert self.metrics is not None
+        http, websocket = connection_counts(self.connections, HttpProtocol)
+        return self.metrics.snapshot(self.inflight, http, websocket)
 
     def too_busy(self) -> bool:
         limit = self.limit_concurrency

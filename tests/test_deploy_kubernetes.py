@@ -26,7 +26,7 @@ import yaml
 from mypkg.cli import parse_config
 from mypkg.config import Config
 from mypkg.supervisor.arbiter import STOP_MARGIN
-from tests.conftest import ROOT, mypkg_command
+from tests.conftest import ROOT, free_port, mypkg_command
 from tests.master import Master, status_of
 
 KUBERNETES = ROOT / "deploy" / "kubernetes"
@@ -75,25 +75,34 @@ def test_the_deployment_service_and_budget_select_the_pods() -> None:
     assert manifest("Service")["spec"]["selector"] == labels
 
 
-def test_probes_and_service_reach_the_port_mypkg_binds() -> None:
-    [bind] = mypkg_settings().bind
+def test_probes_and_service_reach_the_ports_mypkg_binds() -> None:
+    settings = mypkg_settings()
+    [bind] = settings.bind
+    metrics = settings.metrics_bind
+    assert metrics is not None
     ports = {port["name"]: port["containerPort"] for port in container()["ports"]}
-    assert list(ports.values()) == [bind.port]
+    assert ports == {"http": bind.port, "metrics": metrics.port}
     for probe in ("readinessProbe", "livenessProbe"):
-        assert ports[container()[probe]["httpGet"]["port"]] == bind.port
+        assert ports[container()[probe]["httpGet"]["port"]] == metrics.port
     [service_port] = manifest("Service")["spec"]["ports"]
     assert ports[service_port["targetPort"]] == bind.port
-    assert bind.host == "0.0.0.0"  # the probes and the Service come to the pod IP
+    assert bind.host == metrics.host == "0.0.0.0"  # the probes and the Service come to the pod IP
 
 
-def test_termination_grace_outlasts_pre_stop_and_graceful_shutdown() -> None:
-    """SIGKILL comes terminationGracePeriodSeconds after preStop starts: the sleep, mypkg's
-    graceful timeout and the master's margin for lifespan shutdown must all fit before it."""
-    command = container()["lifecycle"]["preStop"]["exec"]["command"]
-    assert command[0] == "sleep"
+def pre_stop_seconds() -> int:
+    hook = container().get("lifecycle", {}).get("preStop")
+    return int(hook["exec"]["command"][1]) if hook else 0
+
+
+def test_termination_grace_outlasts_the_delay_and_graceful_shutdown() -> None:
+    """SIGKILL comes terminationGracePeriodSeconds after preStop starts (or SIGTERM, without
+    one): any preStop, mypkg's --shutdown-delay, its graceful timeout and the master's margin for
+    lifespan shutdown must all fit before it."""
     grace = pod()["spec"]["terminationGracePeriodSeconds"]
-    graceful = mypkg_settings().timeout_graceful_shutdown
-    assert grace > int(command[1]) + graceful + STOP_MARGIN
+    settings = mypkg_settings()
+    assert settings.shutdown_delay >= 5  # endpoint removal takes seconds to propagate
+    budget = settings.shutdown_delay + settings.timeout_graceful_shutdown + STOP_MARGIN
+    assert grace > pre_stop_seconds() + budget
 
 
 def test_workers_are_recycled_before_the_memory_limit() -> None:
@@ -130,15 +139,18 @@ def _as_pod_user() -> list[str]:
 
 
 def test_the_container_command_serves_its_probes_and_stops_in_time() -> None:
+    metrics = free_port()  # the master's own port: it must be known to probe it
+    local = {"--bind": "127.0.0.1:0", "--metrics-bind": f"127.0.0.1:{metrics}"}
     args = [
-        "--bind=127.0.0.1:0" if arg.startswith("--bind") else arg for arg in container()["args"]
+        f"{name}={local[name]}" if (name := arg.partition("=")[0]) in local else arg
+        for arg in container()["args"]
     ]
     env = {item["name"]: item["value"] for item in container()["env"]}
     with Master(env=env, command=[*_as_pod_user(), *mypkg_command(*args)]) as mypkg:
         port = mypkg.ready()  # the port the master bound
         for probe in ("readinessProbe", "livenessProbe"):
             path = container()[probe]["httpGet"]["path"]
-            assert httpx.get(f"http://127.0.0.1:{port}{path}", timeout=5).status_code == 200
+            assert httpx.get(f"http://127.0.0.1:{metrics}{path}", timeout=5).status_code == 200
         # 127.0.0.1 is outside the trusted pod network: its X-Forwarded-For is ignored.
         spoofed = {"X-Forwarded-For": "203.0.113.9", "X-Forwarded-Proto": "https"}
         info = httpx.get(f"http://127.0.0.1:{port}/api/info", headers=spoofed, timeout=5).json()
@@ -146,7 +158,12 @@ def test_the_container_command_serves_its_probes_and_stops_in_time() -> None:
         if os.geteuid() == 0:
             uid = str(pod()["spec"]["securityContext"]["runAsUser"])
             assert status_of(info["pid"])["Uid"].split()[0] == uid
-        # What the kubelet does after preStop: SIGTERM, then SIGKILL when the grace is over.
+        # What the kubelet does: SIGTERM, then SIGKILL when the grace is over. Meanwhile the
+        # pod turns unready and still serves for --shutdown-delay.
         mypkg.signal(signal.SIGTERM)
-        pre_stop = int(container()["lifecycle"]["preStop"]["exec"]["command"][1])
-        assert mypkg.wait(pod()["spec"]["terminationGracePeriodSeconds"] - pre_stop) == 0
+        readyz = f"http://127.0.0.1:{metrics}" + container()["readinessProbe"]["httpGet"]["path"]
+        mypkg.wait_for("shutdown-delay")
+        assert httpx.get(readyz, timeout=5).status_code == 503
+        assert httpx.get(f"http://127.0.0.1:{port}/api/info", timeout=5).status_code == 200
+        grace = pod()["spec"]["terminationGracePeriodSeconds"] - pre_stop_seconds()
+        assert mypkg.wait(grace) == 0

@@ -224,3 +224,11 @@ def test_websocket_message_limit_keeps_mypkgs_safer_default() -> None:
     unless the Gunicorn setting is changed."""
     assert "ws_max_size" not in mapping.translate(fake_worker())
     assert mapping.translate(fake_worker(websocket_max_message_size=2048))["ws_max_size"] == 2048
+
+
+def test_mypkg_only_rows_name_real_settings_a_worker_reads() -> None:
+    from mypkg.workers.worker import _GUNICORN_OWNED_SECTIONS
+
+    for name in mapping.MYPKG_ONLY:
+        assert SETTINGS[name].section not in _GUNICORN_OWNED_SECTIONS, name
+        assert name not in mapping.mapped_targets(), f"{name} is mapped from Gunicorn already"

@@ -10,13 +10,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import TYPE_CHECKING, Any, Protocol
+from bisect import bisect_left
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from mypkg.asgi import ASGI3App, Message, Scope
-from mypkg.errors import ClientDisconnected
-from mypkg.http import extensions, framing
+from mypkg.errors import ClientDisconnected, ProtocolError
+from mypkg.http import extensions, framing, timelimits
+from mypkg.metrics import BUCKETS
 
 if TYPE_CHECKING:
+    from mypkg.http.protocol import HttpProtocol
     from mypkg.state import ServerState
 
 logger = logging.getLogger("mypkg.error")
@@ -66,6 +69,7 @@ class RequestCycle:
         "app_sets_defaults",
         "body",
         "body_size",
+        "body_timer",
         "bytes_sent",
         "chunked",
         "complete",
@@ -80,6 +84,7 @@ class RequestCycle:
         "keep_alive",
         "length_left",
         "more_body",
+        "received",
         "scope",
         "start_time",
         "status",
@@ -105,6 +110,8 @@ class RequestCycle:
         self.http10 = scope["http_version"] == "1.0"
         self.body: list[bytes] = []
         self.body_size = 0
+        self.received = 0  # body bytes read so far, against --limit-request-body
+        self.body_timer = 0  # timelimits: set by an HTTP/1 connection that times the body
         self.delivered_end = False
         self.disconnected = False
         self.waiter: asyncio.Future[None] | None = None
@@ -119,18 +126,27 @@ class RequestCycle:
         self.app_sets_defaults = False
         self.task: asyncio.Task[None] | None = None
         self.trailers = NO_TRAILERS
-        self.start_time = time.perf_counter() if conn.state.access_log else 0.0
+        self.start_time = time.perf_counter() if conn.state.timed else 0.0
 
     # ------------------------------------------------------------------ fed by the protocol
     def feed_body(self, data: bytes) -> None:
+        limit = self.conn.state.limit_request_body
+        if limit is not None:
+            self.received += len(data)
+            if self.received > limit:  # a chunked body growing past it: conn.reject answers
+                raise ProtocolError(413, "request body too large")
         self.body.append(data)
         self.body_size += len(data)
+        if self.body_timer == timelimits.ARMED:
+            timelimits.body_received(cast("HttpProtocol", self.conn), len(data))
         if self.body_size > BODY_HIGH_WATER:
             self.conn.pause_reading()
         self._wake()
 
     def end_body(self) -> None:
         self.more_body = False
+        if self.body_timer == timelimits.ARMED:
+            timelimits.body_done(cast("HttpProtocol", self.conn), self)
         self._wake()
 
     def on_disconnect(self) -> None:
@@ -213,6 +229,8 @@ class RequestCycle:
             self.expect_100 = False
             if self.status is None and not self.disconnected:
                 self._continue()
+                if self.body_timer == timelimits.AFTER_CONTINUE and self.more_body:
+                    timelimits.expect_body(cast("HttpProtocol", self.conn), self)
         while not self.body and (self.more_body or self.delivered_end):
             if self.disconnected or self.complete:
                 return _DISCONNECT.copy()
@@ -320,8 +338,10 @@ class RequestCycle:
         status = self.status or 500
         headers = self.headers
         conn = self.conn
-        if self.more_body or conn.state.shutting_down:
-            # The request body is not all read (or we are stopping): this connection ends here.
+        state = conn.state
+        if self.more_body or state.shutting_down or state.accept_paused:
+            # The request body is not all read, or we are stopping, or --backpressure holds new
+            # connections back (this one's turn is over): this connection ends here.
             self.keep_alive = False
         no_body = self.no_body
         if no_body:
@@ -348,18 +368,27 @@ class RequestCycle:
             self.bytes_sent += len(body)
             headers.append((b"transfer-encoding", b"chunked"))
             body = framing.chunk(body) + (b"" if more_body else framing.LAST_CHUNK)
+        if conn.state.request_id_header is not None:
+            self._echo_request_id(conn.state.request_id_header)
         if not self.app_sets_connection:
             if not self.keep_alive:
                 headers.append((b"connection", b"close"))
             elif self.http10:
                 headers.append((b"connection", b"keep-alive"))
-        defaults = conn.state.default_headers
+        defaults = state.default_headers
         if self.app_sets_defaults:
             defaults = self._defaults_not_set_by_app()
         self.head_written = True
         conn.transport.write(framing.response_head(status, defaults, headers) + body)
         if not more_body:
             self._finish()
+
+    def _echo_request_id(self, name: bytes) -> None:
+        """--request-id-header: the request's id goes back under the same name (unless the
+        app sent one)."""
+        value = self.scope["state"].get("request_id")
+        if isinstance(value, str) and all(framing.header_name(k) != name for k, _ in self.headers):
+            self.headers.append((name, value.encode("latin-1")))
 
     def _defaults_not_set_by_app(self) -> bytes:
         own = {framing.header_name(name) for name, _ in self.headers}
@@ -381,8 +410,19 @@ class RequestCycle:
         if self.length_left:
             logger.error("response body is shorter than its Content-Length; closing the connection")
             self.keep_alive = False
-        if self.start_time:  # set only while the access log is on
-            self.conn.state.access_logger.log(self)
+        if self.start_time:  # set only while the access log or /metrics is on
+            state = self.conn.state
+            metrics = state.metrics
+            if metrics is not None:  # inline: this runs for every request while it is on
+                elapsed = time.perf_counter() - self.start_time
+                method = self.scope["method"]
+                row = metrics.by_method.get(method) or metrics.row(method)
+                row[(self.status or 500) // 100] += 1
+                metrics.buckets[bisect_left(BUCKETS, elapsed)] += 1
+                metrics.duration_sum += elapsed
+                metrics.bytes_out += self.bytes_sent
+            if state.access_log:
+                state.access_logger.log(self)
         if self.waiter is not None:
             self._wake()
         self.conn.on_response_complete(self)

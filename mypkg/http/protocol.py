@@ -16,9 +16,10 @@ from urllib.parse import unquote
 from mypkg.accesslog import client_text
 from mypkg.errors import ProtocolError
 from mypkg.flow import FlowControlProtocol
-from mypkg.http import extensions, framing
+from mypkg.http import extensions, framing, timelimits
 from mypkg.http.chunked import ChunkedBody
 from mypkg.http.cycle import BODY_HIGH_WATER, RequestCycle
+from mypkg.jsonlog import RequestIds
 from mypkg.middleware.proxy_headers import apply_proxy_headers
 from mypkg.state import ServerState
 
@@ -44,6 +45,8 @@ class HttpProtocol(FlowControlProtocol):
     when they hold bytes back)."""
 
     __slots__ = (
+        "app_deadline",
+        "body_deadline",
         "chunked_body",
         "client",
         "content_length",
@@ -72,6 +75,8 @@ class HttpProtocol(FlowControlProtocol):
         self.pipeline: deque[RequestCycle] = deque()
         self.phase = HEAD
         self.deadline = 0.0
+        self.body_deadline = 0.0  # these two: see timelimits.py
+        self.app_deadline = 0.0
         self.reading_paused = False
         self.write_paused = False
         self.drain_waiter: asyncio.Future[None] | None = None
@@ -140,6 +145,9 @@ class HttpProtocol(FlowControlProtocol):
             self.phase = HEAD
             timeout = self.state.timeout_request_head
             self.deadline = self.state.now + timeout if timeout > 0 else 0.0
+        metrics = self.state.metrics
+        if metrics is not None:
+            metrics.bytes_in += len(data)
         try:
             self.feed(data)
         except ProtocolError as exc:
@@ -183,6 +191,8 @@ class HttpProtocol(FlowControlProtocol):
             return
         self.reading_paused = False
         self.transport.resume_reading()
+        if self.body_deadline:
+            timelimits.reading_resumed(self)
 
     # ------------------------------------------------------------------ requests
     def on_request_head(
@@ -231,6 +241,8 @@ class HttpProtocol(FlowControlProtocol):
                 raise ProtocolError(400, "both Content-Length and Transfer-Encoding")
             # The one value allowed, spelled one way (h11 hands it over lowercased already).
             headers[:] = [(n, b"chunked" if n == b"transfer-encoding" else v) for n, v in headers]
+        if length and state.limit_request_body is not None and length > state.limit_request_body:
+            raise ProtocolError(413, "request body too large")  # before the app, before 100
         self.content_length = length or 0
         if hosts != 1 and (version == "1.1" or hosts > 1):
             raise ProtocolError(400, "a request needs exactly one Host header")
@@ -263,6 +275,8 @@ class HttpProtocol(FlowControlProtocol):
                 else extensions.for_http10(self.extensions)
             ),
         }
+        if state.request_ids is not None:
+            request_id(scope, headers, state.request_id_header, state.request_ids)
         if self.proxy_trusted and state.proxy_peers is not None:
             apply_proxy_headers(scope, state.proxy_peers, state.proxy_mode)
         if upgrade:
@@ -278,6 +292,11 @@ class HttpProtocol(FlowControlProtocol):
         self.parsing = cycle
         if chunked:
             self.chunked_body = ChunkedBody(state, self._chunk_data)
+        if cycle.more_body and state.timeout_request_body > 0:
+            if expect_100:
+                cycle.body_timer = timelimits.AFTER_CONTINUE  # the client waits for our 100
+            else:
+                timelimits.expect_body(self, cycle)
         if self.cycle is None:
             self._start(cycle)
         else:
@@ -319,14 +338,19 @@ class HttpProtocol(FlowControlProtocol):
     def _start(self, cycle: RequestCycle) -> None:
         self.cycle = cycle
         state = self.state
-        if state.limit_concurrency is not None and state.too_busy():
+        if state.limit_concurrency is not None and state.on_full is None and state.too_busy():
             cycle.keep_alive = False
             cycle.respond_error(503)
+            if state.metrics is not None:
+                state.metrics.overloaded += 1
             return
         cycle.task = state.create_task(cycle.run(state.app))
+        if state.timeout_request is not None:
+            timelimits.app_started(self)
 
     def on_response_complete(self, cycle: RequestCycle) -> None:
         self.cycle = None
+        self.app_deadline = 0.0
         state = self.state
         state.request_finished()
         if not cycle.keep_alive or self.transport.is_closing():
@@ -368,7 +392,11 @@ class HttpProtocol(FlowControlProtocol):
         unless its app already started answering."""
         if self.transport.is_closing():
             return
-        logger.debug("Closing %s: %d %s", self.client, status, reason)
+        state = self.state
+        if state.throttle.allow(logger, state.now):  # a junk flood writes a bounded log
+            logger.info("Refused a request from %s: %d %s", self.client, status, reason)
+        if state.metrics is not None:
+            state.metrics.reject(status)
         error = framing.error_response(status, self.state.default_headers, reason)
         parsing = self.parsing
         abandoned = False
@@ -404,6 +432,8 @@ class HttpProtocol(FlowControlProtocol):
             self.reject(408, "request head not received in time")
         elif self.phase == IDLE:
             self.close()
+        else:
+            timelimits.on_busy_deadline(self)
 
     def shutdown(self) -> None:
         """Stop after what is in flight, without racing a request the client is sending.
@@ -452,6 +482,17 @@ def split_target(target: bytes) -> tuple[bytes, bytes]:
             target = b"/" + target  # "http://host" or "http://host?query"
     path, _, query = target.partition(b"?")
     return path, query
+
+
+def request_id(
+    scope: dict[str, Any],
+    headers: list[tuple[bytes, bytes]],
+    name: bytes | None,
+    ids: RequestIds,
+) -> None:
+    """--request-id-header: the client's id (or a new one) in scope["state"]["request_id"]."""
+    incoming = next((value for key, value in headers if key == name), None)
+    scope["state"]["request_id"] = ids.take(incoming).decode("ascii")
 
 
 def _header(headers: list[tuple[bytes, bytes]], name: bytes) -> bytes | None:

@@ -34,6 +34,8 @@ from mypkg.supervisor.channel import Channel, Message
 from mypkg.supervisor.checks import check_settings
 from mypkg.supervisor.child import WorkerSpec, import_serving_stack, load_app
 from mypkg.supervisor.heartbeat import Heartbeat
+from mypkg.supervisor.hooks import Hooks
+from mypkg.supervisor.observer import Observer, restart_cause
 from mypkg.supervisor.pidfile import Pidfile
 from mypkg.supervisor.pool import Backoff, Child, Pool, describe_exit
 from mypkg.supervisor.privileges import Identity
@@ -63,6 +65,7 @@ class Arbiter:
     def __init__(self, config: Config, reread: Callable[[], Config]) -> None:
         check_settings(config)
         self.config = config
+        self.hooks = Hooks(config)
         self.reread = reread
         self.identity = Identity.resolve(config.user, config.group)
         self.pool = Pool()
@@ -87,6 +90,8 @@ class Arbiter:
         self.name = config.app if isinstance(config.app, str) else "app"
         self._wake_r, self._wake_w = os.pipe()
         self.selector = selectors.DefaultSelector()
+        self.observer: Observer | None = None  # --metrics-bind
+        self.delay_until = 0.0  # --shutdown-delay after SIGTERM: serving on, /readyz at 503
 
     # ------------------------------------------------------------------ the loop
     def run(self) -> int:
@@ -94,7 +99,9 @@ class Arbiter:
             self._start()
             self._turn()  # at once: the first workers fork now, not a tick after the bind
             while self.pool or not self.stopping:
-                self.selector.select(self._timeout())
+                for key, _ in self.selector.select(self._timeout()):
+                    if key.data is not None:  # the metrics endpoint's sockets
+                        key.data()
                 self._turn()
         finally:
             self._cleanup()
@@ -106,7 +113,10 @@ class Arbiter:
             os.umask(config.umask)
         if self.pidfile is not None:
             self.pidfile.create(os.getpid())
+        self.hooks.call("on_starting", self.hooks.server)
         self.sockets = bind_sockets(config)
+        self.observer = Observer(config, self.selector, self.pool)
+        self.observer.ready = self._is_ready
         setproctitle(f"mypkg: master [{self.name}]")
         for fd in (self._wake_r, self._wake_w):
             os.set_blocking(fd, False)
@@ -146,9 +156,15 @@ class Arbiter:
             self._on_message(message)
         while self.changes:
             self._reload("changes in " + ", ".join(self.changes.popleft()))
-        for child, code in self.pool.reap():
+        exited = self.pool.reap()
+        if exited:  # what they wrote before exiting (their last figures) comes first
+            for message in self.channel.receive():
+                self._on_message(message)
+        for child, code in exited:
             self._on_exit(child, code)
         now = time.monotonic()
+        if self.delay_until and now >= self.delay_until and not self.stopping:
+            self._stop(graceful=True)
         self._check(now)
         if not self.stopping:
             self._manage(now)
@@ -164,12 +180,16 @@ class Arbiter:
             deadlines.append(self.backoff.not_before)
         if self.notifier.watchdog_interval:
             deadlines.append(self.next_watchdog)
+        if self.delay_until and not self.stopping:
+            deadlines.append(self.delay_until)
         return max(0.0, min(deadlines) - now)
 
     def _cleanup(self) -> None:
         if self.watcher is not None:
             self.watcher.stop()
         signal.set_wakeup_fd(-1)
+        if self.observer is not None:
+            self.observer.close()
         self._close_sockets()
         if self.pidfile is not None:
             self.pidfile.remove()
@@ -198,10 +218,23 @@ class Arbiter:
         handler()
 
     def handle_term(self) -> None:
-        """Graceful stop; a second TERM/INT makes it a fast one."""
+        """Graceful stop, after --shutdown-delay; a second TERM/INT makes it a fast one."""
+        delay = self.config.shutdown_delay
+        if delay > 0 and not self.stopping and not self.delay_until:
+            self.delay_until = time.monotonic() + delay
+            logger.info("Stopping in %gs (--shutdown-delay); /readyz now answers 503", delay)
+            self.notifier.status(f"Stopping in {delay:g}s")
+            return
         self._stop(graceful=self.stopping == 0)
 
-    handle_int = handle_term
+    def handle_int(self) -> None:
+        self._stop(graceful=self.stopping == 0)
+
+    def _is_ready(self) -> bool:
+        """/readyz: all workers served once, one serves now, no stop (or its delay) has begun."""
+        if not self.announced or self.stopping or self.delay_until:
+            return False
+        return any(child.ready for child in self.pool.active())
 
     def handle_quit(self) -> None:
         self._stop(graceful=False)
@@ -242,6 +275,8 @@ class Arbiter:
         elif message.kind == "recycle" and not child.retiring and not child.stopping:
             child.retiring = message.detail
             logger.info("Worker %d %s; starting its replacement", child.pid, message.detail)
+        elif message.kind == "stats" and self.observer is not None:
+            self.observer.stats(child.pid, message.detail)
         elif message.kind == "failed":
             code, _, child.failure = message.detail.partition(" ")
             child.failure_code = int(code) if code.isdigit() else EXIT_STARTUP
@@ -259,6 +294,7 @@ class Arbiter:
             logger.info("Ready: %s", status)
             press_ctrl_c()
             self.notifier.ready(status)
+            self.hooks.call("when_ready", self.hooks.server)
         elif self.reloading:
             logger.info("Reloaded (%s): %s", self.reloading, status)
             self.reloading = ""
@@ -270,6 +306,11 @@ class Arbiter:
         # abandoned or superseded (another HUP) were going away anyway.
         booting_for_nothing = not child.ready and child.generation < self.generation
         expected = child.stopping and not (child.hung and not child.ready)
+        if self.observer is not None:
+            cause = None if self.stopping or not child.ready else "?"
+            if cause:
+                cause = restart_cause(child, self.generation, expected)
+            self.observer.exited(child, cause)
         if self.stopping or expected or booting_for_nothing:
             logger.info("Worker %d exited (%s)", child.pid, how)
         elif not child.ready:
@@ -344,12 +385,28 @@ class Arbiter:
                 )
                 child.hung = True
                 self.pool.signal(child, signal.SIGABRT, now + ABORT_GRACE)
+        lifetime = self.config.max_worker_lifetime
+        if lifetime and not self.stopping:
+            self._check_lifetimes(now, lifetime)
         limit = self.config.limit_max_memory
         if limit and now >= self.next_memory_check:
             self.next_memory_check = now + TICK
             for child, rss in self.pool.over_memory(limit * MiB):
                 child.retiring = f"uses {rss / MiB:.0f} MiB (--limit-max-memory {limit})"
                 logger.warning("Worker %d %s; starting its replacement", child.pid, child.retiring)
+
+    def _check_lifetimes(self, now: float, lifetime: float) -> None:
+        """--max-worker-lifetime: one worker at a time, and only while every other serves."""
+        active = self.pool.active()
+        if any(c.retiring or not c.ready for c in active):
+            return
+        jitter = self.config.max_worker_lifetime_jitter
+        for child in active:
+            limit = lifetime + random.Random(child.pid).uniform(0, jitter)  # fixed per worker
+            if now - child.ready_at >= limit:
+                child.retiring = f"reached its lifetime of {limit:.0f}s (--max-worker-lifetime)"
+                logger.info("Worker %d %s; starting its replacement", child.pid, child.retiring)
+                return
 
     # ------------------------------------------------------------------ the target
     def _keepers(self) -> list[Child]:
@@ -407,7 +464,8 @@ class Arbiter:
             master_pid=os.getpid(),
             app=self.app,
             max_requests=limit,
-            close_fds=[self._wake_r, self._wake_w],
+            close_fds=[self._wake_r, self._wake_w, *(self.observer.fds() if self.observer else [])],
+            hooks=self.hooks,
         )
 
     # ------------------------------------------------------------------ reload and stop
@@ -419,6 +477,7 @@ class Arbiter:
             config.check()
             check_settings(config)
             identity = Identity.resolve(config.user, config.group)
+            Hooks(config)  # a hook path that does not load is refused like a bad setting
         except ConfigError as exc:
             logger.error("Reload (%s) refused: %s; the current workers keep serving", why, exc)
             self.notifier.status(f"Reload refused: {exc}")
@@ -432,6 +491,8 @@ class Arbiter:
         self.reloading = why
         self.broken = ""
         logger.info("Reloading (%s): starting %d new worker(s) first", why, self.target)
+        self.hooks = Hooks(config)  # checked by reread: a bad path was refused above
+        self.hooks.call("on_reload", self.hooks.server)
         self.notifier.reloading(f"Reloading ({why})")
 
     def _stop(self, graceful: bool) -> None:

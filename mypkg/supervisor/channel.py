@@ -11,7 +11,7 @@ import contextlib
 import os
 from typing import NamedTuple
 
-_MAX_LINE = 2048  # well below PIPE_BUF (4096 on Linux): writes of this size are atomic
+_MAX_LINE = 4000  # below PIPE_BUF (4096 on Linux): writes of this size are atomic
 
 
 class Message(NamedTuple):

@@ -12,7 +12,7 @@ import os
 
 from mypkg.config import Config
 from mypkg.errors import ConfigError
-from mypkg.settings import Setting, SupervisorSettings
+from mypkg.settings import HookSettings, Setting, SupervisorSettings
 
 _RELOAD_DETAILS = ("reload_dir", "reload_include", "reload_exclude", "reload_delay")
 
@@ -30,7 +30,8 @@ def master_settings_given(config: Config) -> list[str]:
     """The flags of the master-only settings set from any source."""
     return [
         setting.flag
-        for name, setting in vars(SupervisorSettings).items()
+        for section in (SupervisorSettings, HookSettings)  # hooks are the master's too
+        for name, setting in vars(section).items()
         if isinstance(setting, Setting) and given(config, name)
     ]
 

@@ -30,12 +30,14 @@ from mypkg.logging import reopen_log_files
 from mypkg.server import Server, loop_factory, protocol_class, run_loop
 from mypkg.supervisor.channel import Channel
 from mypkg.supervisor.heartbeat import Heartbeat
+from mypkg.supervisor.hooks import Hooks, HookWorker
 from mypkg.supervisor.privileges import Identity
 
 logger = logging.getLogger("mypkg.error")
 
 EXIT_CRASHED = 1  # an unexpected exception after the worker was serving
 EXIT_ABORTED = 6  # the master's SIGABRT: the event loop was blocked too long
+REPORT_INTERVAL = 0.25  # seconds between a worker's /metrics reports to the master
 
 # Until it serves, a worker dies of TERM/QUIT (it has nothing to drain) and ignores the rest:
 # SIGINT from a terminal's Ctrl-C reaches every process of the group, but only the master acts.
@@ -57,30 +59,41 @@ class WorkerSpec:
     app: ASGI3App | None = None  # preloaded by the master (--preload)
     max_requests: int | None = None  # --limit-max-requests plus this worker's jitter
     close_fds: list[int] = field(default_factory=list)  # the master's own descriptors
+    hooks: Hooks | None = None  # server hooks from the config (post_fork, worker_exit, ...)
 
 
 def run_worker(spec: WorkerSpec) -> NoReturn:
     """Run in the child right after fork; never returns into the master's code."""
     code = EXIT_CRASHED
+    hook_worker = HookWorker(spec.config)
     try:
-        code = _run(spec)
+        code = _run(spec, hook_worker)
     except BaseException:
         logger.exception("Worker %d crashed", os.getpid())
     finally:
+        if spec.hooks is not None:
+            spec.hooks.call("worker_exit", spec.hooks.server, hook_worker)
         for stream in (sys.stdout, sys.stderr):
             with contextlib.suppress(OSError, ValueError):
                 stream.flush()
         os._exit(code)
 
 
-def _run(spec: WorkerSpec) -> int:
+def _run(spec: WorkerSpec, hook_worker: HookWorker) -> int:
     _become_worker(spec)
+    hooks = spec.hooks
+    if hooks is not None:
+        hooks.call("post_fork", hooks.server, hook_worker)
     try:
         spec.identity.apply()
         spec.config.limit_max_requests = spec.max_requests
         app = spec.app if spec.app is not None else load_app(spec.config)
     except ConfigError as exc:
         return _boot_failed(spec, exc.exit_code, str(exc))
+    if hooks is not None:
+        hook_worker.app = app
+        hooks.call("post_worker_init", hook_worker)
+        app = hooks.wrap(app, hook_worker)
     worker = Worker(spec, app)
     try:
         run_loop(worker.main(), spec.config.loop)
@@ -165,22 +178,37 @@ class Worker:
         self.spec = spec
         self.server = Server(spec.config)
         self.server.app = app
+        self.server.own_endpoint = False  # the master serves --metrics-bind for every worker
+        self.next_report = 0.0
         self.ready = False
         self.leaving = False  # asked the master for a replacement
         self.stopping = False
 
     async def main(self) -> None:
-        await self.server.serve(
-            self.spec.sockets,
-            install_signal_handlers=False,
-            on_tick=self.on_tick,
-            on_max_requests=self.on_max_requests,
-            announce=False,  # the master says it once for all workers
-        )
+        try:
+            await self.server.serve(
+                self.spec.sockets,
+                install_signal_handlers=False,
+                on_tick=self.on_tick,
+                on_max_requests=self.on_max_requests,
+                announce=False,  # the master says it once for all workers
+            )
+        finally:
+            self.report()  # the last figures: nothing served is lost from the master's counters
+
+    def report(self) -> None:
+        """Send the master this worker's /metrics figures (cumulative since it started)."""
+        state = self.server.state
+        if state is not None and state.metrics is not None:
+            self.spec.channel.send("stats", state.metrics_snapshot())
 
     def on_tick(self) -> None:
         """Run by the server's ticker in the event loop: the proof that the loop runs."""
         self.spec.heartbeat.beat()
+        state = self.server.state
+        if state is not None and state.metrics is not None and state.now >= self.next_report:
+            self.next_report = state.now + REPORT_INTERVAL
+            self.report()
         if not self.ready:
             self.ready = True
             self._install_signal_handlers()
@@ -195,6 +223,7 @@ class Worker:
         self.leaving = True
         served = self.server.state.total_requests if self.server.state else 0
         reason = f"served {served} requests (--limit-max-requests)"
+        self.report()  # current figures before the master starts the replacement
         if not self.spec.channel.send("recycle", reason):
             self.stop()  # no master to start a replacement first: just go
 

@@ -59,3 +59,13 @@ def route(log: Any, cfg: Any) -> None:
 def _forwarding(name: str) -> bool:
     handlers = logging.getLogger(name).handlers
     return bool(handlers) and all(isinstance(handler, Forward) for handler in handlers)
+
+
+def json_lines(log: Any) -> None:
+    """MYPKG_LOG_FORMAT=json: Gunicorn's error and access handlers write JSON lines too (its own
+    messages included), so that one stream has one format."""
+    from mypkg.jsonlog import JsonFormatter
+
+    for logger in (log.error_log, log.access_log):
+        for handler in logger.handlers:
+            handler.setFormatter(JsonFormatter())

@@ -438,6 +438,40 @@ def warnings(cfg: Any) -> list[str]:
     return lines
 
 
+# mypkg settings with no Gunicorn counterpart that matter to operators: under Gunicorn they come
+# from their MYPKG_* variable (or MYPKG_CONFIG's file), exactly as under mypkg-supervise.
+MYPKG_ONLY: dict[str, str] = {
+    "limit_request_body": "Gunicorn has no body limit; 413 as under mypkg-supervise.",
+    "timeout_request_body": "A stalled request body gets 408 (see min_request_body_rate).",
+    "min_request_body_rate": "A body trickled slower than this gets 408.",
+    "timeout_request": "Gunicorn's `timeout` is the worker heartbeat, not a per-request limit:"
+    " this one cancels one request's task (504) and the worker serves on.",
+    "shutdown_delay": "Each worker, on Gunicorn's SIGTERM, serves on this long with its /readyz at"
+    " 503, then drains; the drain gets graceful_timeout minus the delay. Gunicorn's TERM does not"
+    " say why, so a HUP or TTOU replacement waits the delay too.",
+    "log_format": "json: Gunicorn's error and access handlers (errorlog, accesslog) get mypkg's"
+    " JSON formatter in each worker, Gunicorn's own worker lines included; the master's lines"
+    " stay Gunicorn's (use logconfig_dict with `mypkg.jsonlog.JsonFormatter` for those).",
+    "request_id_header": "As under mypkg-supervise.",
+    "access_log_header": "As under mypkg-supervise (JSON lines and LogRecord extras).",
+    "backpressure": "With worker_connections (limit_concurrency): the worker stops accepting at"
+    " the limit instead of answering 503; the overflow waits in the backlog or goes to another"
+    " worker.",
+    "metrics_bind": "Each worker serves /metrics, /healthz, /readyz on this address (shared with"
+    " SO_REUSEPORT); the workers sum their figures through files under worker_tmp_dir, so any"
+    " worker answers for all. Worker restarts are not counted (Gunicorn's master decides them).",
+}
+
+
+def mypkg_only_table() -> str:
+    """Markdown rows for the mypkg settings a Gunicorn deployment sets through MYPKG_*."""
+    lines = ["", "### mypkg settings without a Gunicorn counterpart", ""]
+    lines += ["| mypkg | Variable | Under Gunicorn |", "|---|---|---|"]
+    for name, note in MYPKG_ONLY.items():
+        lines.append(f"| `{name}` | `{SETTINGS[name].env}` | {note} |")
+    return "\n".join(lines) + "\n"
+
+
 def mapped_targets() -> set[str]:
     return {row.target for row in TABLE.values() if row.target is not None}
 

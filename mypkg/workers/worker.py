@@ -19,6 +19,7 @@ import contextlib
 import os
 import signal
 import sys
+import tempfile
 import traceback
 from collections.abc import Callable
 from types import FrameType
@@ -39,7 +40,7 @@ CLEANUP_BUDGET = 1.0  # seconds for leftover tasks and the default executor afte
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT)
 # mypkg settings that mean nothing under Gunicorn (it binds and forks): their MYPKG_* variables
 # are ignored with a warning, as are those of settings the table maps from Gunicorn's.
-_GUNICORN_OWNED_SECTIONS = ("Sockets", "Processes", "Supervisor")
+_GUNICORN_OWNED_SECTIONS = ("Sockets", "Processes", "Supervisor", "Server hooks")
 
 
 class AsgiWorker(Worker):  # type: ignore[misc]  # gunicorn is untyped
@@ -82,6 +83,8 @@ class AsgiWorker(Worker):  # type: ignore[misc]  # gunicorn is untyped
         logs.route(self.log, self.cfg)
         try:
             config = build_config(self)
+            if config.log_format == "json":
+                logs.json_lines(self.log)
             config.app_object = self._import_app()
             app = config.load_app()
             self.new_loop = loop_factory(config.loop)
@@ -96,6 +99,11 @@ class AsgiWorker(Worker):  # type: ignore[misc]  # gunicorn is untyped
         self.wsgi = hooks.wrap(app, self, mapping.is_default)
         self.server = Server(config)
         self.server.app = self.wsgi
+        if config.metrics_bind is not None:  # the workers sum their figures through files
+            from mypkg.metrics import SharedFigures
+
+            directory = self.cfg.worker_tmp_dir or tempfile.gettempdir()
+            self.server.shared_figures = SharedFigures(f"{directory}/mypkg-metrics-{self.ppid}")
 
     def _import_app(self) -> Any:
         """Gunicorn's loader (wsgi_app, preload_app, ``module:factory()``). Under --reload, a
@@ -143,6 +151,7 @@ class AsgiWorker(Worker):  # type: ignore[misc]  # gunicorn is untyped
             await self.server.serve(
                 sockets, install_signal_handlers=False, on_tick=self._tick, announce=False
             )
+            self.server.publish_figures()  # the last ones: nothing served is lost from the sum
         except asyncio.CancelledError:
             if not self.quick:
                 raise
@@ -152,13 +161,14 @@ class AsgiWorker(Worker):  # type: ignore[misc]  # gunicorn is untyped
         """Called by the server's ticker on the event loop: the heartbeat, plus exit checks."""
         self.notify()
         assert self.server is not None
+        self.server.publish_figures()
         state = self.server.state
         if state is not None and self.timeout and state.tick_interval > self.timeout / 2:
             # Gunicorn gives a worker self.timeout (half its --timeout) between heartbeats.
             state.tick_interval = max(0.05, self.timeout / 2)
         if self.alive and self.ppid == os.getppid():
             return
-        if not self.server.stopping:
+        if not self.server.stopping and not self.server.delaying:
             if self.alive:
                 self.log.info("Parent changed, shutting down: %s", self)
             self.alive = False
@@ -180,7 +190,7 @@ class AsgiWorker(Worker):  # type: ignore[misc]  # gunicorn is untyped
         self.alive = False
         if not self.server.stopping:  # a second TERM must not turn a drain into a cut
             self.log.info("Worker received SIGTERM: finishing in-flight requests")
-            self.server.request_exit()
+            self.server.request_exit_after_delay()
 
     def _on_quit(self) -> None:
         assert self.server is not None
@@ -245,7 +255,16 @@ def build_config(worker: Any) -> Config:
     values.update(getattr(worker, "FORCED", {}))
     for line in ignored_variables(os.environ, values):
         worker.log.warning("%s", line)
-    return Config.from_sources(values, os.environ)
+    config = Config.from_sources(values, os.environ)
+    delay = config.shutdown_delay
+    if delay > 0:  # Gunicorn's SIGKILL comes graceful_timeout after SIGTERM: delay + drain fit
+        drain = config.timeout_graceful_shutdown
+        if delay >= drain:
+            worker.log.warning(
+                "MYPKG_SHUTDOWN_DELAY=%g leaves no time to drain within graceful_timeout", delay
+            )
+        config.timeout_graceful_shutdown = max(0.0, drain - delay)
+    return config
 
 
 def ignored_variables(environ: Any, values: dict[str, object]) -> list[str]:
