@@ -56,6 +56,7 @@ class HttpProtocol(asyncio.Protocol):
         "reading_paused",
         "scheme",
         "server",
+        "starting",
         "state",
         "transport",
         "upgrade_rest",
@@ -68,6 +69,7 @@ class HttpProtocol(asyncio.Protocol):
         self.loop = state.loop
         self.transport: asyncio.Transport = None  # type: ignore[assignment]
         self.cycle: RequestCycle | None = None  # the request whose app is running
+        self.starting: RequestCycle | None = None  # self.cycle, its app not started yet
         self.parsing: RequestCycle | None = None  # the request whose body is being read
         self.pipeline: deque[RequestCycle] = deque()
         self.phase = HEAD
@@ -142,6 +144,12 @@ class HttpProtocol(asyncio.Protocol):
             self.reject(exc.status, exc.reason)
         except Exception as exc:  # a bug must not escape into the transport and drop the rest
             self.parse_failed(exc)
+        starting = self.starting
+        if starting is not None:
+            # Once the whole read is parsed (a body that came with the head is there already;
+            # the parser is not re-entered), and eagerly: see ServerState.start_task.
+            self.starting = None
+            starting.task = self.state.start_task(starting.run(self.state.app))
 
     def eof_received(self) -> bool | None:
         return None  # the transport closes; connection_lost tells any running cycle
@@ -269,7 +277,8 @@ class HttpProtocol(asyncio.Protocol):
         cycle = RequestCycle(self, scope, keep_alive, expect_100, chunked or bool(length))
         self.parsing = cycle
         if self.cycle is None:
-            self._start(cycle)
+            if self._admit(cycle):
+                self.starting = cycle  # its app starts when the read is parsed: data_received
         else:
             self.pipeline.append(cycle)
             self.pause_reading()
@@ -289,14 +298,25 @@ class HttpProtocol(asyncio.Protocol):
         self.deadline = 0.0
         self.state.upgrade(self.transport, scope, rest)
 
-    def _start(self, cycle: RequestCycle) -> None:
+    def _admit(self, cycle: RequestCycle) -> bool:
+        """Make ``cycle`` the current request; False if it was answered 503 (too busy)."""
         self.cycle = cycle
         state = self.state
         if state.limit_concurrency is not None and state.too_busy():
             cycle.keep_alive = False
             cycle.respond_error(503)
-            return
-        cycle.task = state.create_task(cycle.run(state.app))
+            return False
+        return True
+
+    def _start(self, cycle: RequestCycle) -> None:
+        """Schedule the app of a request that waited (pipelined, or parsed inside ``send``).
+
+        This runs inside the previous request's task: not eagerly (that would nest one app in
+        another and recurse once per pipelined request), and in a copy of the server's context,
+        not of the previous app's, so that nothing it set leaks into this request."""
+        if self._admit(cycle):
+            state = self.state
+            cycle.task = state.context.run(state.create_task, cycle.run(state.app))
 
     def on_response_complete(self, cycle: RequestCycle) -> None:
         self.cycle = None
@@ -329,6 +349,10 @@ class HttpProtocol(asyncio.Protocol):
                 self.reject(exc.status, exc.reason)
             except Exception as exc:
                 self.parse_failed(exc)
+            starting = self.starting
+            if starting is not None:  # admitted by on_request_head already
+                self.starting = None
+                starting.task = state.context.run(state.create_task, starting.run(state.app))
 
     # ------------------------------------------------------------------ ending connections
     def reject(self, status: int, reason: str) -> None:
