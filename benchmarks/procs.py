@@ -123,7 +123,8 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _server_env() -> dict[str, str]:
+def server_env() -> dict[str, str]:
+    """The environment a server runs in: this checkout first on PYTHONPATH, unbuffered output."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
     env["PYTHONUNBUFFERED"] = "1"
@@ -220,7 +221,7 @@ def running_server(
         proc = subprocess.Popen(
             ["taskset", "-c", cpus, *argv],
             cwd=REPO_ROOT,
-            env=_server_env(),
+            env=server_env(),
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,

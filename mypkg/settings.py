@@ -272,7 +272,8 @@ class HttpSettings:
     limit_request_line = Setting(
         4094,
         integer(0, 65536),
-        "Maximum size of the request line in bytes; longer gets 414. 0 means the maximum, 65536.",
+        "Maximum size of the request line in bytes (method, target and version, without the"
+        " CRLF, as Gunicorn counts); longer gets 414. 0 means the maximum, 65536.",
     )
     limit_request_fields = Setting(
         100, integer(1, 32768), "Maximum number of request header fields; more gets 431."
@@ -280,8 +281,16 @@ class HttpSettings:
     limit_request_field_size = Setting(
         8190,
         integer(0, 65536),
-        "Maximum size of one request header field in bytes; larger gets 431."
-        " 0 means the maximum, 65536.",
+        "Maximum size of one request header field line in bytes, counted as `name: value` plus"
+        " the CRLF (Gunicorn's count; whitespace around the value is not counted); larger gets"
+        " 431. 0 means the maximum, 65536.",
+    )
+    limit_request_head_size = Setting(
+        65536,
+        integer(1024, 1 << 24),
+        "Maximum size of a whole request head in bytes (request line and fields, as received),"
+        " and of a chunked body's trailer section; larger gets 431. It bounds the memory a"
+        " connection can hold while its head arrives.",
     )
     server_header = Setting(
         True, boolean, "Send a 'Server: mypkg' header.", kind="toggle", uvicorn=Uvicorn()

@@ -109,6 +109,7 @@ class ServerState:
         "limit_request_field_size",
         "limit_request_fields",
         "limit_request_line",
+        "limit_request_target",
         "log_connections",
         "loop",
         "max_head_size",
@@ -156,13 +157,18 @@ class ServerState:
         self.limit_request_line = config.limit_request_line or 65536
         self.limit_request_fields = config.limit_request_fields
         self.limit_request_field_size = config.limit_request_field_size or 65536
-        # The whole head may not exceed a full request line plus the maximum number of maximal
-        # fields; h11 gets the same budget as its incomplete-event limit.
-        self.max_head_size = (
+        # The whole head, counted as it arrives (h11 gets it as its incomplete-event limit too):
+        # never more than a full request line plus the maximum number of maximal fields.
+        self.max_head_size = min(
+            config.limit_request_head_size,
             self.limit_request_line
-            + 2
-            + self.limit_request_fields * (self.limit_request_field_size + 2)
+            + 4
+            + self.limit_request_fields * (self.limit_request_field_size + 2),
         )
+        # llhttp hands over the target alone: a target this long or shorter fits in the request
+        # line whatever the method (at most 13 bytes), two spaces and "HTTP/1.1"; past it the
+        # parser measures the whole line.
+        self.limit_request_target = self.limit_request_line - 23
         self.timeout_keep_alive = config.timeout_keep_alive
         self.timeout_request_head = config.timeout_request_head
         self.server_header = config.server_header

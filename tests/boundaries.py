@@ -1,9 +1,10 @@
 """Requests exactly at a head limit and one past it, in mypkg's own meaning of each setting.
 
-``limit_request_line`` bounds the request target, ``limit_request_fields`` the number of header
-fields (Host included) and ``limit_request_field_size`` ``len(name) + len(value) + 2`` (the
-``": "``). A test sends ``at(N)`` (answered 200) and ``at(N + 1)`` (refused), so an off-by-one
-in either backend (``>=`` against ``>``) fails it.
+They count as Gunicorn does (README, "Request parsing rules"): ``limit_request_line`` bounds the
+whole request line without its CRLF, ``limit_request_fields`` the number of header fields (Host
+included) and ``limit_request_field_size`` a field as ``name: value`` plus its CRLF. A test sends
+``at(N)`` (answered 200) and ``at(N + 1)`` (refused), so an off-by-one in either backend (``>=``
+against ``>``) fails it.
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ Builder = Callable[[int], bytes]
 
 
 def request_line(n: int) -> bytes:
-    """A request whose target is ``n`` bytes long."""
-    return b"GET /" + b"a" * (n - 1) + b" HTTP/1.1\r\nHost: x\r\n\r\n"
+    """A request whose request line (``GET /aaa HTTP/1.1``, no CRLF) is ``n`` bytes long."""
+    return b"GET /" + b"a" * (n - len(b"GET / HTTP/1.1")) + b" HTTP/1.1\r\nHost: x\r\n\r\n"
 
 
 def field_count(n: int) -> bytes:
@@ -26,8 +27,8 @@ def field_count(n: int) -> bytes:
 
 
 def field_size(n: int) -> bytes:
-    """A request with one field of size ``n`` (``X-Big``: 5 bytes of name, n - 7 of value)."""
-    return b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"v" * (n - 7) + b"\r\n\r\n"
+    """A request with one field line of ``n`` bytes, CRLF included (``X-Big: vvv``)."""
+    return b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"v" * (n - len(b"X-Big: \r\n")) + b"\r\n\r\n"
 
 
 LIMITS: dict[str, tuple[int, Builder]] = {

@@ -35,7 +35,8 @@ async def _lifespan(receive: Any, send: Any) -> None:
 
 async def app(scope: Any, receive: Any, send: Any) -> None:
     """/ answers with the worker's pid; /slow?S sleeps S seconds (asyncio); /block?S blocks the
-    event loop for S seconds; /scope answers with parts of the scope as JSON."""
+    event loop for S seconds; /headers answers with the request headers once the body is read;
+    /scope answers with parts of the scope as JSON."""
     if scope["type"] == "lifespan":
         await _lifespan(receive, send)
         return
@@ -52,6 +53,12 @@ async def app(scope: Any, receive: Any, send: Any) -> None:
         body = b"slept"
     elif path.endswith("/block"):
         time.sleep(float(query or 1))  # deliberately blocks the loop (Gunicorn's timeout test)
+    elif path.endswith("/headers"):  # after the whole body: what a trailer section did to them
+        while (await receive()).get("more_body"):
+            pass
+        body = json.dumps(
+            [[k.decode("latin-1"), v.decode("latin-1")] for k, v in scope["headers"]]
+        ).encode()
     elif path.endswith("/scope"):
         parts = {key: scope[key] for key in ("root_path", "path", "scheme", "client")}
         tls = scope.get("extensions", {}).get("tls")

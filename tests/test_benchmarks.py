@@ -1,16 +1,18 @@
 """The benchmark harness's own logic, without running servers: wrk output parsing, round order,
-the process-change schedule and the report's arithmetic (medians, spread, ratios, CPU per
-request, rounds left out for errors). The benchmarks themselves are run by hand
-(benchmarks/README.md).
+the process-change schedule, the report's arithmetic (medians, spread, ratios, CPU per request,
+rounds left out for errors) and the start-up benchmark's log matching and statistics. The
+benchmarks themselves are run by hand (benchmarks/README.md).
 """
 
 from __future__ import annotations
 
+import re
 import signal
 from typing import Any
 
 import pytest
 
+from benchmarks import startup
 from benchmarks.measure import Options, RunRecord
 from benchmarks.process_changes import _signals
 from benchmarks.report import _ratio_line, _row, _sweep_row, summarize, summarize_sweep
@@ -207,3 +209,75 @@ def test_sweep_keeps_rounds_with_timeouts_and_counts_them() -> None:
     assert rows[3].requests_per_second == 950.0 and rows[3].rounds_ok == 1
     assert rows[3].ratio_to_mypkg == pytest.approx(950 / 900)
     assert _sweep_row(rows[2])[:2] == ["2048", "mypkg"] and _sweep_row(rows[2])[9] == "120"
+
+
+# Lines as each server logs them at --log-level info (2 workers, then a SIGHUP), trimmed.
+SERVER_LOGS = {
+    "supervise": """[1] [INFO] Master 1: starting 2 worker(s) for benchmarks.apps.plain:app
+[1] [INFO] Booting worker 11
+[1] [INFO] Booting worker 12
+[11] [INFO] Serving on http://127.0.0.1:8000
+[1] [INFO] Worker 11 ready
+[12] [INFO] Serving on http://127.0.0.1:8000
+[1] [INFO] Worker 12 ready
+[1] [INFO] Ready: 2 worker(s) serving on http://127.0.0.1:8000""",
+    "gunicorn-mypkg": """[1] [INFO] Listening at: http://127.0.0.1:8000 (1)
+[11] [INFO] Booting worker with pid: 11
+[11] [INFO] Serving on http://127.0.0.1:8000
+[12] [INFO] Booting worker with pid: 12
+[12] [INFO] Serving on http://127.0.0.1:8000""",
+    "uvicorn": """INFO:     Uvicorn running on http://127.0.0.1:8000 (Press CTRL+C to quit)
+INFO:     Started server process [11]
+INFO:     Waiting for application startup.
+INFO:     Application startup complete.
+INFO:     Started server process [12]
+INFO:     Waiting for application startup.
+INFO:     Application startup complete.""",
+    "granian": """[INFO] Listening at: http://127.0.0.1:8000
+[INFO] Spawning worker-1 with PID: 11
+[INFO] Spawning worker-2 with PID: 12
+[INFO] Started worker-2
+[INFO] Started worker-2 runtime-1
+[INFO] Started worker-1""",
+}
+
+
+SERVING_LINES = {
+    "supervise": (4, 6),
+    "gunicorn-mypkg": (2, 4),
+    "uvicorn": (3, 6),
+    "granian": (3, 5),
+}
+
+
+@pytest.mark.parametrize("server", sorted(SERVER_LOGS))
+def test_startup_reads_each_servers_worker_lines(server: str) -> None:
+    """Each worker counts once (not the master's "serving on" summary, not granian's runtimes)."""
+    lines = [(float(i), line) for i, line in enumerate(SERVER_LOGS[server].splitlines())]
+    log = startup.LOGS[server]
+    first, second = SERVING_LINES[server]
+    found = [startup.nth_match(lines, log.serving, n) for n in (1, 2)]
+    assert found == [first, second]
+    assert startup.nth_match(lines, log.serving, 3) == -1.0  # not (yet) in the log
+    assert startup.nth_match(lines, log.serving, 1, start=first + 1) == second
+    pids = [m.group(1) for _, line in lines if (m := re.search(log.worker_pid, line))]
+    assert pids == ["11", "12"]
+
+
+def test_startup_statistics() -> None:
+    summary = startup.summarize([0.3, None, 0.1, 0.2, 0.5])
+    assert summary is not None
+    assert (summary.median, summary.low, summary.high, summary.count) == (0.25, 0.1, 0.5, 4)
+    assert summary.cell() == "250 (100-500)"
+    assert startup.summarize([None, None]) is None
+    diff = startup.paired_difference([1.0, None, 0.5], [0.9, 0.2, None])
+    assert diff is not None and diff.count == 1 and diff.median == pytest.approx(0.1)
+
+
+def test_startup_commands() -> None:
+    argv = startup.SCENARIOS["supervise-w1"].argv(8123)
+    assert argv[argv.index("--worker-timeout") + 1] == "30"  # the master even for one worker
+    assert argv[argv.index("--log-level") + 1] == "info"
+    assert "--workers" not in startup.SCENARIOS["mypkg"].argv(8123)
+    shown = startup.shown_command(startup.SCENARIOS["gunicorn-mypkg"].argv(0))
+    assert shown.startswith("PY -m gunicorn --bind 127.0.0.1:PORT ")

@@ -126,9 +126,9 @@ def test_translate_values() -> None:
 
 def test_bad_value_names_the_gunicorn_setting() -> None:
     with pytest.raises(ConfigError) as info:
-        mapping.translate(fake_worker(limit_request_line=70000))
+        mapping.translate(fake_worker(limit_request_field_size=70000))
     assert str(info.value) == (
-        "Gunicorn setting limit_request_line (--limit-request-line):"
+        "Gunicorn setting limit_request_field_size (--limit-request-field_size):"
         " expected an integer from 0 to 65536, got 70000"
     )
 

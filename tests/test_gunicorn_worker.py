@@ -197,9 +197,10 @@ def test_preload_app(tmp_path: Path) -> None:
         ),
         (
             "tests.gunicorn_apps:app",
-            ("--limit-request-line", "70000"),
+            ("--limit-request-field_size", "70000"),
             3,
-            "Gunicorn setting limit_request_line (--limit-request-line): expected an integer",
+            "Gunicorn setting limit_request_field_size (--limit-request-field_size): expected an"
+            " integer",
         ),
         (
             "tests.gunicorn_apps:app",

@@ -29,16 +29,21 @@ def _get(port: int, path: str = "/") -> httpx.Response:
 
 
 def _fire(port: int, path: str) -> threading.Thread:
-    """A request that will never be answered (it blocks its worker): sent from a thread."""
+    """A request that will never be answered (it blocks its worker): sent from a thread.
+
+    Returns once the request is sent: a signal sent next finds it at least queued."""
+    sent = threading.Event()
 
     def send() -> None:
         with socket.create_connection(("127.0.0.1", port), timeout=15) as sock:
             sock.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+            sent.set()
             with contextlib.suppress(OSError):
                 sock.recv(1)
 
     thread = threading.Thread(target=send, daemon=True)
     thread.start()
+    assert sent.wait(15), "the request could not be sent"
     return thread
 
 

@@ -3,15 +3,18 @@ value parsers. Cheaper than a server, and they pin the exact bytes."""
 
 from __future__ import annotations
 
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 
 import pytest
 
 from mypkg import values
 from mypkg.errors import ProtocolError
 from mypkg.http import framing
-from mypkg.http.h11_impl import _check_head
+from mypkg.http.headscan import HeadScanner
 from mypkg.http.protocol import split_target
+from mypkg.state import ServerState
+from tests.boundaries import LIMITS
 
 
 @pytest.mark.parametrize(
@@ -72,6 +75,19 @@ def test_error_response_is_complete_and_closes() -> None:
     assert body == b"too many request header fields\n"
 
 
+def scan(head: bytes, *, pieces: bool = False, **limits: int) -> int:
+    """Feed ``head`` to a HeadScanner (whole, or one byte at a time); where the head ended."""
+    settings = {"max_head_size": 65536, "limit_request_line": 4094, "limit_request_fields": 100}
+    state = SimpleNamespace(**{"limit_request_field_size": 8190, **settings, **limits})
+    scanner = HeadScanner(cast(ServerState, state))
+    if not pieces:
+        return scanner.feed(head)
+    for index in range(len(head)):
+        if scanner.feed(head[index : index + 1]) != -1:
+            return index + 1
+    return -1
+
+
 GOOD_HEAD = b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nX-T: a\tb\xe9\r\n\r\n"
 
 
@@ -87,14 +103,39 @@ GOOD_HEAD = b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nX-T: a\tb\xe9\r\
         b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 5, 5\r\n\r\n",
     ],
 )
-def test_h11_strict_head_check_refuses(head: bytes) -> None:
+@pytest.mark.parametrize("pieces", [False, True])
+def test_h11_strict_head_check_refuses(head: bytes, pieces: bool) -> None:
     with pytest.raises(ProtocolError) as info:
-        _check_head(head)
+        scan(head, pieces=pieces)
     assert info.value.status == 400
 
 
-def test_h11_strict_head_check_accepts() -> None:
-    _check_head(GOOD_HEAD)
+@pytest.mark.parametrize("pieces", [False, True])
+def test_h11_strict_head_check_accepts(pieces: bool) -> None:
+    assert scan(GOOD_HEAD + b"hello", pieces=pieces) == len(GOOD_HEAD)
+
+
+@pytest.mark.parametrize(
+    ("head", "limits", "status"),
+    [
+        (b"GET /" + b"a" * 100, {"limit_request_line": 64}, 414),
+        (b"GET / HTTP/1.1\r\nHost: x\r\nX: " + b"v" * 2000, {"max_head_size": 1024}, 431),
+        (
+            b"GET / HTTP/1.1\r\nHost: x\r\nX: " + b"v" * 100 + b"\r\n",
+            {"limit_request_field_size": 100},
+            431,
+        ),
+        (b"GET / HTTP/1.1\r\n" + b"X: y\r\n" * 5, {"limit_request_fields": 4}, 431),
+        (b"GET /" + b"a" * 5000, {}, 414),  # past the first KiB of a line: a plain length check
+    ],
+)
+def test_head_scanner_limits_apply_before_the_head_ends(
+    head: bytes, limits: dict[str, int], status: int
+) -> None:
+    """Refused while the head is still arriving: nothing waits for its end."""
+    with pytest.raises(ProtocolError) as info:
+        scan(head, pieces=True, **limits)
+    assert info.value.status == status
 
 
 @pytest.mark.parametrize(
@@ -143,3 +184,18 @@ def test_parsers_accept(parse: Any, given: Any, expected: Any) -> None:
 def test_parsers_refuse(parse: Any, given: Any) -> None:
     with pytest.raises(ValueError):
         parse(given)
+
+
+@pytest.mark.parametrize("pieces", [False, True])
+@pytest.mark.parametrize("setting", sorted(LIMITS))
+def test_head_scanner_boundaries(setting: str, pieces: bool) -> None:
+    """Each limit at N (accepted) and N + 1 (refused), fed whole and one byte at a time."""
+    status, build = LIMITS[setting]
+    limits = {setting: 40 if setting == "limit_request_line" else 4}
+    if setting == "limit_request_field_size":
+        limits[setting] = 40
+    n = limits[setting]
+    assert scan(build(n), pieces=pieces, **limits) == build(n).index(b"\r\n\r\n") + 4
+    with pytest.raises(ProtocolError) as info:
+        scan(build(n + 1), pieces=pieces, **limits)
+    assert info.value.status == status

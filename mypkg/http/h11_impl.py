@@ -3,69 +3,88 @@
 h11 parses one request message per ``h11.Connection``; responses are written by the shared
 framing code, so both backends put identical bytes on the wire. When a response is done and the
 connection stays open, a fresh ``h11.Connection`` takes over the bytes already buffered.
+
+Before h11 sees a head's bytes, ``HeadScanner`` checks them line by line (limits, and the
+strictness llhttp has and h11 lacks), so an unfinished head never holds more than the head
+limit. A chunked body is not given to h11: the shared ``ChunkedBody`` decodes it, as for
+httptools; h11 is then only asked about heads and Content-Length bodies.
 """
 
 from __future__ import annotations
 
-import re
-
 import h11
 
 from mypkg.errors import ProtocolError
+from mypkg.http.headscan import HeadScanner
+from mypkg.http.methods import KNOWN_METHODS
 from mypkg.http.protocol import HttpProtocol
 from mypkg.state import ServerState
 
-# h11 accepts some heads that llhttp refuses; refuse them here too, so both backends give every
-# request the same answer (each is a request-smuggling vector when a proxy reads it otherwise):
-# a bare LF line end, obs-fold, a control character in a field, and a repeated or listed
-# Content-Length (h11 silently merges identical values).
-_LAX_HEAD = re.compile(rb"(?<!\r)\n|\n[ \t]|[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-_CONTENT_LENGTH = re.compile(rb"\ncontent-length:([^\r\n]*)", re.IGNORECASE)
-_HEAD_END = re.compile(rb"\n\r?\n")  # where h11 ends a head
-
 
 class H11Protocol(HttpProtocol):
-    __slots__ = ("conn", "head", "head_done", "line_seen", "message_done")
+    __slots__ = ("conn", "head_done", "held", "message_done", "scanner")
     HOLDS_BYTES = True  # one h11.Connection per request: what follows waits for next_message()
 
     def __init__(self, state: ServerState) -> None:
         super().__init__(state)
         self.conn = self._new_parser()
-        self.head = bytearray()  # the raw head so far, checked once h11 has parsed it
+        self.scanner = HeadScanner(state)  # limits and strictness, line by line as bytes arrive
         self.head_done = False
-        self.line_seen = False
         self.message_done = False
+        # What followed a chunked body (decoded by the shared ChunkedBody, never by h11): the
+        # next request's bytes, held as h11 holds them after any other body.
+        self.held: bytearray | None = None
 
     def _new_parser(self) -> h11.Connection:
         return h11.Connection(h11.SERVER, max_incomplete_event_size=self.state.max_head_size)
 
     def feed(self, data: bytes) -> None:
         if self.message_done:
-            # A pipelined request: h11 holds it until the response in flight is done; read no
-            # more meanwhile, so a client cannot make us buffer without bound.
-            self.conn.receive_data(data)
+            # A pipelined request: held until the response in flight is done; read no more
+            # meanwhile, so a client cannot make us buffer without bound.
+            if self.held is not None:
+                self.held += data
+            else:
+                self.conn.receive_data(data)
             self.pause_reading()
             return
+        if self.chunked_body is not None:
+            self._chunked(data)
+            return
         if not self.head_done:
-            if not self.line_seen:
-                self._check_request_line(data)
-            self.head += data
+            scanner = self.scanner
+            if not scanner.seen_line and not scanner.line:
+                data = data.lstrip(b"\r\n")  # blank lines before a request: skipped, as llhttp does
+                if not data:
+                    return
+            end = scanner.feed(data)
+            if end != -1:
+                self.head_done = True
+                if end < len(data) and scanner.encoded:  # a chunked body is not for h11
+                    self.conn.receive_data(data[:end])
+                    self._process()
+                    data = data[end:]
+                    if self.chunked_body is not None:
+                        self._chunked(data)
+                        return
         self.conn.receive_data(data)
         self._process()
 
-    def _check_request_line(self, data: bytes) -> None:
-        """h11 sees the request line only once it is whole: bound a line still arriving."""
-        newline = data.find(b"\n")
-        self.line_seen = newline != -1
-        length = len(self.head) + (newline if self.line_seen else len(data))
-        if length > self.state.limit_request_line + 16:  # method and version around the target
-            raise ProtocolError(414, "request line too long")
+    def _chunked(self, data: bytes) -> None:
+        end = self.feed_chunked(data)
+        if end != -1:
+            self.message_done = True
+            self.held = bytearray(data[end:])
 
     def next_message(self) -> None:
-        rest, closed = self.conn.trailing_data
+        if self.held is not None:
+            rest, closed = bytes(self.held), False
+            self.held = None
+        else:
+            rest, closed = self.conn.trailing_data
         self.conn = self._new_parser()
-        self.head = bytearray()
-        self.head_done = self.line_seen = self.message_done = False
+        self.scanner = HeadScanner(self.state)
+        self.head_done = self.message_done = False
         if rest:
             self.feed(rest)
         if closed:
@@ -101,32 +120,13 @@ class H11Protocol(HttpProtocol):
                 return
 
     def _on_request(self, event: h11.Request) -> None:
-        state = self.state
-        self.head_done = True
-        end = _HEAD_END.search(self.head)
-        _check_head(bytes(self.head[: end.end()] if end else self.head))
-        self.head = bytearray()
-        if len(event.target) > state.limit_request_line:
-            raise ProtocolError(414, "request line too long")
-        headers = event.headers
-        if len(headers) > state.limit_request_fields:
-            raise ProtocolError(431, "too many request header fields")
-        limit = state.limit_request_field_size
-        for name, value in headers:
-            if len(name) + len(value) + 2 > limit:
-                raise ProtocolError(431, "request header field too large")
+        method, version = event.method, event.http_version
+        if method not in KNOWN_METHODS and (method != b"PRI" or version in (b"1.0", b"1.1")):
+            # as llhttp answers (an HTTP/2 preface, PRI with version 2.0, gets the 505 below)
+            raise ProtocolError(400, "invalid HTTP request: unknown method")
         self.on_request_head(
             event.method.decode("ascii"),
             event.target,
             event.http_version.decode("ascii"),
-            list(headers),
+            list(event.headers),  # the scanner has held each field to the limits already
         )
-
-
-def _check_head(head: bytes) -> None:
-    """Refuse what h11 lets through but llhttp does not (see _LAX_HEAD)."""
-    if _LAX_HEAD.search(head):
-        raise ProtocolError(400, "invalid HTTP request: bare LF, obs-fold or control character")
-    lengths = _CONTENT_LENGTH.findall(head)
-    if len(lengths) > 1 or (lengths and b"," in lengths[0]):
-        raise ProtocolError(400, "invalid HTTP request: repeated Content-Length")

@@ -16,6 +16,7 @@ from urllib.parse import unquote
 from mypkg.accesslog import client_text
 from mypkg.errors import ProtocolError
 from mypkg.http import extensions, framing
+from mypkg.http.chunked import ChunkedBody
 from mypkg.http.cycle import BODY_HIGH_WATER, RequestCycle
 from mypkg.middleware.proxy_headers import apply_proxy_headers
 from mypkg.state import ServerState
@@ -42,7 +43,9 @@ class HttpProtocol(asyncio.Protocol):
     when they hold bytes back)."""
 
     __slots__ = (
+        "chunked_body",
         "client",
+        "content_length",
         "cycle",
         "deadline",
         "drain_waiter",
@@ -85,6 +88,9 @@ class HttpProtocol(asyncio.Protocol):
         self.scheme = "http"
         self.extensions: dict[str, Any] = {}
         self.proxy_trusted = False
+        # A chunked request's body is decoded here, not by the backend (mypkg/http/chunked.py).
+        self.chunked_body: ChunkedBody | None = None
+        self.content_length = 0  # of the request whose head was parsed last (0: none)
 
     # ------------------------------------------------------------------ for the backends
     def feed(self, data: bytes) -> None:
@@ -222,6 +228,8 @@ class HttpProtocol(asyncio.Protocol):
                 elif name == b"transfer-encoding":
                     if chunked or value.strip().lower() != b"chunked":
                         raise ProtocolError(400, "unsupported Transfer-Encoding")
+                    if version == "1.0":  # RFC 9112 §6.1: faulty framing, whatever else it says
+                        raise ProtocolError(400, "Transfer-Encoding in an HTTP/1.0 request")
                     chunked = True
                 elif name == b"connection":
                     tokens = {token.strip() for token in value.lower().split(b",")}
@@ -232,14 +240,20 @@ class HttpProtocol(asyncio.Protocol):
                     upgrade = upgrade or b"upgrade" in tokens
                 elif name == b"expect":
                     expect_100 = value.lower() == b"100-continue"
-        if chunked and length is not None:
-            raise ProtocolError(400, "both Content-Length and Transfer-Encoding")
+        if chunked:
+            if length is not None:
+                raise ProtocolError(400, "both Content-Length and Transfer-Encoding")
+            # The one value allowed, spelled one way (h11 hands it over lowercased already).
+            headers[:] = [(n, b"chunked" if n == b"transfer-encoding" else v) for n, v in headers]
+        self.content_length = length or 0
         if hosts != 1 and (version == "1.1" or hosts > 1):
             raise ProtocolError(400, "a request needs exactly one Host header")
         if target[:1] == b"/" and b"#" not in target:  # origin form, the usual case
             raw_path, _, query = target.partition(b"?")
         else:
             raw_path, query = split_target(target)
+            if raw_path == b"*" and method != "OPTIONS":  # RFC 9112 §3.2.4
+                raise ProtocolError(400, "asterisk-form target is for OPTIONS only")
         path = raw_path.decode("latin-1")
         if "%" in path:
             path = unquote(path)
@@ -276,12 +290,31 @@ class HttpProtocol(asyncio.Protocol):
         expect_100 = expect_100 and version == "1.1"
         cycle = RequestCycle(self, scope, keep_alive, expect_100, chunked or bool(length))
         self.parsing = cycle
+        if chunked:
+            self.chunked_body = ChunkedBody(state, self._chunk_data)
         if self.cycle is None:
             if self._admit(cycle):
                 self.starting = cycle  # its app starts when the read is parsed: data_received
         else:
             self.pipeline.append(cycle)
             self.pause_reading()
+
+    def feed_chunked(self, data: bytes) -> int:
+        """Bytes of the chunked body being read: the offset just past its end, or -1."""
+        body = self.chunked_body
+        assert body is not None
+        end = body.feed(data)
+        if end != -1:
+            self.chunked_body = None
+            cycle = self.parsing
+            if cycle is not None:
+                cycle.end_body()
+        return end
+
+    def _chunk_data(self, data: bytes) -> None:
+        cycle = self.parsing
+        if cycle is not None and not cycle.complete:
+            cycle.feed_body(data)
 
     def switch_protocols(self, rest: bytes) -> None:
         """Hand the connection to the WebSocket layer with the bytes already read after the head."""

@@ -4,7 +4,8 @@ Signal handlers only queue (and wake the loop through ``signal.set_wakeup_fd``);
 dispatches each signal to ``handle_<name>``. Each turn of the loop reads worker messages, reaps
 exited workers, runs the checks that need a clock (hung workers, memory, stragglers) and then
 brings the pool to its target: new workers are always started, and seen ready, before the ones
-they replace are asked to drain.
+they replace are asked to drain. The loop acts before it waits: its first turn runs right after
+the bind, so the first workers fork at once rather than a tick later.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from mypkg.logging import reopen_log_files
 from mypkg.sockets import bind_sockets, describe, remove_socket_files
 from mypkg.supervisor.channel import Channel, Message
 from mypkg.supervisor.checks import check_settings
-from mypkg.supervisor.child import WorkerSpec, load_app
+from mypkg.supervisor.child import WorkerSpec, import_serving_stack, load_app
 from mypkg.supervisor.heartbeat import Heartbeat
 from mypkg.supervisor.pidfile import Pidfile
 from mypkg.supervisor.pool import Backoff, Child, Pool, describe_exit
@@ -91,7 +92,9 @@ class Arbiter:
     def run(self) -> int:
         try:
             self._start()
+            self._turn()  # at once: the first workers fork now, not a tick after the bind
             while self.pool or not self.stopping:
+                self.selector.select(self._timeout())
                 self._turn()
         finally:
             self._cleanup()
@@ -112,6 +115,7 @@ class Arbiter:
         for sig in HANDLED_SIGNALS:
             signal.signal(sig, self._queue_signal)
         signal.set_wakeup_fd(self._wake_w, warn_on_full_buffer=False)
+        import_serving_stack(config)
         if config.preload:
             self.app = load_app(config)
         if config.reload:
@@ -132,7 +136,7 @@ class Arbiter:
         self.notifier.status(f"Starting {self.target} worker(s)")
 
     def _turn(self) -> None:
-        self.selector.select(self._timeout())
+        """Act on everything that woke the loop (or is due); never blocks."""
         with contextlib.suppress(BlockingIOError):
             while os.read(self._wake_r, 4096):
                 pass
@@ -423,6 +427,7 @@ class Arbiter:
             if getattr(config, name) != getattr(self.config, name):
                 logger.warning("--%s changed: sockets are bound once; restart to apply it", name)
         self.config, self.identity, self.target = config, identity, config.workers
+        import_serving_stack(config)  # --http, --loop or --ws may have changed
         self.generation += 1
         self.reloading = why
         self.broken = ""

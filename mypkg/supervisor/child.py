@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import logging
 import os
 import signal
@@ -26,7 +27,7 @@ from mypkg.asgi import ASGI3App
 from mypkg.config import Config
 from mypkg.errors import EXIT_STARTUP, AppLoadError, ConfigError, StartupError
 from mypkg.logging import reopen_log_files
-from mypkg.server import Server, run_loop
+from mypkg.server import Server, loop_factory, protocol_class, run_loop
 from mypkg.supervisor.channel import Channel
 from mypkg.supervisor.heartbeat import Heartbeat
 from mypkg.supervisor.privileges import Identity
@@ -121,6 +122,21 @@ def load_app(config: Config) -> ASGI3App:
     except Exception as exc:
         logger.exception("Cannot load the app %r", config.app)
         raise AppLoadError(f"cannot load {config.app!r}: {type(exc).__name__}: {exc}") from None
+
+
+def import_serving_stack(config: Config) -> None:
+    """In the master, before forking: import the HTTP backend, the event loop and the WebSocket
+    layer once, so that every worker starts with them (~20 ms of imports each otherwise, paid N
+    times at once on a start or a reload). After the fork a worker then only imports the app
+    (unless --preload) and runs lifespan startup before it serves. Best effort: what cannot be
+    imported here is reported by the worker that needs it, as a boot failure."""
+    with contextlib.suppress(ConfigError):
+        protocol_class(config.http)
+    with contextlib.suppress(ConfigError):
+        loop_factory(config.loop)
+    if config.ws != "none":
+        with contextlib.suppress(ImportError):  # --ws auto without websockets: plain HTTP
+            importlib.import_module("mypkg.websocket.upgrade")
 
 
 def _boot_failed(spec: WorkerSpec, code: int, reason: str) -> int:

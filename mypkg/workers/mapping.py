@@ -34,9 +34,22 @@ def _float(value: Any, worker: Any) -> object:
     return float(value)
 
 
-def _or_max(maximum: int) -> Converter:
-    """Gunicorn's 0 means unlimited; mypkg's ceiling stands in for it."""
-    return lambda value, worker: value or maximum
+# Gunicorn's own bounds for its request limits (gunicorn/http/message.py).
+_GUNICORN_MAX_LINE, _GUNICORN_MAX_FIELDS, _GUNICORN_FIELD_SIZE = 8190, 32768, 8190
+
+
+def _request_line(value: Any, worker: Any) -> object:
+    if value == 0:
+        return 0  # unlimited: mypkg's 0 is its ceiling
+    return _GUNICORN_MAX_LINE if value < 0 else min(value, _GUNICORN_MAX_LINE)
+
+
+def _request_fields(value: Any, worker: Any) -> object:
+    return value if 0 < value <= _GUNICORN_MAX_FIELDS else _GUNICORN_MAX_FIELDS
+
+
+def _field_size(value: Any, worker: Any) -> object:
+    return value if value > 0 else _GUNICORN_FIELD_SIZE
 
 
 def _graceful(value: Any, worker: Any) -> object:
@@ -159,12 +172,26 @@ TABLE: dict[str, Row] = {
         "timeout_keep_alive", "Idle keep-alive timeout; 0 turns keep-alive off.", _float
     ),
     # ---- Security
-    "limit_request_line": to("limit_request_line", "Longer request line: 414. 0: 65536."),
+    # Gunicorn's meaning, boundaries included (tests/test_gunicorn_parsing.py walks each limit
+    # beside Gunicorn's own sync worker): the request line without its CRLF; a field line with
+    # its CRLF; mypkg counts both the same way (README, "Request parsing rules").
+    "limit_request_line": to(
+        "limit_request_line",
+        "Longer request line (without CRLF): 414. As in Gunicorn, 0 means unlimited (mypkg's"
+        " ceiling, 65536) and values above 8190, or negative, mean 8190.",
+        _request_line,
+    ),
     "limit_request_fields": to(
-        "limit_request_fields", "More header fields: 431. 0: 32768.", _or_max(32768)
+        "limit_request_fields",
+        "More header fields: 431. As in Gunicorn, 0, negative or above 32768 means 32768.",
+        _request_fields,
     ),
     "limit_request_field_size": to(
-        "limit_request_field_size", "Larger header field: 431. 0: 65536."
+        "limit_request_field_size",
+        "Larger field line (`name: value` and CRLF): 431. As in Gunicorn, 0 or negative means"
+        " 8190. The whole head is bounded by mypkg's own --limit-request-head-size"
+        " (MYPKG_LIMIT_REQUEST_HEAD_SIZE, default 64 KiB), which Gunicorn has no setting for.",
+        _field_size,
     ),
     # ---- Debugging
     "reload": base(
