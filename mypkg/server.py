@@ -31,6 +31,9 @@ from mypkg.tls import TlsInfo, quiet_tls_errors
 logger = logging.getLogger("mypkg.error")
 
 HANDLED_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+# From 3.13 asyncio and uvloop unlink a UNIX socket's file when its server closes; the file belongs
+# to whoever bound it (the master), and the next workers still serve on it.
+KEEP_UNIX_FILE: dict[str, Any] = {"cleanup_socket": False} if sys.version_info >= (3, 13) else {}
 
 
 def protocol_class(http: str) -> type[asyncio.Protocol]:
@@ -237,7 +240,7 @@ class Server:
         for sock in sockets:
             if sock.family == socket.AF_UNIX:
                 listener = await loop.create_unix_server(
-                    factory, sock=sock, backlog=backlog, ssl=ssl
+                    factory, sock=sock, backlog=backlog, ssl=ssl, **KEEP_UNIX_FILE
                 )
             else:
                 listener = await loop.create_server(factory, sock=sock, backlog=backlog, ssl=ssl)

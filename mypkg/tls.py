@@ -215,11 +215,13 @@ class TlsInfo:
 
 def client_chain(ssl_object: ssl.SSLObject) -> list[str]:
     """The client's certificates as PEM, its own first. Before Python 3.13 only that one."""
+    der = ssl_object.getpeercert(binary_form=True)
+    if not der:  # asked first: 3.13.0's get_unverified_chain raises when the client sent none
+        return []
     get_chain = getattr(ssl_object, "get_unverified_chain", None)
     if get_chain is not None:  # Python 3.13+
-        return [ssl.DER_cert_to_PEM_cert(der) for der in get_chain() or ()]
-    der = ssl_object.getpeercert(binary_form=True)
-    return [ssl.DER_cert_to_PEM_cert(der)] if der else []
+        return [ssl.DER_cert_to_PEM_cert(cert) for cert in get_chain() or ()]
+    return [ssl.DER_cert_to_PEM_cert(der)]
 
 
 _SHORT_NAMES = {

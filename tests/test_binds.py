@@ -195,3 +195,19 @@ def test_cli_bind_from_environment_and_toml(tmp_path: Path) -> None:
     with ServerProcess("tests.apps:hello", env=env, port=False) as server:
         server.wait_for_line("Serving on http://[::1]:")
         assert [a.split("://")[1][0] for a in server.addresses] == ["1", "["]
+
+
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+def test_a_stopping_server_leaves_the_unix_socket_file_to_its_owner(
+    http: str, loop: str, tmp_path: Path
+) -> None:
+    """The master binds the file once; an old worker that stops after a HUP must not unlink it
+    while the new workers serve on it (asyncio and uvloop do by default from Python 3.13)."""
+    path = str(tmp_path / "app.sock")
+    sock = bind_unix(path, 16)
+    old = socket.socket(fileno=os.dup(sock.fileno()))  # each worker holds its own descriptor
+    with serve(apps.hello, http=http, loop=loop, sockets=[old]):
+        assert _get_unix(path).text == "Hello, world!"
+    assert os.path.exists(path), "the stopped server removed the socket file"
+    with serve(apps.hello, http=http, loop=loop, sockets=[sock]):
+        assert _get_unix(path).text == "Hello, world!"
