@@ -218,7 +218,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         summaries = summarize(records, opts)
         print_report(summaries, opts, env)
     if opts.plot_path:
-        title = f"Python {env['python']}, {opts.workers} worker(s), wrk -c{opts.connections}"
+        load = "sweep" if opts.sweep else f"-c{opts.connections}"
+        title = f"Python {env['python']}, {opts.workers} worker(s), wrk {load}"
         table = [] if opts.sweep else summaries
         plot(table, summaries if opts.sweep else [], opts.plot_path, title)
     if opts.json_path:
