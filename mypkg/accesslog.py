@@ -16,12 +16,9 @@ import os
 import re
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from mypkg.asgi import Scope
-
-if TYPE_CHECKING:
-    from mypkg.http.cycle import RequestCycle
 
 access_logger = logging.getLogger("mypkg.access")
 error_logger = logging.getLogger("mypkg.error")
@@ -31,8 +28,40 @@ error_logger = logging.getLogger("mypkg.error")
 # leaves the timestamp to the log handler, whose prefix already has one.
 GUNICORN_FORMAT = '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s"'
 DEFAULT_FORMAT = '%(client)s - "%(r)s" %(s)s %(b)s %(M)sms'
+# With mypkg's default format, a WebSocket handshake gets uvicorn's WebSocket line (the one mypkg
+# always wrote); any other --access-log-format applies to WebSocket handshakes as it is.
+WEBSOCKET_DEFAULT_FORMAT = '%(client)s - "WebSocket %(websocket_target)s" %(s)s'
 
-Getter = Callable[["RequestCycle", float], object]
+
+class _Server(Protocol):
+    @property
+    def default_header_list(self) -> list[tuple[bytes, bytes]]: ...
+
+
+class _Connection(Protocol):
+    @property
+    def state(self) -> _Server: ...
+
+
+class Exchange(Protocol):
+    """What an access line is computed from: a finished HTTP request cycle, or a WebSocket
+    handshake's answer (``scope`` is the HTTP scope of the upgrade request)."""
+
+    @property
+    def scope(self) -> Scope: ...
+    @property
+    def conn(self) -> _Connection: ...
+    @property
+    def status(self) -> int | None: ...
+    @property
+    def bytes_sent(self) -> int: ...
+    @property
+    def headers(self) -> list[tuple[bytes, bytes]]: ...
+    @property
+    def start_time(self) -> float: ...
+
+
+Getter = Callable[[Exchange, float], object]
 
 _ATOM = re.compile(r"%\(([^)]*)\)")
 # Client-controlled text is escaped so that a line cannot be forged, broken or disguised on a
@@ -112,7 +141,7 @@ CGI: dict[str, Callable[[Scope], str]] = {
 
 
 def _scope_atom(function: Callable[[Scope], str]) -> Getter:
-    def get(cycle: RequestCycle, elapsed: float) -> str:
+    def get(cycle: Exchange, elapsed: float) -> str:
         return escape(function(cycle.scope)) or "-"
 
     return get
@@ -121,26 +150,26 @@ def _scope_atom(function: Callable[[Scope], str]) -> Getter:
 def _header_atom(name: str, response: bool) -> Getter:
     key = name.lower().encode("latin-1")
 
-    def get(cycle: RequestCycle, elapsed: float) -> str:
+    def get(cycle: Exchange, elapsed: float) -> str:
         value = _response_header(cycle, key) if response else request_header(cycle.scope, key)
         return escape(value) if value is not None else "-"
 
     return get
 
 
-def _response_header(cycle: RequestCycle, name: bytes) -> str | None:
+def _response_header(cycle: Exchange, name: bytes) -> str | None:
     values = [value for key, value in cycle.headers if key.lower() == name]
     if not values:  # Server, Date and --header values, unless the app set its own
         values = [value for key, value in cycle.conn.state.default_header_list if key == name]
     return b", ".join(values).decode("latin-1") if values else None
 
 
-def _request_line(cycle: RequestCycle, elapsed: float) -> str:
+def _request_line(cycle: Exchange, elapsed: float) -> str:
     scope = cycle.scope
     return f"{scope['method']} {escape(raw_uri(scope))} HTTP/{scope['http_version']}"
 
 
-def _user(cycle: RequestCycle, elapsed: float) -> str:
+def _user(cycle: Exchange, elapsed: float) -> str:
     """The user name of HTTP Basic authentication, as Gunicorn's ``%(u)s`` gives it."""
     auth = request_header(cycle.scope, b"authorization")
     if not auth or auth[:6].lower() != "basic ":
@@ -161,39 +190,39 @@ def client_text(client: Any) -> str:
     return f"[{host}]:{client[1]}" if ":" in host else f"{host}:{client[1]}"
 
 
-def _client(cycle: RequestCycle, elapsed: float) -> str:
+def _client(cycle: Exchange, elapsed: float) -> str:
     return escape(client_text(cycle.scope["client"]))
 
 
-def _dash(cycle: RequestCycle, elapsed: float) -> str:
+def _dash(cycle: Exchange, elapsed: float) -> str:
     return "-"
 
 
-def _status(cycle: RequestCycle, elapsed: float) -> int | None:
+def _status(cycle: Exchange, elapsed: float) -> int | None:
     return cycle.status
 
 
-def _bytes(cycle: RequestCycle, elapsed: float) -> int:
+def _bytes(cycle: Exchange, elapsed: float) -> int:
     return cycle.bytes_sent
 
 
-def _bytes_text(cycle: RequestCycle, elapsed: float) -> str:
+def _bytes_text(cycle: Exchange, elapsed: float) -> str:
     return str(cycle.bytes_sent)
 
 
-def _seconds(cycle: RequestCycle, elapsed: float) -> int:
+def _seconds(cycle: Exchange, elapsed: float) -> int:
     return int(elapsed)
 
 
-def _milliseconds(cycle: RequestCycle, elapsed: float) -> int:
+def _milliseconds(cycle: Exchange, elapsed: float) -> int:
     return int(elapsed * 1e3)
 
 
-def _microseconds(cycle: RequestCycle, elapsed: float) -> int:
+def _microseconds(cycle: Exchange, elapsed: float) -> int:
     return int(elapsed * 1e6)
 
 
-def _decimal_seconds(cycle: RequestCycle, elapsed: float) -> str:
+def _decimal_seconds(cycle: Exchange, elapsed: float) -> str:
     return f"{elapsed:.6f}"
 
 
@@ -224,6 +253,19 @@ ATOMS: dict[str, tuple[str, Getter]] = {
 }
 
 
+def _websocket_target(cycle: Exchange, elapsed: float) -> str:
+    """The decoded path and the query string, as uvicorn's WebSocket line shows them."""
+    scope = cycle.scope
+    path: str = scope["path"]
+    if scope["query_string"]:
+        path += "?" + scope["query_string"].decode("latin-1")
+    return escape(path)
+
+
+# Atoms of WEBSOCKET_DEFAULT_FORMAT only.
+_WEBSOCKET_ATOMS: dict[str, Getter] = {"websocket_target": _websocket_target}
+
+
 def atom_names(fmt: str) -> list[str]:
     """The atoms a format uses, in order, each once."""
     return list(dict.fromkeys(_ATOM.findall(fmt)))
@@ -250,7 +292,15 @@ def check_format(value: object) -> str:
 class AccessLog:
     """One server's compiled access log format: the atoms it needs and how to compute each."""
 
-    __slots__ = ("_second", "_stamp", "format", "getters", "logger")
+    __slots__ = (
+        "_second",
+        "_stamp",
+        "format",
+        "getters",
+        "logger",
+        "websocket_format",
+        "websocket_getters",
+    )
 
     def __init__(self, fmt: str, logger: logging.Logger = access_logger) -> None:
         self.format = fmt
@@ -258,11 +308,26 @@ class AccessLog:
         self._second = -1
         self._stamp = ""
         self.getters = tuple((name, self._getter(name)) for name in atom_names(fmt))
+        self.websocket_format, self.websocket_getters = fmt, self.getters
+        if fmt == DEFAULT_FORMAT:
+            self.websocket_format = WEBSOCKET_DEFAULT_FORMAT
+            self.websocket_getters = tuple(
+                (name, _WEBSOCKET_ATOMS.get(name) or self._getter(name))
+                for name in atom_names(WEBSOCKET_DEFAULT_FORMAT)
+            )
 
-    def log(self, cycle: RequestCycle) -> None:
+    def log(self, cycle: Exchange) -> None:
         """Write the line for a finished request (called only while the access log is on)."""
         elapsed = time.perf_counter() - cycle.start_time
         self.logger.info(self.format, {name: get(cycle, elapsed) for name, get in self.getters})
+
+    def log_websocket(self, handshake: Exchange) -> None:
+        """Write the line for an answered WebSocket handshake (101 or a refusal)."""
+        elapsed = time.perf_counter() - handshake.start_time
+        getters = self.websocket_getters
+        self.logger.info(
+            self.websocket_format, {name: get(handshake, elapsed) for name, get in getters}
+        )
 
     def _getter(self, name: str) -> Getter:
         if name == "t":
@@ -292,7 +357,7 @@ class AccessLog:
         value = next((v for k, v in os.environ.items() if k.lower() == lowered), "-")
         return lambda cycle, elapsed: value
 
-    def _timestamp(self, cycle: RequestCycle, elapsed: float) -> str:
+    def _timestamp(self, cycle: Exchange, elapsed: float) -> str:
         """Apache's [day/month/year:hh:mm:ss zone], formatted at most once a second."""
         second = int(time.time())
         if second != self._second:

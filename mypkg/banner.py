@@ -33,8 +33,8 @@ def _version(distribution: str) -> str:
 
 
 def runtime_line(config: Config, workers: str) -> str:
-    """mypkg and Python versions, and the loop, parser and WebSocket implementation that
-    ``--loop``, ``--http`` and ``--ws`` resolve to on this machine."""
+    """mypkg and Python versions, and the loop, parser (and HTTP/2 library) and WebSocket
+    implementation that ``--loop``, ``--http`` (``--http2``) and ``--ws`` resolve to here."""
     from mypkg.server import loop_factory, protocol_class
 
     loop = "uvloop" if loop_factory(config.loop).__module__.startswith("uvloop") else "asyncio"
@@ -42,10 +42,13 @@ def runtime_line(config: Config, workers: str) -> str:
     ws = "off"
     if config.ws != "none" and importlib.util.find_spec("websockets") is not None:
         ws = f"websockets{_version('websockets')} (sans-I/O)"
+    http += _version(http)
+    if config.http2:
+        http += f" and HTTP/2 h2{_version('h2')}"
     python = f"{platform.python_implementation()} {platform.python_version()}"
     return (
         f"mypkg {__version__} on {python}: loop {loop}{_version(loop) if loop == 'uvloop' else ''},"
-        f" HTTP {http}{_version(http)}, WebSockets {ws}, {workers}"
+        f" HTTP {http}, WebSockets {ws}, {workers}"
     )
 
 

@@ -92,6 +92,8 @@ class Config(Settings):
             )
         # Built here so that a bad certificate, key or password stops startup, not a connection.
         self.ssl_context = build_context(self)
+        if self.http2:
+            check_http2(self.ssl_context)
 
 
 def read_config_file(path: str) -> dict[str, Any]:
@@ -122,3 +124,15 @@ def load_env_file(path: str, environ: Mapping[str, str]) -> None:
     for key, value in dotenv_values(path).items():
         if value is not None and key not in target:
             target[key] = value
+
+
+def check_http2(context: ssl.SSLContext | None) -> None:
+    """--http2 needs the optional h2 package; over TLS, clients choose h2 by ALPN."""
+    try:
+        import h2  # noqa: F401
+    except ImportError:
+        raise ConfigError(
+            "--http2: the h2 package is not installed; install it with: pip install 'mypkg[http2]'"
+        ) from None
+    if context is not None:
+        context.set_alpn_protocols(["h2", "http/1.1"])

@@ -14,10 +14,8 @@ import logging
 import logging.config
 import os
 import sys
-from collections.abc import Mapping
 from typing import Any
 
-from mypkg.accesslog import client_text, escape
 from mypkg.errors import ConfigError
 
 if sys.version_info >= (3, 11):
@@ -188,15 +186,6 @@ def _one_line(exc: BaseException) -> str:
     if exc.__cause__ is not None:
         text += f": {exc.__cause__}"
     return " ".join(text.split())
-
-
-def client_and_path(scope: Mapping[str, Any]) -> tuple[str, str]:
-    """An access log line's client (see ``client_text``) and path with its query string, both
-    escaped as the HTTP access log escapes what a client controls."""
-    path: str = scope["path"]
-    if scope["query_string"]:
-        path += "?" + scope["query_string"].decode("latin-1")
-    return escape(client_text(scope["client"])), escape(path)
 
 
 def reopen_log_files() -> None:

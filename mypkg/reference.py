@@ -15,8 +15,6 @@ from mypkg.settings import ENV_PREFIX, SETTINGS, Setting
 # uvicorn flags mypkg does not accept, and why. The test walking uvicorn's options checks this
 # list is complete and that mypkg's parser really refuses each.
 NOT_ACCEPTED = {
-    "--http2": "HTTP/2 needs uvicorn 0.54's experimental 'zttp' parser; mypkg serves HTTP/1.1"
-    " (terminate HTTP/2 at the proxy).",
     "--h11-max-incomplete-event-size": "mypkg bounds the request head the same way for both"
     " parsers with --limit-request-line, --limit-request-fields, --limit-request-field-size"
     " and --timeout-request-head; an h11-only knob would make the parsers differ.",

@@ -22,6 +22,12 @@ from mypkg.asgi import ASGI3App
 from mypkg.banner import listen_line, press_ctrl_c, runtime_line
 from mypkg.config import Config
 from mypkg.errors import ConfigError
+from mypkg.faults import (
+    describe_open_file_limit,
+    guard_log_handlers,
+    is_accept_resource_error,
+    raise_open_file_limit,
+)
 from mypkg.lifespan import Lifespan
 from mypkg.logging import configure_logging, logging_configured
 from mypkg.sockets import bind_sockets, remove_socket_files
@@ -162,6 +168,8 @@ class Server:
         if announce:
             setup_logging(config)
         config.check()
+        guard_log_handlers()
+        fd_limits = raise_open_file_limit()  # before the app opens anything; said with the banner
         loop = self._loop = asyncio.get_running_loop()
         self._exit = asyncio.Event()
         app = self.app = self.app or config.load_app()
@@ -180,6 +188,7 @@ class Server:
             started = await lifespan.startup(self._exit)
             if started and not self._exit.is_set():  # else a signal came during startup
                 logger.info("%s", lifespan.outcome())
+                logger.info(describe_open_file_limit(*fd_limits))
                 await self._listen(sockets if sockets is not None else self._bind())
                 state.start()
                 self.started.set()
@@ -195,7 +204,7 @@ class Server:
                 remove_socket_files()
             if self._stopping_since:
                 logger.info("Stopped in %.2fs", time.monotonic() - self._stopping_since)
-            if loop.get_exception_handler() is quiet_tls_errors:
+            if loop.get_exception_handler() is self._handle_loop_error:
                 loop.set_exception_handler(None)
 
     def request_exit(self, force: bool = False) -> None:
@@ -228,24 +237,40 @@ class Server:
         state = self.state
         cls = protocol_class(self.config.http)
         ssl = self.config.ssl_context
-        if ssl is not None and loop.get_exception_handler() is None:
-            loop.set_exception_handler(quiet_tls_errors)
+        if loop.get_exception_handler() is None:
+            loop.set_exception_handler(self._handle_loop_error)
+
+        make: Callable[[ServerState], asyncio.Protocol] = cls
+        if self.config.http2:  # each connection chooses HTTP/1 or HTTP/2 first
+            from mypkg.http.h2_negotiate import negotiating
+
+            make = negotiating(cls)
 
         def factory() -> asyncio.Protocol:
-            return cls(state)  # type: ignore[call-arg]
+            return make(state)
 
         self._factory = factory
         self.sockets = sockets
         backlog = self.config.backlog
+        tls = self._tls_options()
         for sock in sockets:
             if sock.family == socket.AF_UNIX:
                 listener = await loop.create_unix_server(
-                    factory, sock=sock, backlog=backlog, ssl=ssl, **KEEP_UNIX_FILE
+                    factory, sock=sock, backlog=backlog, **tls, **KEEP_UNIX_FILE
                 )
             else:
-                listener = await loop.create_server(factory, sock=sock, backlog=backlog, ssl=ssl)
+                listener = await loop.create_server(factory, sock=sock, backlog=backlog, **tls)
             self._listeners.append(listener)
             logger.info("%s", listen_line(sock, tls=ssl is not None))
+
+    def _handle_loop_error(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        """asyncio's accept() failing for lack of descriptors is counted and reported once per
+        interval (asyncio would log it with a traceback per backlog slot, every second); a TLS
+        failure a client causes is a debug line; the rest goes to the loop's default handler."""
+        if is_accept_resource_error(context) and self.state is not None:
+            self.state.fd_exhausted.report(context["exception"])
+        else:
+            quiet_tls_errors(loop, context)
 
     async def _shutdown(self) -> None:
         assert self.state is not None
@@ -297,8 +322,18 @@ class Server:
 
     def _serve_accepted(self, conn: socket.socket) -> asyncio.Task[Any]:
         loop = asyncio.get_running_loop()
+        coro = loop.connect_accepted_socket(self._factory, conn, **self._tls_options())
+        return loop.create_task(coro)
+
+    def _tls_options(self) -> dict[str, Any]:
+        """``ssl`` for the loop, and a handshake deadline: the request-head deadline covers the
+        handshake too, so a client that never sends (or trickles) its ClientHello is cut off
+        then, not at the loops' 60 s default."""
         ssl = self.config.ssl_context
-        return loop.create_task(loop.connect_accepted_socket(self._factory, conn, ssl=ssl))
+        timeout = self.config.timeout_request_head
+        if ssl is None or timeout <= 0:
+            return {"ssl": ssl}
+        return {"ssl": ssl, "ssl_handshake_timeout": timeout}
 
     def _max_requests_reached(self) -> None:
         if self._exit is not None and not self._exit.is_set():

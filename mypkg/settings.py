@@ -241,7 +241,8 @@ class HttpSettings:
         "HTTP parser: 'auto' uses httptools when it is installed, else the pure-Python h11.",
         uvicorn=Uvicorn(
             refused=("zttp",),
-            note="uvicorn 0.54's experimental 'zttp' parser (and its --http2) is not available.",
+            note="uvicorn 0.54's experimental 'zttp' parser is not available; mypkg's --http2"
+            " works with either parser.",
         ),
     )
     root_path = Setting(
@@ -267,7 +268,8 @@ class HttpSettings:
     timeout_request_head = Setting(
         10.0,
         number(0),
-        "Seconds a client has to send a complete request head, however slowly it trickles bytes.",
+        "Seconds a client has to send a complete request head, however slowly it trickles bytes"
+        " (with TLS, also the deadline for its handshake).",
     )
     limit_request_line = Setting(
         4094,
@@ -291,6 +293,23 @@ class HttpSettings:
         "Maximum size of a whole request head in bytes (request line and fields, as received),"
         " and of a chunked body's trailer section; larger gets 431. It bounds the memory a"
         " connection can hold while its head arrives.",
+    )
+    http2 = Setting(
+        False,
+        boolean,
+        "Serve HTTP/2 as well (needs the extra: pip install 'mypkg[http2]'): over TLS when the"
+        " client picks h2 by ALPN, on cleartext when a connection opens with the HTTP/2 preface"
+        " (prior knowledge). Other clients keep HTTP/1.1.",
+        kind="toggle",
+        uvicorn=Uvicorn(
+            note="uvicorn's needs --http zttp; mypkg's needs the mypkg[http2] extra (the h2"
+            " library) and works with --http httptools or h11."
+        ),
+    )
+    h2_max_concurrent_streams = Setting(
+        100,
+        integer(1, 2**31 - 1),
+        "HTTP/2 streams one client may have open at once; more are refused (REFUSED_STREAM).",
     )
     server_header = Setting(
         True, boolean, "Send a 'Server: mypkg' header.", kind="toggle", uvicorn=Uvicorn()

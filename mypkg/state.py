@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from mypkg.accesslog import AccessLog
 from mypkg.asgi import ASGI3App
+from mypkg.faults import Throttled, connection_budget
 from mypkg.middleware.proxy_headers import TrustedPeers
 
 if TYPE_CHECKING:
@@ -102,6 +103,9 @@ class ServerState:
         "default_header_list",
         "default_headers",
         "extra_headers",
+        "fd_exhausted",
+        "fd_warn_at",
+        "h2_max_concurrent_streams",
         "inflight",
         "lifespan_state",
         "limit_concurrency",
@@ -143,6 +147,10 @@ class ServerState:
         # The HTTP request's app, started once the read that completed its head is parsed.
         self.start_task = task_starter(loop, config.reset_contextvars, eager=True)
         self.connections: set[Connection] = set()
+        # Running out of descriptors: counted, and reported once per interval. uvloop refuses
+        # the surplus connections silently, so nearing the limit is what we can see there.
+        self.fd_exhausted = Throttled("Out of file descriptors; new connections are refused")
+        self.fd_warn_at = connection_budget()
         # --log-level debug: a line per connection opened and closed (decided once, here).
         self.log_connections = logger.isEnabledFor(logging.DEBUG)
         self.lifespan_state: dict[str, Any] = {}
@@ -170,6 +178,7 @@ class ServerState:
         # parser measures the whole line.
         self.limit_request_target = self.limit_request_line - 23
         self.timeout_keep_alive = config.timeout_keep_alive
+        self.h2_max_concurrent_streams = config.h2_max_concurrent_streams
         self.timeout_request_head = config.timeout_request_head
         self.server_header = config.server_header
         self.date_header = config.date_header
@@ -249,6 +258,8 @@ class ServerState:
     # ------------------------------------------------------------------ connection registry
     def add(self, conn: Connection) -> None:
         self.connections.add(conn)
+        if len(self.connections) >= self.fd_warn_at:
+            self.fd_exhausted.report(f"{len(self.connections)} connections open")
 
     def discard(self, conn: Connection) -> None:
         self.connections.discard(conn)

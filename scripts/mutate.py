@@ -59,6 +59,8 @@ SCAN = f"{LIMITS} tests/test_units.py"  # the h11 head scanner: over the wire an
 UNITS = "tests/test_checks_units.py"
 SUP = "mypkg/supervisor/"
 WS = "mypkg/websocket/connection.py"
+H2 = "tests/test_http2.py"
+H2_HARD = "tests/test_http2_hardening.py"
 
 MUTANTS = [
     # ---- request-head limits: off by one in either backend
@@ -188,13 +190,13 @@ MUTANTS = [
        "a worker whose loop is blocked is noticed four times too late"),
     # ---- WebSocket
     _m("ws-shutdown-close-code", WS,
-       'self._server_close(1012, "service restart")',
-       'self._server_close(1000, "service restart")',
+       "self._server_close(CloseCode.SERVICE_RESTART, _RESTART)",
+       "self._server_close(CloseCode.NORMAL_CLOSURE, _RESTART)",
        "tests/test_websocket_shutdown.py", "",
        "an open WebSocket is closed with 1000 instead of 1012 at shutdown"),
     _m("ws-handshake-not-refused-at-shutdown", WS,
-       'self._refuse(503, "the server is shutting down")',
-       'self._refuse(500, "the server is shutting down")',
+       'self._send_refusal(503, "the server is shutting down")',
+       'self._send_refusal(500, "the server is shutting down")',
        "tests/test_websocket_shutdown.py", "",
        "a pending handshake gets 500 instead of 503 at shutdown"),
     _m("ws-max-size-off", WS,
@@ -222,6 +224,57 @@ MUTANTS = [
        "self.deadline = self.state.now + 4 * self.options.close_timeout",
        "tests/test_websocket_protocol.py", "close",
        "a client that never answers the close is held four times too long"),
+    # ---- HTTP/2: flow control, attack limits, the drain, the HTTP/1 twins
+    _m("h2-window-on-receipt", HTTP + "h2_impl.py",
+       "        stream.unacked += length\n",
+       "        self.acknowledge(event.stream_id, length)\n",
+       H2, "window_opens", "request body windows open before the app reads"),
+    _m("h2-unread-window-kept", HTTP + "h2_impl.py",
+       "                stream.consumed()  # a body the app left unread: its window comes back\n",
+       "                pass\n",
+       H2, "unread", "an unread request body's window is never given back: the connection stalls"),
+    _m("h2-field-size-off-by-one", HTTP + "h2_impl.py",
+       "if len(name) + len(value) + 4 > state.limit_request_field_size:",
+       "if len(name) + len(value) + 3 > state.limit_request_field_size:",
+       H2, "n_plus_one", "HTTP/2 allows a field one byte larger than HTTP/1 does"),
+    _m("h2-line-off-by-one", HTTP + "h2_impl.py",
+       "if len(method) + len(path) + 10 > state.limit_request_line:",
+       "if len(method) + len(path) + 10 >= state.limit_request_line:",
+       H2, "n_plus_one", "HTTP/2 refuses a request line of exactly the limit"),
+    _m("h2-no-stream-limit", HTTP + "h2_impl.py",
+       "if self.goaway_sent or len(self.streams) >= self.max_streams:",
+       "if self.goaway_sent:",
+       H2_HARD, "too_many or rapid", "streams beyond --h2-max-concurrent-streams run"),
+    _m("h2-reset-budget-x1000", HTTP + "h2_impl.py",
+       "if self.reset_budget < 0:",
+       "if self.reset_budget < -1000 * RESET_ALLOWANCE:",
+       H2_HARD, "rapid_reset", "rapid reset is never told to go away"),
+    _m("h2-control-frames-x1000", HTTP + "h2_impl.py",
+       "if self.control_frames > CONTROL_FRAMES_PER_SECOND:",
+       "if self.control_frames > 1000 * CONTROL_FRAMES_PER_SECOND:",
+       H2_HARD, "floods", "SETTINGS/PING/empty DATA floods are served forever"),
+    _m("h2-no-header-list-limit", HTTP + "h2_impl.py",
+       "self.conn.decoder.max_header_list_size = self.header_list_size",
+       "self.conn.decoder.max_header_list_size = 1 << 40",
+       H2_HARD, "hpack_bomb", "an HPACK bomb decodes to megabytes"),
+    _m("h2-one-step-goaway", HTTP + "h2_impl.py",
+       "self.transport.write(_goaway(2**31 - 1))",
+       "self.transport.write(_goaway(self.last_stream_id))",
+       H2, "graceful", "streams in flight when the stop begins are refused"),
+    _m("h2-connection-headers-kept", HTTP + "h2_stream.py",
+       "            if lowered not in CONNECTION_SPECIFIC:\n                head.append",
+       "            if True:\n                head.append",
+       H2, "connection_specific", "HTTP/1 connection headers go out in HTTP/2 responses"),
+    _m("h2-short-body-ends-stream", HTTP + "h2_stream.py",
+       "        if self.length_left:\n            self.conn.reset(ErrorCodes.INTERNAL_ERROR)\n"
+       "        else:\n            self.conn.send(body, True)",
+       "        self.conn.send(body, True)",
+       H2, "short", "a body shorter than its Content-Length looks complete"),
+    _m("ws-machine-peer-close-not-told", "mypkg/websocket/machine.py",
+       "        PEER_CLOSE=DISCONNECTED,\n        SHUTDOWN=CLOSING,",
+       "        PEER_CLOSE=None,\n        SHUTDOWN=CLOSING,",
+       "tests/test_websocket_machine.py tests/test_websocket.py", "",
+       "the machine stays OPEN when the peer closes: the app may send after the close"),
 ]  # fmt: skip
 
 

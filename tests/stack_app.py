@@ -7,7 +7,13 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-STACK = ("mypkg.http.httptools_impl", "mypkg.http.h11_impl", "uvloop", "mypkg.websocket.upgrade")
+STACK = (
+    "mypkg.http.httptools_impl",
+    "mypkg.http.h11_impl",
+    "uvloop",
+    "mypkg.websocket.upgrade",
+    "mypkg.http.h2_negotiate",  # with --http2 (and h2 with it)
+)
 MISSING = " ".join(sorted(name for name in STACK if name not in sys.modules)).encode()
 
 

@@ -17,8 +17,10 @@ from mypkg import Config
 from mypkg.accesslog import ATOMS, GUNICORN_FORMAT
 from mypkg.errors import ConfigError
 from mypkg.sockets import bind_tcp, bind_unix
+from mypkg.websocket.connection import WebSocketConnection
 from tests import apps
 from tests.conftest import ROOT, RawClient, request, run_cli, serve
+from tests.wsutil import RawWebSocket, echo_app, handshake
 
 
 class Lines(logging.Handler):
@@ -196,3 +198,33 @@ def test_every_atom_is_documented() -> None:
     doc = (ROOT / "docs" / "access-log.md").read_text()
     for atom in [*ATOMS, "{header}i", "{header}o", "{VAR}e"]:
         assert f"`%({atom})s`" in doc, atom
+
+
+def test_websocket_handshakes_use_the_format(http: str, access_lines: list[str]) -> None:
+    """An explicit --access-log-format applies to WebSocket handshakes too: the request line,
+    the 101 (or the refusal's status and body size) and the handshake's response headers."""
+    fmt = '%(h)s "%(r)s" %(s)s %(b)s %({sec-websocket-accept}o)s "%({x-trace}i)s" %(M)s'
+    with serve(echo_app(), http=http, access_log_format=fmt) as running:
+        with RawWebSocket(running.port) as client:
+            client.open("/ws?room=%1b", extra="X-Trace: a\tb\r\n")
+        refused = handshake("/ws").replace(b"GET", b"POST")
+        assert request(running.port, refused).status == 405
+    assert len(access_lines) == 2, access_lines
+    accept = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="  # RFC 6455's example key's answer
+    assert re.fullmatch(
+        rf'127\.0\.0\.1 "GET /ws\?room=%1b HTTP/1\.1" 101 0 {re.escape(accept)} "a\\x09b" \d+',
+        access_lines[0],
+    ), access_lines[0]
+    assert re.fullmatch(r'127\.0\.0\.1 "POST /ws HTTP/1\.1" 405 \d+ - "-" \d+', access_lines[1])
+
+
+def test_websocket_handshake_does_no_log_work_when_the_log_is_off(http: str) -> None:
+    with (
+        serve(echo_app(), http=http, access_log=False) as running,
+        RawWebSocket(running.port) as client,
+    ):
+        client.open()
+        assert running.server.state is not None
+        [conn] = running.server.state.connections
+        assert isinstance(conn, WebSocketConnection)
+        assert conn.record is None

@@ -281,3 +281,17 @@ def test_startup_commands() -> None:
     assert "--workers" not in startup.SCENARIOS["mypkg"].argv(8123)
     shown = startup.shown_command(startup.SCENARIOS["gunicorn-mypkg"].argv(0))
     assert shown.startswith("PY -m gunicorn --bind 127.0.0.1:PORT ")
+
+
+H2LOAD_OUTPUT = """finished in 5.00s, 4115.20 req/s, 110.31KB/s
+requests: 20576 total, 20576 started, 20576 done, 20570 succeeded, 6 failed, 6 errored, 0 timeout
+status codes: 20570 2xx, 0 3xx, 0 4xx, 0 5xx
+"""
+
+
+def test_h2load_report_is_parsed() -> None:
+    from benchmarks.h2load_bench import parse_h2load
+
+    assert parse_h2load(H2LOAD_OUTPUT) == (4115.2, 20570, 6)
+    with pytest.raises(RuntimeError, match="unexpected h2load output"):
+        parse_h2load("h2load: connection refused")

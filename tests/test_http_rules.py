@@ -6,8 +6,10 @@ accepted, and the status plus a closed connection for one that is refused.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
+import socket
 from typing import Any
 
 import httptools
@@ -358,3 +360,107 @@ def test_transfer_encoding_reaches_the_app_as_chunked(http: str) -> None:
     with serve(scope_after_body, http=http) as running:
         headers = seen(running.port, data)["headers"]
     assert headers == [["host", "x"], ["transfer-encoding", "chunked"]]
+
+
+# --------------------------------------------------------------------------- content-length range
+
+
+def test_content_length_of_2_to_the_64_or_more_is_refused(http: str) -> None:
+    """llhttp's bound (a length must fit 64 bits) and h11's (at most 20 digits, leading zeros
+    included) hold on both backends: 400 before the app, whatever the parser."""
+    recorder = apps.Recorder()
+    values = (b"18446744073709551616", b"99999999999999999999999", b"0" * 20 + b"5")
+    with serve(recorder, http=http) as running:
+        for value in values:
+            head = b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: " + value + b"\r\n\r\n"
+            assert_refused(running.port, head + b"hello", 400)
+        assert_healthy(running.port)
+        padded = b"POST /p HTTP/1.1\r\nHost: x\r\nContent-Length: " + b"0" * 19 + b"5\r\n\r\nhello"
+        response = request(running.port, padded)  # 20 digits, leading zeros: accepted
+        assert (response.status, response.body) == (200, b"hello")
+        with RawClient(running.port) as client:  # 2^64 - 1: accepted, the app asks for the body
+            client.send(
+                b"POST /p HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+                b"Content-Length: 18446744073709551615\r\n\r\n"
+            )
+            assert client.response().status == 100
+    assert [scope["path"] for scope in recorder.scopes] == ["/good", "/p", "/p"]
+
+
+# --------------------------------------------------------------------------- half-close
+
+
+GET = b"GET /%d HTTP/1.1\r\nHost: x\r\n\r\n"
+
+
+async def hello_later(scope: Any, receive: Any, send: Any) -> None:
+    """Lets the loop turn a few times before answering: long enough for the server to read a
+    half-close that came after the request (no wall-clock wait)."""
+    for _ in range(20):
+        await asyncio.sleep(0)
+    await apps.hello(scope, receive, send)
+
+
+def responses_after_half_close(port: int, data: bytes) -> list[Any]:
+    """Send ``data``, half-close (shutdown(SHUT_WR)), read every response until the close."""
+    with RawClient(port) as client:
+        client.send(data)
+        client.sock.shutdown(socket.SHUT_WR)
+        responses = []
+        while True:
+            try:
+                responses.append(client.response())
+            except ConnectionError:
+                assert client.buffer == b"", client.buffer  # nothing but whole responses
+                return responses
+
+
+@pytest.mark.parametrize("count", [1, 6])
+def test_requests_followed_by_a_half_close_are_all_answered(http: str, count: int) -> None:
+    """RFC 9112 §9.6: a client may half-close after its requests; each one sent in full is
+    answered, in order, then the connection closes."""
+    recorder = apps.Recorder(hello_later)
+    with serve(recorder, http=http) as running:
+        data = b"".join(GET % n for n in range(count))
+        responses = responses_after_half_close(running.port, data)
+    assert [response.status for response in responses] == [200] * count
+    assert [scope["path"] for scope in recorder.scopes] == [f"/{n}" for n in range(count)]
+
+
+def test_post_with_a_body_then_half_close_is_answered(http: str) -> None:
+    with serve(apps.echo, http=http) as running:
+        post = b"POST /p HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello"
+        chunked = CHUNKED + b"3\r\nabc\r\n0\r\n\r\n"
+        responses = responses_after_half_close(running.port, post + chunked + post)
+    answered = [(response.status, response.body) for response in responses]
+    assert answered == [(200, b"hello"), (200, b"abc"), (200, b"hello")]
+
+
+@pytest.mark.parametrize(
+    "cut",
+    [
+        b"GET /cut HTTP/1.1\r\nHost:",
+        b"POST /cut HTTP/1.1\r\nHost: x\r\nContent-Length: 9\r\n\r\nhel",
+    ],
+    ids=["head", "body"],
+)
+def test_a_request_cut_short_by_a_half_close_gets_no_response(http: str, cut: bytes) -> None:
+    """RFC 9112 §8: an incomplete request is not answered; those before it are, then the close."""
+    recorder = apps.Recorder()
+    with serve(recorder, http=http) as running:
+        responses = responses_after_half_close(running.port, GET % 0 + GET % 1 + cut)
+        assert_healthy(running.port)
+    assert [response.status for response in responses] == [200, 200]
+    paths = [scope["path"] for scope in recorder.scopes]
+    assert paths == ["/0", "/1", "/good"] or paths == ["/0", "/1", "/cut", "/good"]
+
+
+def test_an_app_waiting_for_the_client_to_go_sees_a_half_close_as_gone(http: str) -> None:
+    """An app still in receive() after its whole body (a long poll) takes a half-close as the
+    client leaving: http.disconnect, and the connection closes without a response."""
+    app = apps.UntilDisconnect()
+    with serve(app, http=http) as running:
+        responses = responses_after_half_close(running.port, GET % 0)
+        assert app.finished.wait(5)
+    assert responses == []
+    assert [message["type"] for message in app.messages] == ["http.request", "http.disconnect"]

@@ -43,15 +43,20 @@ def test_first_workers_fork_before_the_master_first_waits(reload: bool, tmp_path
 
 
 @pytest.mark.parametrize(
-    ("http", "loop", "not_imported"),
+    ("http", "loop", "http2", "not_imported"),
     [
-        ("httptools", "uvloop", "mypkg.http.h11_impl"),
-        ("h11", "asyncio", "mypkg.http.httptools_impl uvloop"),
+        ("httptools", "uvloop", False, "mypkg.http.h11_impl mypkg.http.h2_negotiate"),
+        ("h11", "asyncio", False, "mypkg.http.h2_negotiate mypkg.http.httptools_impl uvloop"),
+        ("httptools", "uvloop", True, "mypkg.http.h11_impl"),
     ],
 )
-def test_workers_inherit_the_serving_stack(http: str, loop: str, not_imported: str) -> None:
-    """After the fork a worker imports the app, not the HTTP backend, loop or WebSocket layer."""
-    args = ("-w", "2", "tests.stack_app:app", "--port", "0", "--http", http, "--loop", loop)
+def test_workers_inherit_the_serving_stack(
+    http: str, loop: str, http2: bool, not_imported: str
+) -> None:
+    """After the fork a worker imports the app, not the HTTP backend, loop, WebSocket layer or
+    HTTP/2 layer."""
+    args: tuple[str, ...] = ("-w", "2", "tests.stack_app:app", "--port", "0", "--http", http)
+    args += ("--loop", loop, *(["--http2"] if http2 else []))
     with Master(*args) as master:
         port = master.ready()
         assert httpx.get(f"http://127.0.0.1:{port}/", timeout=5).text == not_imported

@@ -349,3 +349,33 @@ def test_upgrade_pipelined_behind_requests_waits_for_their_responses(http: str) 
             assert (response.status, response.body) == (200, b"Hello, world!")
         assert client.read_until(b"\r\n\r\n").startswith(b"HTTP/1.1 101")
         assert client.read_frame() == (0x1, True, b"after two responses")
+
+
+def test_illegal_messages_raise_in_the_app_and_answer_500_or_1011(http: str) -> None:
+    """An app message its state does not allow (machine.py) raises RuntimeError in the app;
+    left unhandled, the client gets a 500 before the 101 and a 1011 close after it."""
+    errors: queue.Queue[Any] = queue.Queue()
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await receive()
+        message: dict[str, Any]
+        if scope["path"] == "/denying":
+            await send({"type": "websocket.http.response.start", "status": 403})
+            message = {"type": "websocket.accept"}  # only a response body may follow
+        else:
+            await send({"type": "websocket.accept"})
+            message = {"type": "websocket.http.response.start", "status": 403}  # too late
+        try:
+            await send(message)
+        except RuntimeError as exc:
+            errors.put(exc)
+            raise
+
+    with serve(app, http=http, lifespan="off") as running:
+        assert request(running.port, handshake("/denying")).status == 500
+        assert "expected 'websocket.http.response.body'" in str(errors.get(timeout=5))
+        with connect(url(running.port, "/open")) as ws:
+            with pytest.raises(ConnectionClosed):
+                ws.recv(timeout=5)
+            assert ws.close_code == 1011
+        assert "on an open WebSocket" in str(errors.get(timeout=5))

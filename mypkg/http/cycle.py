@@ -10,14 +10,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from mypkg.asgi import ASGI3App, Message, Scope
 from mypkg.errors import ClientDisconnected
 from mypkg.http import extensions, framing
 
 if TYPE_CHECKING:
-    from mypkg.http.protocol import HttpProtocol
+    from mypkg.state import ServerState
 
 logger = logging.getLogger("mypkg.error")
 
@@ -33,6 +33,29 @@ _DISCONNECT: dict[str, Any] = {"type": "http.disconnect"}
 # for; body going out chunked; asked for but the client cannot get them (they are dropped);
 # body done and the trailer section due; trailer section started (``more_trailers``).
 NO_TRAILERS, TRAILERS_SEND, TRAILERS_DROP, TRAILERS_DUE, TRAILERS_OPEN = range(5)
+
+
+class CycleConnection(Protocol):
+    """What a cycle needs from its connection: an HTTP/1 protocol, or one HTTP/2 stream (whose
+    cycle subclass overrides the methods that put HTTP/1 framing on ``transport``)."""
+
+    @property
+    def state(self) -> ServerState: ...
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop: ...
+    @property
+    def scheme(self) -> str: ...
+    @property
+    def transport(self) -> asyncio.Transport: ...
+    @property
+    def write_paused(self) -> bool: ...
+    @property
+    def eof(self) -> bool: ...
+    async def drain(self) -> None: ...
+    def pause_reading(self) -> None: ...
+    def resume_reading(self) -> None: ...
+    def close(self) -> None: ...
+    def on_response_complete(self, cycle: RequestCycle) -> None: ...
 
 
 class RequestCycle:
@@ -66,7 +89,12 @@ class RequestCycle:
     )
 
     def __init__(  # positional: keyword arguments make this call markedly slower
-        self, conn: HttpProtocol, scope: Scope, keep_alive: bool, expect_100: bool, more_body: bool
+        self,
+        conn: CycleConnection,
+        scope: Scope,
+        keep_alive: bool,
+        expect_100: bool,
+        more_body: bool,
     ) -> None:
         self.conn = conn
         self.scope = scope
@@ -184,10 +212,12 @@ class RequestCycle:
         if self.expect_100:
             self.expect_100 = False
             if self.status is None and not self.disconnected:
-                self.conn.transport.write(framing.CONTINUE)
+                self._continue()
         while not self.body and (self.more_body or self.delivered_end):
             if self.disconnected or self.complete:
                 return _DISCONNECT.copy()
+            if self.conn.eof:  # half-closed and this app waits for more than its body: gone
+                self.conn.close()  # connection_lost wakes it with the disconnect
             waiter = self.conn.loop.create_future()
             self.waiter = waiter
             await waiter
@@ -203,6 +233,10 @@ class RequestCycle:
         more = self.more_body
         self.delivered_end = not more
         return {"type": "http.request", "body": data, "more_body": more}
+
+    def _continue(self) -> None:
+        """Tell a client waiting on ``Expect: 100-continue`` to send its body."""
+        self.conn.transport.write(framing.CONTINUE)
 
     # ------------------------------------------------------------------ ASGI send
     async def send(self, message: Message) -> None:

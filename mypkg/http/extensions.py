@@ -18,7 +18,7 @@ from mypkg.errors import ClientDisconnected
 from mypkg.http import framing
 
 if TYPE_CHECKING:
-    from mypkg.http.protocol import HttpProtocol
+    from mypkg.http.cycle import CycleConnection
     from mypkg.tls import TlsInfo
 
 PATHSEND = "http.response.pathsend"
@@ -85,7 +85,7 @@ def open_regular_file(path: Any) -> tuple[BinaryIO, int]:
         raise
 
 
-async def send_file(conn: HttpProtocol, file: Any, size: int, chunked: bool) -> int:
+async def send_file(conn: CycleConnection, file: Any, size: int, chunked: bool) -> int:
     """Write ``size`` bytes of ``file`` after the head already written; the count written.
 
     A client that goes away raises ClientDisconnected (and closes the connection).

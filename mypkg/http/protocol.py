@@ -15,6 +15,7 @@ from urllib.parse import unquote
 
 from mypkg.accesslog import client_text
 from mypkg.errors import ProtocolError
+from mypkg.flow import FlowControlProtocol
 from mypkg.http import extensions, framing
 from mypkg.http.chunked import ChunkedBody
 from mypkg.http.cycle import BODY_HIGH_WATER, RequestCycle
@@ -38,7 +39,7 @@ def socket_address(info: Any) -> tuple[str, int] | None:
     return None
 
 
-class HttpProtocol(asyncio.Protocol):
+class HttpProtocol(FlowControlProtocol):
     """Base class of the two HTTP backends; subclasses implement ``feed`` (and ``next_message``
     when they hold bytes back)."""
 
@@ -48,23 +49,19 @@ class HttpProtocol(asyncio.Protocol):
         "content_length",
         "cycle",
         "deadline",
-        "drain_waiter",
+        "eof",
         "extensions",
-        "loop",
         "parsing",
         "pending_error",
         "phase",
         "pipeline",
         "proxy_trusted",
-        "reading_paused",
         "scheme",
         "server",
         "starting",
         "state",
-        "transport",
         "upgrade_rest",
         "upgrade_scope",
-        "write_paused",
     )
 
     def __init__(self, state: ServerState) -> None:
@@ -91,6 +88,7 @@ class HttpProtocol(asyncio.Protocol):
         # A chunked request's body is decoded here, not by the backend (mypkg/http/chunked.py).
         self.chunked_body: ChunkedBody | None = None
         self.content_length = 0  # of the request whose head was parsed last (0: none)
+        self.eof = False  # the client half-closed: close once the requests it sent are answered
 
     # ------------------------------------------------------------------ for the backends
     def feed(self, data: bytes) -> None:
@@ -137,7 +135,7 @@ class HttpProtocol(asyncio.Protocol):
                 cycle.on_disconnect()
         self.pipeline.clear()
         self.write_paused = False
-        self._release_drain()
+        self.release_drain()
 
     def data_received(self, data: bytes) -> None:
         if self.phase == IDLE:
@@ -158,36 +156,30 @@ class HttpProtocol(asyncio.Protocol):
             starting.task = self.state.start_task(starting.run(self.state.app))
 
     def eof_received(self) -> bool | None:
-        return None  # the transport closes; connection_lost tells any running cycle
+        """The client half-closed (RFC 9112 §9.6): every request it sent in full is still
+        answered, then on_response_complete closes."""
+        self.eof = True
+        if self.scheme == "https":
+            return None  # asyncio's TLS closes at EOF whatever we say (and warns if we object)
+        return True if self._answer_before_eof() else None  # None: the transport closes now
 
-    def pause_writing(self) -> None:
-        self.write_paused = True
-
-    def resume_writing(self) -> None:
-        self.write_paused = False
-        self._release_drain()
-
-    async def drain(self) -> None:
-        """Wait until the transport's write buffer is below its low-water mark."""
-        if self.write_paused and not self.transport.is_closing():
-            waiter = self.drain_waiter
-            if waiter is None:
-                waiter = self.drain_waiter = self.loop.create_future()
-            await waiter
-
-    def _release_drain(self) -> None:
-        waiter = self.drain_waiter
-        if waiter is not None:
-            self.drain_waiter = None
-            if not waiter.done():
-                waiter.set_result(None)
+    def _answer_before_eof(self) -> bool:
+        """After a half-close: drop a request cut short (RFC 9112 §8: no response; a partial
+        body's app sees a disconnect) and say whether a request is left to answer. An app
+        waiting in receive() past its body waits for the client to go: it has (close now)."""
+        cycle = self.cycle
+        if cycle is not None and cycle.waiter is not None and not cycle.more_body:
+            return False
+        parsing = self.parsing
+        if parsing is not None and parsing.more_body and not parsing.complete:
+            parsing.on_disconnect()
+            if parsing in self.pipeline:
+                self.pipeline.remove(parsing)
+            elif parsing is self.cycle:
+                return False
+        return self.cycle is not None
 
     # ------------------------------------------------------------------ flow control (reading)
-    def pause_reading(self) -> None:
-        if not self.reading_paused and not self.transport.is_closing():
-            self.reading_paused = True
-            self.transport.pause_reading()
-
     def resume_reading(self) -> None:
         """Read again, unless queued requests or an unread body still hold reading back."""
         if not self.reading_paused or self.transport.is_closing():
@@ -224,6 +216,8 @@ class HttpProtocol(asyncio.Protocol):
                 elif name == b"content-length":
                     if length is not None or not value.isdigit():
                         raise ProtocolError(400, "invalid or repeated Content-Length")
+                    if len(value) > 19 and _out_of_range(value):
+                        raise ProtocolError(400, "Content-Length out of range")
                     length = int(value)
                 elif name == b"transfer-encoding":
                     if chunked or value.strip().lower() != b"chunked":
@@ -386,6 +380,8 @@ class HttpProtocol(asyncio.Protocol):
             if starting is not None:  # admitted by on_request_head already
                 self.starting = None
                 starting.task = state.context.run(state.create_task, starting.run(state.app))
+        if self.eof and not self._answer_before_eof():
+            self.close()  # the client half-closed and every request it sent is answered
 
     # ------------------------------------------------------------------ ending connections
     def reject(self, status: int, reason: str) -> None:
@@ -454,12 +450,13 @@ class HttpProtocol(asyncio.Protocol):
 
     def abort(self) -> asyncio.Task[None] | None:
         """The graceful timeout ran out: cut the connection and cancel the app."""
-        self.transport.abort()
-        task = self.cycle.task if self.cycle is not None else None
-        if task is not None and not task.done():
-            task.cancel()
-            return task
-        return None
+        return self.abort_task(self.cycle.task if self.cycle is not None else None)
+
+
+def _out_of_range(digits: bytes) -> bool:
+    """A Content-Length of 2^64 or more, as llhttp refuses it, or of more than 20 digits, as h11
+    refuses it even with leading zeros: one rule on both backends, and int() stays cheap."""
+    return len(digits) > 20 or int(digits) >> 64 != 0
 
 
 def split_target(target: bytes) -> tuple[bytes, bytes]:

@@ -137,6 +137,8 @@ def import_serving_stack(config: Config) -> None:
     if config.ws != "none":
         with contextlib.suppress(ImportError):  # --ws auto without websockets: plain HTTP
             importlib.import_module("mypkg.websocket.upgrade")
+    if config.http2:  # h2 and its hpack/hyperframe (config.check has made sure they exist)
+        importlib.import_module("mypkg.http.h2_negotiate")
 
 
 def _boot_failed(spec: WorkerSpec, code: int, reason: str) -> int:

@@ -1,5 +1,6 @@
-"""One WebSocket connection: asyncio I/O around websockets' sans-I/O ``ServerProtocol``, and the
-ASGI websocket cycle on top of it.
+"""One WebSocket connection: the asyncio adapter between a transport, websockets' sans-I/O
+``ServerProtocol`` (the wire) and the app's side (``session.py``, driven by the state machine of
+``machine.py``).
 
 The sans-I/O contract is followed to the letter: received bytes go to ``receive_data`` (EOF to
 ``receive_eof``); after every ``receive_*``, ``send_*`` and ``fail`` the protocol's output goes
@@ -7,7 +8,8 @@ to the transport through ``_flush``, the one write path (an empty bytes object t
 half-close); ``events_received()`` become ASGI messages; and when ``close_expected()`` says the
 TCP connection should end, a deadline makes sure it does. Keepalive pings, pong timeouts and the
 closing-handshake timeout are all that same deadline, enforced by the server's one ticker: no
-message ever starts a timer.
+message ever starts a timer. Whether a message is legal, and what each event means for the app,
+is the machine's table; this module only does the I/O each transition calls for.
 
 Memory is bounded whatever the client does: reading stops while the transport's write buffer is
 over its high-water mark (pings whose pongs are never read) and while the app's queue holds
@@ -18,84 +20,65 @@ over its high-water mark (pings whose pongs are never read) and while the app's 
 from __future__ import annotations
 
 import asyncio
-import logging
 import os
 from collections import deque
 from typing import TYPE_CHECKING
 
-from websockets.exceptions import InvalidHeaderValue, InvalidState, ProtocolError
-from websockets.frames import Frame, Opcode
+from websockets.exceptions import InvalidHeaderValue, InvalidState
+from websockets.frames import CloseCode, Frame, Opcode
 from websockets.http11 import Response
-from websockets.protocol import CONNECTING as WS_CONNECTING
 from websockets.protocol import OPEN as WS_OPEN
 from websockets.typing import BytesLike
 
 from mypkg.asgi import Message, Scope
-from mypkg.errors import ClientDisconnected
-from mypkg.logging import client_and_path
 from mypkg.websocket import handshake
+from mypkg.websocket.machine import (
+    BEFORE_OPEN,
+    CLOSED,
+    CLOSING,
+    CONNECTING,
+    GONE,
+    OPEN,
+    REFUSED,
+    AsgiMachine,
+    Event,
+)
+from mypkg.websocket.session import AsgiSession
 
 if TYPE_CHECKING:
-    from mypkg.websocket.upgrade import WebSocketOptions
-
-logger = logging.getLogger("mypkg.error")
-access_logger = logging.getLogger("mypkg.access")
-
-# What the app has said so far: nothing yet; a denial response under way; accepted; closed.
-CONNECTING, DENYING, OPEN, CLOSED = range(4)
+    from mypkg.websocket.options import WebSocketOptions
 
 TEXT, BINARY, CONT, PONG = Opcode.TEXT, Opcode.BINARY, Opcode.CONT, Opcode.PONG
 _RECEIVE = "websocket.receive"
 # Compressed input is fed this many bytes at a time (see the module docstring).
 _SLICE = 4096
-_SEND = "websocket.send"
+_RESTART = "service restart"
 
 
-class WebSocketConnection(asyncio.Protocol):
+class WebSocketConnection(AsgiSession):
     """The transport's protocol once an upgrade request was handed over by the HTTP layer."""
 
     __slots__ = (
         "backlog",
         "closing",
-        "deadline",
-        "denial",
-        "drain_waiter",
         "eof_pending",
-        "final",
         "fragment_text",
         "fragments",
-        "inbox",
-        "lost",
-        "opened",
-        "options",
-        "pending",
-        "phase",
         "ping_payload",
-        "queued_bytes",
-        "reading_paused",
-        "response",
-        "scope",
-        "server_closed",
-        "state",
-        "task",
-        "transport",
-        "waiter",
-        "write_paused",
-        "ws",
     )
 
     def __init__(
         self, options: WebSocketOptions, transport: asyncio.Transport, http_scope: Scope
     ) -> None:
         self.options = options
-        self.state = options.state
+        self.state = state = options.state
+        self.loop = state.loop
         self.transport = transport
         self.scope = handshake.websocket_scope(http_scope)
         self.ws = handshake.HandoffProtocol(
             extensions=options.extensions, max_size=options.max_size, logger=options.logger
         )
-        self.phase = CONNECTING
-        self.opened = False  # the 101 response is sent: bytes from now on are frames
+        self.machine = AsgiMachine()
         self.response: Response | None = None  # the 101 response, until the app accepts
         self.denial: tuple[int, list[tuple[bytes, bytes]], list[bytes]] | None = None
         self.inbox: deque[Message] = deque()
@@ -105,17 +88,19 @@ class WebSocketConnection(asyncio.Protocol):
         self.final: Message | None = None  # the websocket.disconnect message, once known
         self.waiter: asyncio.Future[None] | None = None
         self.pending: list[bytes] = []  # bytes that arrived before the app accepted
-        self.fragments: list[BytesLike] = []
+        # One buffer, not a list of pieces: 100,000 tiny (or empty) fragments must cost about
+        # the message's size, as --ws-max-size counts it, not 40 bytes of list and object each.
+        self.fragments = bytearray()
         self.fragment_text = False
         self.reading_paused = not transport.is_reading()
         self.write_paused = False
         self.drain_waiter: asyncio.Future[None] | None = None
         self.deadline = 0.0
         self.ping_payload: bytes | None = None
-        self.server_closed = False  # we sent a close frame and wait for the client's answer
-        self.closing = False  # the TCP connection is expected to end: the deadline bounds it
-        self.lost = False
+        self.closing = False  # the deadline is the closing handshake's, no longer a ping's
         self.task: asyncio.Task[None] | None = None
+        # The access line's record, only while the access log is on.
+        self.record = handshake.HandshakeRecord(http_scope, state) if state.access_log else None
 
     # ------------------------------------------------------------------ taking over
     def start(self, http_scope: Scope, rest: bytes) -> None:
@@ -125,36 +110,42 @@ class WebSocketConnection(asyncio.Protocol):
         if rest:
             self.pending.append(rest)
         state = self.state
-        refusal = handshake.method_or_version_error(http_scope)
-        if refusal is None and state.shutting_down:
-            refusal = (503, "the server is shutting down")
-        elif refusal is None and state.too_busy():
-            refusal = (503, "too many connections (--limit-concurrency)")
-        if refusal is not None:
-            self._refuse(*refusal)
-            return
-        try:
-            request = handshake.handshake_request(http_scope)
-        except (InvalidHeaderValue, ValueError) as exc:
-            self._refuse(400, f"invalid handshake request: {exc}")
-            return
-        response = self.ws.accept(request)
-        if response.status_code != 101:  # websockets explains what is wrong with the request
-            handshake.add_defaults(response.headers, state.default_header_list)
-            self._answer(response)
+        response = self._check_handshake(http_scope)
+        if not isinstance(response, Response) or response.status_code != 101:
+            self.machine.handle(Event.REFUSE)
+            if isinstance(response, Response):  # websockets explains what is wrong
+                handshake.add_defaults(response.headers, state.default_header_list)
+                self._answer(response)
+            else:
+                self._send_refusal(*response)
             return
         self.response = response
         self.inbox.append({"type": "websocket.connect"})
         task = self.task = state.create_task(self.run())
         task.add_done_callback(self._task_done)
 
+    def _check_handshake(self, http_scope: Scope) -> Response | tuple[int, str]:
+        """websockets' answer to the handshake request, or the server's own refusal."""
+        refusal = handshake.method_or_version_error(http_scope)
+        if refusal is not None:
+            return refusal
+        if self.state.shutting_down:
+            return 503, "the server is shutting down"
+        if self.state.too_busy():
+            return 503, "too many connections (--limit-concurrency)"
+        try:
+            return self.ws.accept(handshake.handshake_request(http_scope))
+        except (InvalidHeaderValue, ValueError) as exc:
+            return 400, f"invalid handshake request: {exc}"
+
     # ------------------------------------------------------------------ asyncio callbacks
     def data_received(self, data: bytes) -> None:
-        if not self.opened:
-            if self.phase == CONNECTING or self.phase == DENYING:
+        state = self.machine.state
+        if state is not OPEN and state in BEFORE_OPEN:
+            if state is not REFUSED:
                 # The app has not answered the handshake: keep the bytes, read no more.
                 self.pending.append(data)
-                self._pause_reading()
+                self.pause_reading()
             return
         self._feed(data)
 
@@ -167,27 +158,26 @@ class WebSocketConnection(asyncio.Protocol):
         return None  # the transport closes; connection_lost follows
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self.lost = True
+        self.machine.handle(Event.LOST)
         self.deadline = 0.0
         ws = self.ws
         ws.receive_eof()  # the protocol is CLOSED now: any later send fails cleanly
         ws.data_to_send()  # nothing can be written any more
         self._disconnect(*self._close_code())
         self.write_paused = False
-        _release(self.drain_waiter)
-        self.drain_waiter = None
+        self.release_drain()
         self._maybe_done()
 
     def pause_writing(self) -> None:
         self.write_paused = True
-        if self.opened:
-            self._pause_reading()  # the peer does not read: do not make more for it to read
+        if self.machine.state not in BEFORE_OPEN:
+            self.pause_reading()  # the peer does not read: do not make more for it to read
 
     def resume_writing(self) -> None:
         self.write_paused = False
-        waiter, self.drain_waiter = self.drain_waiter, None
-        _release(waiter)
-        if self.opened and not self.lost:
+        self.release_drain()
+        state = self.machine.state
+        if state is not GONE and state not in BEFORE_OPEN:
             self._read_more()
 
     # ------------------------------------------------------------------ the sans-I/O side
@@ -205,7 +195,7 @@ class WebSocketConnection(asyncio.Protocol):
                 ws.receive_data(data[start : start + _SLICE])
                 self._process()
         if self._must_wait():
-            self._pause_reading()
+            self.pause_reading()
 
     def _must_wait(self) -> bool:
         """Reading must stop: the peer does not read our output, or the app is behind."""
@@ -231,7 +221,7 @@ class WebSocketConnection(asyncio.Protocol):
                 self.transport.close()  # what asyncio does after an eof_received returning None
                 return
         if not self._must_wait():
-            self._resume_reading()
+            self.resume_reading()
 
     def _process(self) -> None:
         """Turn the protocol's events into ASGI messages, then send what it has to send."""
@@ -280,16 +270,16 @@ class WebSocketConnection(asyncio.Protocol):
         """A data frame: deliver complete messages; False if the protocol failed instead."""
         data = frame.data
         if frame.opcode is CONT:
-            self.fragments.append(data)
+            self.fragments += data
             if not frame.fin:
                 return True
-            data = b"".join(self.fragments)
-            self.fragments = []
+            data = bytes(self.fragments)
+            self.fragments = bytearray()
             text = self.fragment_text
         else:
             text = frame.opcode is TEXT
             if not frame.fin:
-                self.fragments = [data]
+                self.fragments = bytearray(data)
                 self.fragment_text = text
                 return True
         message: Message
@@ -297,7 +287,8 @@ class WebSocketConnection(asyncio.Protocol):
             try:
                 message = {"type": _RECEIVE, "text": str(data, "utf-8")}
             except UnicodeDecodeError as exc:
-                self.ws.fail(1007, f"invalid UTF-8 in a text message at byte {exc.start}")
+                reason = f"invalid UTF-8 in a text message at byte {exc.start}"
+                self.ws.fail(CloseCode.INVALID_DATA, reason)
                 return False
         else:
             message = {"type": _RECEIVE, "bytes": data if type(data) is bytes else bytes(data)}
@@ -305,8 +296,9 @@ class WebSocketConnection(asyncio.Protocol):
         return True
 
     def _deliver(self, message: Message, size: int) -> None:
-        if self.phase != OPEN:
-            return  # the app closed: nothing more is for it
+        state = self.machine.state  # (PEER_DATA: unchanged in every state that gets frames)
+        if state is not OPEN and state is not CLOSING:
+            return  # the app closed or was told the connection ended: nothing more is for it
         inbox = self.inbox
         inbox.append(message)
         self.queued_bytes += size
@@ -316,7 +308,7 @@ class WebSocketConnection(asyncio.Protocol):
             if not waiter.done():
                 waiter.set_result(None)
         if len(inbox) >= self.options.max_queue or self.queued_bytes >= self.options.max_size:
-            self._pause_reading()  # the app is behind: let TCP push back on the client
+            self.pause_reading()  # the app is behind: let TCP push back on the client
 
     def _on_pong(self, data: BytesLike) -> None:
         if self.ping_payload is not None and data == self.ping_payload:
@@ -325,29 +317,36 @@ class WebSocketConnection(asyncio.Protocol):
                 self.deadline = self.state.now + self.options.ping_interval
 
     def _on_closing(self) -> None:
-        """The protocol left OPEN: bound how long the TCP close may take; tell the app."""
+        """The protocol left OPEN: bound how long the TCP close may take; tell the app, unless
+        the close is the server's own and the peer has not answered it yet."""
         ws = self.ws
         if ws.close_expected() and not self.closing:
             self.closing = True  # from now on the deadline is the closing handshake's
             self.deadline = self.state.now + self.options.close_timeout
-        if ws.close_rcvd is not None or not self.server_closed:
+        machine = self.machine
+        state = machine.state
+        if ws.close_rcvd is not None or (state is not CLOSING and state is not CLOSED):
+            machine.handle(Event.PEER_CLOSE)
             self._disconnect(*self._close_code())
 
     def _close_code(self) -> tuple[int, str]:
         """The peer's close code if it sent one, else ours, else 1006 (no close frame at all)."""
         ws = self.ws
         close = ws.close_rcvd if ws.close_rcvd is not None else ws.close_sent
-        return (1006, "") if close is None else (close.code, close.reason)
+        if close is None:
+            return CloseCode.ABNORMAL_CLOSURE, ""
+        return close.code, close.reason
 
     def _disconnect(self, code: int, reason: str = "") -> None:
         """Queue websocket.disconnect once; later receive() calls keep returning it."""
         if self.final is not None:
             return
-        self.final = {"type": "websocket.disconnect", "code": code, "reason": reason}
+        self.final = {"type": "websocket.disconnect", "code": int(code), "reason": reason}
         self.inbox.append(self.final)
-        self._resume_reading()
+        self.resume_reading()
         waiter, self.waiter = self.waiter, None
-        _release(waiter)
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     # ------------------------------------------------------------------ deadlines, shutdown
     def on_deadline(self) -> None:
@@ -357,11 +356,11 @@ class WebSocketConnection(asyncio.Protocol):
             self.transport.abort()  # the client never finished the closing handshake
             return
         ws = self.ws
-        if ws.state is not WS_OPEN or self.server_closed:
+        if ws.state is not WS_OPEN:
             return
         options = self.options
         if self.ping_payload is not None and options.ping_timeout > 0:
-            ws.fail(1011, "keepalive ping timeout")
+            ws.fail(CloseCode.INTERNAL_ERROR, "keepalive ping timeout")
             self._flush()
             self._on_closing()
             return
@@ -372,64 +371,29 @@ class WebSocketConnection(asyncio.Protocol):
 
     def shutdown(self) -> None:
         """Server stopping: refuse a pending handshake (503), close an open one with 1012."""
-        if self.lost:
-            return
-        if self.phase == CONNECTING:
-            self._disconnect(1012, "service restart")
-            self._refuse(503, "the server is shutting down")
-        elif self.phase == OPEN:
-            self._server_close(1012, "service restart")
-        # DENYING: the app is answering; CLOSED: the closing handshake is under way.
+        machine = self.machine
+        before = machine.state
+        machine.handle(Event.SHUTDOWN)
+        if before is CONNECTING:
+            self._disconnect(CloseCode.SERVICE_RESTART, _RESTART)
+            self._send_refusal(503, "the server is shutting down")
+        elif before is OPEN:
+            self._server_close(CloseCode.SERVICE_RESTART, _RESTART)
 
     def abort(self) -> asyncio.Task[None] | None:
         """The graceful timeout ran out: cut the connection and cancel the app."""
-        self.transport.abort()
-        task = self.task
-        if task is not None and not task.done():
-            task.cancel()
-            return task
-        return None
+        return self.abort_task(self.task)
 
     def _server_close(self, code: int, reason: str) -> None:
+        """The server's own close frame (the machine is CLOSING): the app is told on the answer."""
         try:
             self.ws.send_close(code, reason)
         except InvalidState:
             return  # the client closed first; its close is being answered
-        self.server_closed = True
         self._flush()
         self._on_closing()
 
-    # ------------------------------------------------------------------ flow control
-    def _pause_reading(self) -> None:
-        if not self.reading_paused and not self.transport.is_closing():
-            self.reading_paused = True
-            self.transport.pause_reading()
-
-    def _resume_reading(self) -> None:
-        if self.reading_paused and not self.transport.is_closing():
-            self.reading_paused = False
-            self.transport.resume_reading()
-
-    async def _drain(self) -> None:
-        if self.write_paused and not self.transport.is_closing():
-            waiter = self.drain_waiter
-            if waiter is None:
-                waiter = self.drain_waiter = self.state.loop.create_future()
-            await waiter
-
-    # ------------------------------------------------------------------ the ASGI app
-    async def run(self) -> None:
-        """The app's whole session; whatever way it ends, the client gets a proper answer."""
-        try:
-            await self.state.app(self.scope, self.receive, self.send)
-        except Exception as exc:
-            self._app_failed(exc)
-        except BaseException as exc:  # cancelled (graceful timeout) or exiting
-            self._app_failed(exc)
-            raise
-        else:
-            self._app_returned()
-
+    # ------------------------------------------------------------------ the registry
     def _task_done(self, task: asyncio.Task[None]) -> None:
         self.state.request_finished()
         self._maybe_done()
@@ -437,181 +401,5 @@ class WebSocketConnection(asyncio.Protocol):
     def _maybe_done(self) -> None:
         """The server forgets this connection once both the socket and the app are finished."""
         task = self.task
-        if self.lost and (task is None or task.done()):
+        if self.machine.state is GONE and (task is None or task.done()):
             self.state.discard(self)
-
-    def _app_failed(self, exc: BaseException) -> None:
-        if self.lost or isinstance(exc, (ClientDisconnected, asyncio.CancelledError)):
-            logger.debug("ASGI WebSocket app ended after the connection closed", exc_info=exc)
-            if not self.lost:
-                self.transport.close()
-            return
-        logger.error("Exception in ASGI application", exc_info=exc)
-        if self.phase == CONNECTING or self.phase == DENYING:
-            self._refuse(500, "Internal Server Error")  # a denial is only sent when complete
-        elif self.phase == OPEN:
-            self._server_close(1011, "")
-
-    def _app_returned(self) -> None:
-        if self.phase == CONNECTING or self.phase == DENYING:
-            if not self.lost:
-                logger.error("ASGI callable returned without accepting or refusing the WebSocket")
-            self._refuse(500, "Internal Server Error")
-        elif self.phase == OPEN:
-            self._server_close(1000, "")
-
-    async def receive(self) -> Message:
-        inbox = self.inbox
-        while not inbox:
-            final = self.final
-            if final is not None:
-                return dict(final)
-            waiter = self.waiter = self.state.loop.create_future()
-            await waiter
-        message = inbox.popleft()
-        data = message.get("bytes") or message.get("text")
-        if data:  # text counts its UTF-8 size: the encoding is its length when it is ASCII
-            self.queued_bytes -= (
-                len(data) if type(data) is bytes or data.isascii() else (len(data.encode()))
-            )
-        if (
-            self.reading_paused
-            and self.opened
-            and len(inbox) <= self.options.low_water
-            and self.queued_bytes <= self.options.max_size >> 2
-        ):
-            self._read_more()
-        return message
-
-    async def send(self, message: Message) -> None:
-        if message["type"] == _SEND and self.phase == OPEN:
-            ws = self.ws
-            text = message.get("text")
-            try:
-                if text is not None:
-                    ws.send_text(text.encode())
-                else:
-                    data = message.get("bytes")
-                    if data is None:
-                        raise ValueError("websocket.send needs 'text' or 'bytes'")
-                    ws.send_binary(data)
-            except InvalidState:
-                raise ClientDisconnected("the WebSocket connection is closed") from None
-            self._flush()
-            if self.write_paused:
-                await self._drain()
-            return
-        self._send_control(message)
-
-    def _send_control(self, message: Message) -> None:
-        """Every message other than websocket.send on an open connection."""
-        kind = message["type"]
-        phase = self.phase
-        if phase == CONNECTING:
-            if self.ws.state is not WS_CONNECTING:
-                raise ClientDisconnected("the client went away during the handshake")
-            if kind == "websocket.accept":
-                self._accept(message)
-            elif kind == "websocket.close":
-                self._disconnect(message.get("code") or 1000, message.get("reason") or "")
-                self._refuse(403, "the application refused the WebSocket connection")
-            elif kind == "websocket.http.response.start":
-                status, headers = handshake.denial_start(message)
-                self.denial = (status, headers, [])
-                self.phase = DENYING
-            else:
-                raise RuntimeError(
-                    "expected 'websocket.accept', 'websocket.close' or"
-                    f" 'websocket.http.response.start', got {kind!r}"
-                )
-        elif phase == DENYING:
-            if kind != "websocket.http.response.body":
-                raise RuntimeError(f"expected 'websocket.http.response.body', got {kind!r}")
-            self._denial_body(message)
-        elif kind == "websocket.close":
-            if phase == OPEN:
-                self._close(message)
-        elif phase == CLOSED or kind == _SEND:
-            raise ClientDisconnected("the WebSocket connection is closed")
-        else:
-            raise RuntimeError(f"unexpected ASGI message {kind!r} on an open WebSocket")
-
-    def _accept(self, message: Message) -> None:
-        response = self.response
-        assert response is not None
-        subprotocol = handshake.complete_accept(
-            response, message, self.scope["subprotocols"], self.state.default_header_list
-        )
-        self.ws.subprotocol = subprotocol  # type: ignore[assignment]
-        self.response = None
-        self._answer(response)
-        pending, self.pending = self.pending, []
-        if pending:
-            self._feed(b"".join(pending))
-        self._read_more()
-        if self.options.ping_interval > 0 and self.deadline == 0.0:
-            self.deadline = self.state.now + self.options.ping_interval
-
-    def _close(self, message: Message) -> None:
-        code = message.get("code") or 1000
-        reason = message.get("reason") or ""
-        if self.ws.state is WS_OPEN:
-            try:
-                self.ws.send_close(code, reason)
-            except ProtocolError as exc:
-                raise ValueError(f"websocket.close: code {code} reason {reason!r}: {exc}") from None
-            self.server_closed = True
-        self.phase = CLOSED
-        self.inbox = deque(m for m in self.inbox if m is self.final)  # unread data is moot now
-        self.queued_bytes = 0
-        self._read_more()  # the client's close frame must still be read
-        self._flush()
-        self._on_closing()
-
-    def _denial_body(self, message: Message) -> None:
-        assert self.denial is not None
-        status, headers, body = self.denial
-        chunk = message.get("body", b"")
-        if not isinstance(chunk, bytes):
-            raise TypeError(f"websocket.http.response.body: body must be bytes, got {chunk!r}")
-        body.append(chunk)
-        if message.get("more_body", False):
-            return
-        defaults = self.state.default_header_list
-        self._answer(handshake.denial_response(status, headers, b"".join(body), defaults))
-
-    # ------------------------------------------------------------------ handshake answers
-    def _refuse(self, status: int, text: str) -> None:
-        """Answer the handshake with a short plain-text error, unless it is too late to."""
-        if self.ws.state is not WS_CONNECTING or self.phase == CLOSED or self.opened:
-            return
-        response = self.ws.reject(status, text + "\n")
-        if status == 405:
-            response.headers["Allow"] = "GET"
-        handshake.add_defaults(response.headers, self.state.default_header_list)
-        self._answer(response)
-
-    def _answer(self, response: Response) -> None:
-        """Send the handshake response: 101 opens the connection, anything else ends it."""
-        self.ws.send_response(response)
-        if response.status_code == 101:
-            self.phase = OPEN
-            self.opened = True
-        else:
-            self.phase = CLOSED
-            self.pending = []
-            self._disconnect(1006)
-        self._flush()
-        if response.status_code != 101:
-            self._on_closing()
-        if self.state.access_log:
-            self._log_access(response.status_code)
-
-    def _log_access(self, status: int) -> None:
-        client, path = client_and_path(self.scope)
-        access_logger.info('%s - "WebSocket %s" %d', client, path, status)
-
-
-def _release(waiter: asyncio.Future[None] | None) -> None:
-    if waiter is not None and not waiter.done():
-        waiter.set_result(None)

@@ -3,15 +3,17 @@
 Pure functions between ASGI and websockets' handshake types: the websocket scope from the HTTP
 scope, a ``websockets.http11.Request`` built from that scope (the bytes are never parsed twice),
 and the responses the app asks for: 101 with its subprotocol and headers, or a denial with any
-status, headers and body (the ``websocket.http.response`` extension); and the ``ServerProtocol``
-that takes such an already-parsed request (``HandoffProtocol``).
+status, headers and body (the ``websocket.http.response`` extension); the ``ServerProtocol``
+that takes such an already-parsed request (``HandoffProtocol``); and the access line's record of
+the answer (``HandshakeRecord``).
 """
 
 from __future__ import annotations
 
 import http
+import time
 from collections.abc import Generator, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
@@ -20,6 +22,9 @@ from websockets.server import ServerProtocol
 
 from mypkg.asgi import Message, Scope
 from mypkg.http.framing import INVALID_VALUE, header_name, valid_status
+
+if TYPE_CHECKING:
+    from mypkg.state import ServerState
 
 DENIAL_EXTENSION = "websocket.http.response"
 
@@ -169,3 +174,34 @@ class HandoffProtocol(ServerProtocol):
 
     def parse(self) -> Generator[None, None, None]:
         return Protocol.parse(self)
+
+
+class HandshakeRecord:
+    """What ``--access-log-format`` reads of an answered handshake (an ``accesslog.Exchange``).
+
+    Made only while the access log is on: with it off, a handshake does no log work at all."""
+
+    __slots__ = ("bytes_sent", "headers", "scope", "start_time", "state", "status")
+
+    def __init__(self, http_scope: Scope, state: ServerState) -> None:
+        self.scope = http_scope
+        self.state = state
+        self.start_time = time.perf_counter()
+        self.status: int | None = None
+        self.bytes_sent = 0
+        self.headers: list[tuple[bytes, bytes]] = []
+
+    def log(self, response: Response) -> None:
+        """The handshake was answered: write its access line."""
+        self.status = response.status_code
+        self.bytes_sent = len(response.body or b"")
+        self.headers = [
+            (name.encode("latin-1"), value.encode("latin-1"))
+            for name, value in response.headers.raw_items()
+        ]
+        self.state.access_logger.log_websocket(self)
+
+    @property
+    def conn(self) -> HandshakeRecord:
+        """Where the server's own headers are found (``conn.state``), as for a request cycle."""
+        return self

@@ -88,6 +88,12 @@ def _choice(table: dict[str, str]) -> Converter:
     return lambda value, worker: table.get(value, value)
 
 
+def _http2(value: Any, worker: Any) -> object:
+    """Gunicorn's http_protocols ("h2,h1" or a list): HTTP/2 is on when h2 is listed."""
+    listed = value.split(",") if isinstance(value, str) else list(value)
+    return "h2" in {str(item).strip().lower() for item in listed}
+
+
 @dataclass(frozen=True)
 class Row:
     kind: Kind
@@ -128,8 +134,11 @@ _HOOK = "Called by Gunicorn's master"
 _LOGGING = "Configures Gunicorn's loggers, which mypkg's loggers write through"
 _LENIENCY = "mypkg's parsers apply RFC 9112 strictly; Gunicorn's parser leniency does not apply"
 _DIRTY = "Gunicorn's dirty arbiter runs its own processes, apart from the ASGI workers"
-_HTTP2 = "mypkg serves HTTP/1.1 (and WebSockets); HTTP/2 settings have no effect"
-_HTTP2_LIMITS = "max_concurrent_streams initial_window_size max_frame_size max_header_list_size"
+_HTTP2_FIXED = (
+    "mypkg's HTTP/2 uses a 64 KiB stream window, 16 KiB frames and a header list bounded like"
+    " an HTTP/1 head (the limit_request_* settings)"
+)
+_HTTP2_LIMITS = "initial_window_size max_frame_size max_header_list_size"
 _DIRTY_SETTINGS = """dirty_apps dirty_workers dirty_timeout dirty_threads dirty_graceful_timeout
     on_dirty_starting dirty_post_fork dirty_worker_init dirty_worker_exit"""
 
@@ -318,9 +327,18 @@ TABLE: dict[str, Row] = {
     "do_handshake_on_connect": na("asyncio performs the handshake when a connection arrives."),
     "ciphers": to("ssl_ciphers", "OpenSSL cipher list."),
     # ---- HTTP/2
-    "http_protocols": ignored(_HTTP2 + "; with h2 listed, clients fall back to HTTP/1.1."),
-    "http2_cleartext": ignored(_HTTP2 + "."),
-    **dict.fromkeys([f"http2_{name}" for name in _HTTP2_LIMITS.split()], na(_HTTP2 + ".")),
+    "http_protocols": to(
+        "http2",
+        "h2 listed turns HTTP/2 on (TLS by ALPN, cleartext by prior knowledge); others keep h1.",
+        _http2,
+    ),
+    "http2_cleartext": ignored(
+        "With HTTP/2 on, cleartext prior knowledge is always accepted; `Upgrade: h2c` is not."
+    ),
+    "http2_max_concurrent_streams": to(
+        "h2_max_concurrent_streams", "More streams at once are refused (REFUSED_STREAM)."
+    ),
+    **dict.fromkeys([f"http2_{name}" for name in _HTTP2_LIMITS.split()], ignored(_HTTP2_FIXED)),
     # ---- Server Mechanics (parser leniency)
     "raw_paste_global_conf": na("Paste Deployment configures WSGI applications."),
     "permit_obsolete_folding": ignored(_LENIENCY + ": obs-fold gets 400."),
