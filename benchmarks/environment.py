@@ -9,6 +9,7 @@ has local changes) rather than from whatever distribution happens to be installe
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import re
@@ -16,7 +17,7 @@ import subprocess
 from typing import Any
 
 from benchmarks.procs import REPO_ROOT
-from benchmarks.servers import distribution_version, module_available
+from benchmarks.servers import PYTHON, module_available
 
 VERSIONED_PACKAGES = (
     "mypkg",
@@ -59,11 +60,41 @@ def _working_tree_version() -> str | None:
     return f"{version} (working tree @ {head}{'+dirty' if dirty else ''})"
 
 
+_PROBE = """
+import importlib.metadata, json, platform, sys
+versions = {}
+for name in sys.argv[1:]:
+    try:
+        versions[name] = importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        pass
+print(json.dumps({"python": platform.python_version(), "versions": versions}))
+"""
+
+
+def _interpreter() -> dict[str, Any]:
+    """Version of the servers' interpreter (run.py --python) and of the packages it has."""
+    try:
+        out = subprocess.run(
+            [PYTHON[0], "-c", _PROBE, *VERSIONED_PACKAGES],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        ).stdout
+        found: dict[str, Any] = json.loads(out)
+    except (OSError, subprocess.SubprocessError, ValueError):
+        return {"python": "?", "versions": {}}
+    return found
+
+
 def environment() -> dict[str, Any]:
-    versions = {name: distribution_version(name) for name in VERSIONED_PACKAGES}
-    versions["mypkg"] = _working_tree_version() or versions["mypkg"]
+    target = _interpreter()
+    versions = dict(target["versions"])
+    versions["mypkg"] = _working_tree_version() or versions.get("mypkg")
     return {
-        "python": platform.python_version(),
+        "python": target["python"],
+        "python_executable": PYTHON[0],
         "platform": platform.platform(),
         "cpus": os.cpu_count(),
         "loadavg_at_start": os.getloadavg(),

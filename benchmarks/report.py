@@ -11,6 +11,7 @@ and the exact server commands, and writes the JSON file.
 
 from __future__ import annotations
 
+import importlib
 import json
 import shlex
 import statistics
@@ -19,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchmarks.measure import APPS, Options, RunRecord
+from benchmarks.measure import APPS, Options, RunRecord, connections_for
 
 BASELINE = "mypkg"
 TIMES = "\N{MULTIPLICATION SIGN}"
@@ -46,6 +47,13 @@ class Summary:
     spread_percent: float | None = None  # (max - min) / median of requests/s across rounds
     error: str | None = None
     command: list[str] = field(default_factory=list)  # of the first round; the port varies
+    min_requests_per_second: float | None = None
+    cv_percent: float | None = None  # coefficient of variation: stdev / mean of req/s
+    p50_ms: float | None = None
+    p999_ms: float | None = None
+    max_ms: float | None = None  # the longest request of any round
+    timeouts: int = 0
+    connections: int = 0
 
 
 def _median(values: Sequence[float | None]) -> float | None:
@@ -63,18 +71,36 @@ def summarize(records: Sequence[RunRecord], opts: Options) -> list[Summary]:
     return summaries
 
 
-def _clean(run: RunRecord) -> bool:
+def summarize_sweep(records: Sequence[RunRecord], opts: Options) -> list[Summary]:
+    """Per connection count and server. A round with timeouts is kept (they are what the sweep
+    looks for, shown in their own column); other socket errors and non-2xx still leave it out."""
+    summaries = []
+    for connections in opts.sweep:
+        for server in opts.servers:
+            runs = [r for r in records if r.connections == connections and r.server == server]
+            summary = _summarize_one(server, opts.apps[0], runs, timeouts_ok=True)
+            summary.connections = connections
+            summaries.append(summary)
+        _fill_ratios([s for s in summaries if s.connections == connections])
+    return summaries
+
+
+def _clean(run: RunRecord, timeouts_ok: bool = False) -> bool:
     """A round counts only if every answer was 2xx and no socket failed: a server that answers
     errors fast (or drops connections) must not score as fast."""
-    return not run.error and not run.non_2xx and not run.socket_errors
+    errors = run.socket_errors - (run.timeouts if timeouts_ok else 0)
+    return not run.error and not run.non_2xx and not errors
 
 
-def _summarize_one(server: str, app: str, runs: Sequence[RunRecord]) -> Summary:
+def _summarize_one(
+    server: str, app: str, runs: Sequence[RunRecord], timeouts_ok: bool = False
+) -> Summary:
     ran = [r for r in runs if not r.error]
-    ok = [r for r in ran if _clean(r)]
+    ok = [r for r in ran if _clean(r, timeouts_ok)]
     summary = Summary(server, app, len(ok), len(runs), command=runs[0].command if runs else [])
     summary.non_2xx = sum(r.non_2xx for r in ran)
     summary.socket_errors = sum(r.socket_errors for r in ran)
+    summary.timeouts = sum(r.timeouts for r in ran)
     dirty = len(ran) - len(ok)
     if not ok:
         if dirty:
@@ -85,17 +111,24 @@ def _summarize_one(server: str, app: str, runs: Sequence[RunRecord]) -> Summary:
     rates = [r.requests_per_second for r in ok]
     summary.requests_per_second = statistics.median(rates)
     summary.best_requests_per_second = max(rates)
+    summary.min_requests_per_second = min(rates)
+    summary.p50_ms = _median([r.p50_ms for r in ok])
+    summary.p999_ms = _median([r.p999_ms for r in ok])
+    summary.max_ms = max((r.max_ms for r in ok if r.max_ms is not None), default=None)
     summary.cpu_us_per_request = _median([r.cpu_us_per_request for r in ok])
     summary.cpu_percent = _median([r.cpu_percent for r in ok])
     summary.p99_ms = _median([r.p99_ms for r in ok])
     summary.rss_mib = _median([r.rss_mib for r in ok])
     if len(ok) > 1 and summary.requests_per_second:
         summary.spread_percent = (max(rates) - min(rates)) / summary.requests_per_second * 100
+        summary.cv_percent = statistics.stdev(rates) / statistics.mean(rates) * 100
     notes = []
     if len(ran) < len(runs):
         notes.append(f"{len(runs) - len(ran)} round(s) failed")
     if dirty:
         notes.append(f"{dirty} round(s) left out: non-2xx answers or socket errors")
+    if timeouts_ok and summary.timeouts:
+        notes.append("timeouts")
     summary.error = "; ".join(notes) or None
     return summary
 
@@ -114,8 +147,8 @@ def _fmt(value: float | None, spec: str, suffix: str = "") -> str:
 
 
 COLUMNS = (
-    "server", "req/s", "best", "vs mypkg", "CPU us/req", "CPU %", "p99 ms",
-    "RSS MiB", "non-2xx", "sock err", "spread", "notes",
+    "server", "req/s", "min", "max", "CV", "vs mypkg", "CPU us/req", "CPU %", "p50 ms",
+    "p99 ms", "p99.9 ms", "RSS MiB", "non-2xx", "sock err", "notes",
 )  # fmt: skip
 
 
@@ -123,27 +156,52 @@ def _row(s: Summary) -> list[str]:
     return [
         s.server,
         _fmt(s.requests_per_second, ",.0f"),
+        _fmt(s.min_requests_per_second, ",.0f"),
         _fmt(s.best_requests_per_second, ",.0f"),
+        _fmt(s.cv_percent, ".1f", "%"),
         _fmt(s.ratio_to_mypkg, ".2f"),
         _fmt(s.cpu_us_per_request, ".1f"),
         _fmt(s.cpu_percent, ".0f"),
+        _fmt(s.p50_ms, ".2f"),
         _fmt(s.p99_ms, ".2f"),
+        _fmt(s.p999_ms, ".2f"),
         _fmt(s.rss_mib, ".1f"),
         str(s.non_2xx) if s.rounds_ok or s.non_2xx else "-",
         str(s.socket_errors) if s.rounds_ok or s.socket_errors else "-",
-        _fmt(s.spread_percent, ".1f", "%"),
         s.error or "",
     ]
 
 
-def render_table(rows: Sequence[Sequence[str]]) -> str:
-    """Left-align the first and last columns, right-align the numbers in between."""
+SWEEP_COLUMNS = (
+    "conns", "server", "req/s", "vs mypkg", "CPU us/req", "p50 ms", "p99 ms", "p99.9 ms",
+    "max ms", "timeouts", "notes",
+)  # fmt: skip
+
+
+def _sweep_row(s: Summary) -> list[str]:
+    return [
+        str(s.connections),
+        s.server,
+        _fmt(s.requests_per_second, ",.0f"),
+        _fmt(s.ratio_to_mypkg, ".2f"),
+        _fmt(s.cpu_us_per_request, ".1f"),
+        _fmt(s.p50_ms, ".2f"),
+        _fmt(s.p99_ms, ".2f"),
+        _fmt(s.p999_ms, ".2f"),
+        _fmt(s.max_ms, ".0f"),
+        str(s.timeouts),
+        s.error or "",
+    ]
+
+
+def render_table(rows: Sequence[Sequence[str]], left: Sequence[int] = (0,)) -> str:
+    """Left-align the ``left`` columns and the last one, right-align the numbers in between."""
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     last = len(widths) - 1
     lines = []
     for n, row in enumerate(rows):
         cells = [
-            cell.ljust(widths[i]) if i in (0, last) else cell.rjust(widths[i])
+            cell.ljust(widths[i]) if i in left or i == last else cell.rjust(widths[i])
             for i, cell in enumerate(row)
         ]
         lines.append("  ".join(cells).rstrip())
@@ -169,13 +227,15 @@ def _ratio_line(app_summaries: Sequence[Summary], other: str) -> str | None:
 def print_report(summaries: Sequence[Summary], opts: Options, env: dict[str, Any]) -> None:
     print()
     print(
-        f"wrk -t{opts.wrk_threads} -c{opts.connections} -d{opts.duration}s --latency "
-        f"(cpu {opts.wrk_cpus}); servers on cpu {opts.server_cpus}, {opts.workers} worker(s); "
-        f"median of {opts.rounds} round(s); gunicorn parser: {env['gunicorn_http_parser']}"
+        f"Python {env['python']}; wrk -t{opts.wrk_threads} -c{opts.connections} "
+        f"-d{opts.duration}s --latency (cpu {opts.wrk_cpus}); servers on cpu "
+        f"{opts.server_cpus}, {opts.workers} worker(s); median of {opts.rounds} round(s); "
+        f"gunicorn parser: {env['gunicorn_http_parser']}"
     )
     for app in opts.apps:
         app_summaries = [s for s in summaries if s.app == app]
-        print(f"\napp: {app} ({APPS[app]})\n")
+        conns = connections_for(app, opts)
+        print(f"\napp: {app} ({APPS[app]}, {conns} connections)\n")
         print(render_table([list(COLUMNS), *(_row(s) for s in app_summaries)]))
         ratio = _ratio_line(app_summaries, "uvicorn")
         if ratio:
@@ -184,6 +244,72 @@ def print_report(summaries: Sequence[Summary], opts: Options, env: dict[str, Any
     for summary in summaries:
         if summary.app == opts.apps[0] and summary.command:
             print(f"  {summary.server}: {shlex.join(summary.command)}")
+
+
+def print_sweep(summaries: Sequence[Summary], opts: Options, env: dict[str, Any]) -> None:
+    print(
+        f"\nconcurrency sweep, Python {env['python']}: app {opts.apps[0]}, "
+        f"wrk -t{opts.wrk_threads} -d{opts.duration}s, median of {opts.rounds} round(s); "
+        "timeouts: requests without an answer within 2 s, summed over the rounds\n"
+    )
+    rows = [list(SWEEP_COLUMNS), *(_sweep_row(s) for s in summaries)]
+    print(render_table(rows, left=(0, 1)))
+
+
+def plot(summaries: Sequence[Summary], sweep: Sequence[Summary], path: Path, title: str) -> None:
+    """A PNG: req/s per app and server with min-max whiskers; CPU us/request against
+    connections beside it when there was a sweep. matplotlib is a benchmark-only dependency."""
+    matplotlib = importlib.import_module("matplotlib")
+    matplotlib.use("Agg")
+    pyplot = importlib.import_module("matplotlib.pyplot")
+    panels = [kind for kind, rows in (("bars", summaries), ("sweep", sweep)) if rows]
+    figure, axes = pyplot.subplots(1, len(panels), figsize=(7 * len(panels), 4.5), squeeze=False)
+    if summaries:
+        _bars(axes[0][0], summaries, title)
+    if sweep:
+        _sweep_lines(axes[0][len(panels) - 1], sweep, title)
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    print(f"\nplot written to {path}")
+
+
+def _bars(bars: Any, summaries: Sequence[Summary], title: str) -> None:
+    apps = list(dict.fromkeys(s.app for s in summaries))
+    servers = list(dict.fromkeys(s.server for s in summaries))
+    width = 0.8 / max(1, len(servers))
+    for n, server in enumerate(servers):
+        rows = [_find(summaries, server, app) for app in apps]
+        medians = [(r.requests_per_second or 0) if r else 0 for r in rows]
+        low = [
+            m - (r.min_requests_per_second or m) if r else 0
+            for m, r in zip(medians, rows, strict=True)
+        ]
+        high = [
+            (r.best_requests_per_second or m) - m if r else 0
+            for m, r in zip(medians, rows, strict=True)
+        ]
+        offsets = [i + (n - (len(servers) - 1) / 2) * width for i in range(len(apps))]
+        bars.bar(offsets, medians, width, yerr=[low, high], capsize=3, label=server)
+    bars.set_xticks(range(len(apps)), apps)
+    bars.set_ylabel("requests/s (median, min-max)")
+    bars.legend()
+    bars.set_title(title)
+
+
+def _sweep_lines(lines: Any, sweep: Sequence[Summary], title: str) -> None:
+    for server in dict.fromkeys(s.server for s in sweep):
+        points = [(s.connections, s.cpu_us_per_request) for s in sweep if s.server == server]
+        shown = [(c, cpu) for c, cpu in points if cpu is not None]
+        lines.plot([c for c, _ in shown], [cpu for _, cpu in shown], marker="o", label=server)
+    lines.set_xscale("log", base=2)
+    lines.set_xlabel("wrk connections")
+    lines.set_ylabel("server CPU us / request (median)")
+    lines.set_title(title)
+    lines.legend()
+
+
+def _find(summaries: Sequence[Summary], server: str, app: str) -> Summary | None:
+    return next((s for s in summaries if s.server == server and s.app == app), None)
 
 
 def write_json(

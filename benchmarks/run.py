@@ -29,10 +29,17 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.environment import environment
-from benchmarks.measure import APPS, Options, RunRecord, measure
+from benchmarks.measure import APPS, DEFAULT_APPS, Options, RunRecord, measure
 from benchmarks.procs import StartFailure, check_cpus, free_port, running_server
-from benchmarks.report import print_report, summarize, write_json
-from benchmarks.servers import DEFAULT_SERVERS, SERVERS, ensure_peers, ensure_wrk
+from benchmarks.report import (
+    plot,
+    print_report,
+    print_sweep,
+    summarize,
+    summarize_sweep,
+    write_json,
+)
+from benchmarks.servers import DEFAULT_SERVERS, SERVERS, ensure_peers, ensure_wrk, use_python
 from benchmarks.wrk import run_wrk
 
 # --------------------------------------------------------------------------------------------
@@ -76,15 +83,41 @@ def run_all(opts: Options, logs: Path) -> list[RunRecord]:
         for app in opts.apps:
             for name in round_order(opts.servers, round_no):
                 print(f"[round {round_no}/{opts.rounds}] {app:<9} {name} ...", flush=True)
-                record = measure(SERVERS[name], app, round_no, opts, logs)
-                if not record.error:
-                    print(
-                        f"    {record.requests_per_second:,.0f} req/s, "
-                        f"{record.cpu_us_per_request:.1f} us CPU/req",
-                        flush=True,
-                    )
-                records.append(record)
+                records.append(_progress(measure(SERVERS[name], app, round_no, opts, logs)))
     return records
+
+
+def run_sweep(opts: Options, logs: Path) -> list[RunRecord]:
+    """The first app at each connection count of --sweep, rounds interleaved as in run_all."""
+    records = []
+    for round_no in range(1, opts.rounds + 1):
+        for connections in opts.sweep:
+            for name in round_order(opts.servers, round_no):
+                print(f"[sweep {round_no}/{opts.rounds}] -c{connections:<5} {name} ...", flush=True)
+                record = measure(SERVERS[name], opts.apps[0], round_no, opts, logs, connections)
+                records.append(_progress(record))
+    return records
+
+
+def _progress(record: RunRecord) -> RunRecord:
+    if not record.error:
+        print(
+            f"    {record.requests_per_second:,.0f} req/s, "
+            f"{record.cpu_us_per_request:.1f} us CPU/req, p99 {record.p99_ms} ms, "
+            f"{record.timeouts} timeouts",
+            flush=True,
+        )
+    return record
+
+
+def _counts(text: str) -> list[int]:
+    try:
+        counts = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a list of connection counts: {text!r}") from None
+    if not counts or min(counts) < 1:
+        raise argparse.ArgumentTypeError("connection counts must be at least 1")
+    return counts
 
 
 # --------------------------------------------------------------------------------------------
@@ -117,7 +150,10 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
         help=f"comma-separated, from: {', '.join(SERVERS)} (default: {','.join(DEFAULT_SERVERS)})",
     )
     parser.add_argument(
-        "--apps", type=_name_list(list(APPS)), default=list(APPS), help="plain,starlette"
+        "--apps",
+        type=_name_list(list(APPS)),
+        default=list(DEFAULT_APPS),
+        help=f"comma-separated, from: {', '.join(APPS)} (default: {','.join(DEFAULT_APPS)})",
     )
     parser.add_argument("--workers", type=int, default=1, help="server worker processes")
     parser.add_argument("--wrk-threads", type=int, default=1)
@@ -129,6 +165,15 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
     parser.add_argument("--json", dest="json_path", type=Path, help="also write results here")
     parser.add_argument(
         "--no-install", dest="install", action="store_false", help="do not pip/apt install"
+    )
+    parser.add_argument("--python", help="interpreter the servers run on (default: this one)")
+    parser.add_argument("--plot", dest="plot_path", type=Path, help="write a PNG here")
+    parser.add_argument(
+        "--sweep",
+        type=_counts,
+        default=[],
+        help="connection counts, e.g. 16,64,256,1024,2048,4096: run the first app at each "
+        "(instead of the app table)",
     )
     args = parser.parse_args(argv)
     for name in ("duration", "connections", "rounds", "workers", "wrk_threads"):
@@ -149,22 +194,34 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
     signal.signal(signal.SIGHUP, _raise_keyboard_interrupt)
     if opts.install:
-        ensure_peers()
         ensure_wrk()
     elif not shutil.which("wrk"):
         sys.exit("wrk is not on PATH (run without --no-install to apt-get it)")
     check_cpus([opts.server_cpus, opts.wrk_cpus])
+    if opts.python:
+        use_python(opts.python)
+    if opts.install:
+        ensure_peers()
     env = environment()
     print("versions: " + ", ".join(f"{k} {v}" for k, v in env["versions"].items()))
     logs = Path(tempfile.mkdtemp(prefix="mypkg-bench-logs-"))
     try:
-        records = run_all(opts, logs)
+        records = run_sweep(opts, logs) if opts.sweep else run_all(opts, logs)
     except KeyboardInterrupt:
         print("\ninterrupted: every started server has been stopped", file=sys.stderr)
         shutil.rmtree(logs, ignore_errors=True)
         return 130
-    summaries = summarize(records, opts)
-    print_report(summaries, opts, env)
+    if opts.sweep:
+        summaries = summarize_sweep(records, opts)
+        print_sweep(summaries, opts, env)
+    else:
+        summaries = summarize(records, opts)
+        print_report(summaries, opts, env)
+    if opts.plot_path:
+        load = "sweep" if opts.sweep else f"-c{opts.connections}"
+        title = f"Python {env['python']}, {opts.workers} worker(s), wrk {load}"
+        table = [] if opts.sweep else summaries
+        plot(table, summaries if opts.sweep else [], opts.plot_path, title)
     if opts.json_path:
         write_json(opts.json_path, opts, env, records, summaries)
     if any(r.error for r in records):

@@ -26,6 +26,16 @@ from benchmarks.procs import HOST, REPO_ROOT
 
 REQUIREMENTS = REPO_ROOT / "benchmarks" / "requirements.txt"
 INSTALL_TIMEOUT = 600.0
+# Listen backlog given to every server: the concurrency sweep opens up to 4,096 connections at
+# once, and a short queue would measure the kernel's SYN handling rather than the server.
+BACKLOG = "4096"
+# The interpreter every server runs on (run.py --python); this one unless told otherwise.
+PYTHON = [sys.executable]
+
+
+def use_python(path: str) -> None:
+    """Run the servers (and install the peers) with this interpreter."""
+    PYTHON[0] = path
 
 
 # --------------------------------------------------------------------------------------------
@@ -51,8 +61,8 @@ def _workers_flag(workers: int) -> list[str]:
 
 def _mypkg(target: str, port: int, workers: int) -> list[str]:
     return [
-        sys.executable, "-m", "mypkg", target,
-        "--host", HOST, "--port", str(port),
+        PYTHON[0], "-m", "mypkg", target,
+        "--host", HOST, "--port", str(port), "--backlog", BACKLOG,
         "--http", "httptools", "--loop", "uvloop",
         "--no-access-log", "--log-level", "warning",
         *_workers_flag(workers),
@@ -61,8 +71,8 @@ def _mypkg(target: str, port: int, workers: int) -> list[str]:
 
 def _uvicorn(target: str, port: int, workers: int) -> list[str]:
     return [
-        sys.executable, "-m", "uvicorn", target,
-        "--host", HOST, "--port", str(port),
+        PYTHON[0], "-m", "uvicorn", target,
+        "--host", HOST, "--port", str(port), "--backlog", BACKLOG,
         "--http", "httptools", "--loop", "uvloop",
         "--no-access-log", "--log-level", "warning",
         *_workers_flag(workers),
@@ -71,8 +81,8 @@ def _uvicorn(target: str, port: int, workers: int) -> list[str]:
 
 def _granian(target: str, port: int, workers: int) -> list[str]:
     return [
-        sys.executable, "-m", "granian",
-        "--interface", "asgi", "--host", HOST, "--port", str(port),
+        PYTHON[0], "-m", "granian",
+        "--interface", "asgi", "--host", HOST, "--port", str(port), "--backlog", BACKLOG,
         "--workers", str(workers), "--runtime-threads", "1",
         "--loop", "uvloop", "--no-ws",
         "--no-access-log", "--log-level", "warning",
@@ -83,8 +93,8 @@ def _granian(target: str, port: int, workers: int) -> list[str]:
 def _gunicorn_common(port: int, workers: int, worker_class: str) -> list[str]:
     """Gunicorn's access log is off unless --access-logfile is given, so nothing to turn off."""
     argv = [
-        sys.executable, "-m", "gunicorn",
-        "--bind", f"{HOST}:{port}", "--workers", str(workers),
+        PYTHON[0], "-m", "gunicorn",
+        "--bind", f"{HOST}:{port}", "--workers", str(workers), "--backlog", BACKLOG,
         "--worker-class", worker_class,
         "--log-level", "warning", "--graceful-timeout", "3",
     ]  # fmt: skip
@@ -160,6 +170,15 @@ DEFAULT_SERVERS = ("mypkg", "uvicorn", "granian", "gunicorn-asgi")
 
 
 def module_available(module: str) -> bool:
+    """Whether the servers' interpreter (PYTHON) can import ``module``."""
+    if PYTHON[0] != sys.executable:
+        probe = (
+            f"import importlib.util, sys; sys.exit(importlib.util.find_spec({module!r}) is None)"
+        )
+        return (
+            subprocess.run([PYTHON[0], "-c", probe], capture_output=True, check=False).returncode
+            == 0
+        )
     try:
         return importlib.util.find_spec(module) is not None
     except (ImportError, ValueError):
@@ -192,7 +211,7 @@ def ensure_peers() -> None:
     ]
     if not missing:
         return
-    argv = [sys.executable, "-m", "pip", "install", "-r", str(REQUIREMENTS)]
+    argv = [PYTHON[0], "-m", "pip", "install", "-r", str(REQUIREMENTS)]
     print(f"[setup] missing peer packages {', '.join(missing)}: running {' '.join(argv)}")
     result = subprocess.run(argv, timeout=INSTALL_TIMEOUT, check=False)
     if result.returncode != 0:

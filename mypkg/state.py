@@ -11,6 +11,7 @@ import asyncio
 import contextvars
 import email.utils
 import logging
+import sys
 import time
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any, Protocol
@@ -56,11 +57,29 @@ class Connection(Protocol):
 
 
 def task_starter(
-    loop: asyncio.AbstractEventLoop, fresh_context: bool
+    loop: asyncio.AbstractEventLoop, fresh_context: bool, eager: bool = False
 ) -> Callable[[Coroutine[Any, Any, None]], asyncio.Task[None]]:
     """``loop.create_task``, or with ``fresh_context`` one that runs each task in a new empty
     contextvars.Context (uvicorn's --reset-contextvars): nothing set during lifespan startup,
-    or by an earlier request on the connection, is visible to the app."""
+    or by an earlier request on the connection, is visible to the app.
+
+    ``eager`` (Python 3.12+): the task runs its first step at once, inside the caller, and is
+    scheduled on the loop only if it really suspends. An app that answers without waiting
+    (most requests) then costs no loop iteration and no scheduled callback; it still runs as the
+    current task, in its own copy of the context, as a scheduled one would."""
+    if eager and sys.version_info >= (3, 12):
+        if fresh_context:
+
+            def eager_in_fresh_context(coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+                context = contextvars.Context()
+                return asyncio.Task(coro, loop=loop, eager_start=True, context=context)
+
+            return eager_in_fresh_context
+
+        def eager_task(coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+            return asyncio.Task(coro, loop=loop, eager_start=True)
+
+        return eager_task
     if not fresh_context:
         return loop.create_task
 
@@ -82,6 +101,7 @@ class ServerState:
         "access_logger",
         "app",
         "connections",
+        "context",
         "create_task",
         "date_header",
         "default_header_list",
@@ -116,6 +136,7 @@ class ServerState:
         "root_path_bytes",
         "server_header",
         "shutting_down",
+        "start_task",
         "throttle",
         "tick_interval",
         "timed",
@@ -134,6 +155,11 @@ class ServerState:
         # Starts an app task (a request's, a WebSocket's): chosen once, so the hot path pays
         # nothing for --reset-contextvars when it is off.
         self.create_task = task_starter(loop, config.reset_contextvars)
+        # The server's context, never entered by an app: requests started from inside another
+        # request's task (pipelined) start from a copy of it, as a request read from the socket.
+        self.context = contextvars.copy_context()
+        # The HTTP request's app, started once the read that completed its head is parsed.
+        self.start_task = task_starter(loop, config.reset_contextvars, eager=True)
         self.connections: set[Connection] = set()
         # Running out of descriptors: counted, and reported once per interval. uvloop refuses
         # the surplus connections silently, so nearing the limit is what we can see there.

@@ -15,9 +15,9 @@ import pytest
 from benchmarks import startup
 from benchmarks.measure import Options, RunRecord
 from benchmarks.process_changes import _signals
-from benchmarks.report import _ratio_line, _row, summarize
+from benchmarks.report import _ratio_line, _row, _sweep_row, summarize, summarize_sweep
 from benchmarks.run import round_order
-from benchmarks.wrk import parse_wrk
+from benchmarks.wrk import lua_script, parse_wrk
 
 # Captured from `wrk -t1 -c4 -d1s --latency` against mypkg; the error lines from a run during
 # a graceful stop (wrk prints them only when something went wrong).
@@ -153,7 +153,62 @@ def test_a_server_with_only_erroring_rounds_has_no_result() -> None:
     assert (
         _ratio_line([mypkg, uvicorn], "uvicorn") == "mypkg / uvicorn = n/a (uvicorn has no result)"
     )
-    assert _row(uvicorn)[8] == "5"  # the table still shows the errors
+    assert _row(uvicorn)[12] == "5"  # the table still shows the errors
+
+
+def test_percentiles_from_the_done_hook_and_timeouts() -> None:
+    """wrk's own table stops at 99 %: p50, p99.9 and the max come from the Lua hook's line."""
+    result = parse_wrk(FAILING + "latency-us p50 350 p999 1900000 max 2000500\n")
+    assert (result.p50_ms, result.p999_ms, result.max_ms) == (0.35, 1900.0, 2000.5)
+    assert result.timeouts == 3
+    plain = parse_wrk(CLEAN)  # no hook line: p50 from wrk's table, no p99.9
+    assert plain.p50_ms == pytest.approx(0.102)
+    assert (plain.p999_ms, plain.timeouts) == (None, 0)
+
+
+def test_lua_script_for_a_post_body() -> None:
+    script = lua_script("POST", b"z" * 16384)
+    assert 'wrk.method = "POST"' in script and 'string.rep("z", 16384)' in script
+    assert "done = function" in lua_script()  # every run gets the percentile hook
+    assert "wrk.method" not in lua_script()
+    with pytest.raises(ValueError):
+        lua_script("POST", b"ab")
+
+
+def test_min_max_and_coefficient_of_variation() -> None:
+    records = [_record("mypkg", rps, p50_ms=p, p999_ms=p * 10) for rps, p in ((900.0, 1.0),
+        (1000.0, 2.0), (1100.0, 3.0))]  # fmt: skip
+    (mypkg,) = summarize(records, _options(["mypkg"]))
+    assert (mypkg.min_requests_per_second, mypkg.best_requests_per_second) == (900.0, 1100.0)
+    assert mypkg.cv_percent == pytest.approx(10.0)  # stdev 100 / mean 1000
+    assert (mypkg.p50_ms, mypkg.p999_ms) == (2.0, 20.0)
+    assert _row(mypkg)[1:5] == ["1,000", "900", "1,100", "10.0%"]
+
+
+def test_sweep_keeps_rounds_with_timeouts_and_counts_them() -> None:
+    """Timeouts are what the sweep looks for: such a round stays and its timeouts are shown;
+    any other socket error still leaves the round out."""
+    opts = _options(["mypkg", "granian"])
+    opts.sweep = [16, 2048]
+    records = [
+        _record("mypkg", 1000.0, connections=16),
+        _record("granian", 800.0, connections=16),
+        _record("mypkg", 900.0, connections=2048, socket_errors=120, timeouts=120, max_ms=2000.0),
+        _record("granian", 950.0, connections=2048),
+        _record("granian", 5000.0, connections=2048, socket_errors=4),  # resets: left out
+    ]
+    rows = summarize_sweep(records, opts)
+    assert [(s.connections, s.server) for s in rows] == [
+        (16, "mypkg"), (16, "granian"), (2048, "mypkg"), (2048, "granian"),
+    ]  # fmt: skip
+    assert (rows[2].requests_per_second, rows[2].timeouts, rows[2].error) == (
+        900.0,
+        120,
+        "timeouts",
+    )
+    assert rows[3].requests_per_second == 950.0 and rows[3].rounds_ok == 1
+    assert rows[3].ratio_to_mypkg == pytest.approx(950 / 900)
+    assert _sweep_row(rows[2])[:2] == ["2048", "mypkg"] and _sweep_row(rows[2])[9] == "120"
 
 
 # Lines as each server logs them at --log-level info (2 workers, then a SIGHUP), trimmed.

@@ -61,6 +61,7 @@ class HttpProtocol(FlowControlProtocol):
         "proxy_trusted",
         "scheme",
         "server",
+        "starting",
         "state",
         "upgrade_rest",
         "upgrade_scope",
@@ -71,6 +72,7 @@ class HttpProtocol(FlowControlProtocol):
         self.loop = state.loop
         self.transport: asyncio.Transport = None  # type: ignore[assignment]
         self.cycle: RequestCycle | None = None  # the request whose app is running
+        self.starting: RequestCycle | None = None  # self.cycle, its app not started yet
         self.parsing: RequestCycle | None = None  # the request whose body is being read
         self.pipeline: deque[RequestCycle] = deque()
         self.phase = HEAD
@@ -154,6 +156,12 @@ class HttpProtocol(FlowControlProtocol):
             self.reject(exc.status, exc.reason)
         except Exception as exc:  # a bug must not escape into the transport and drop the rest
             self.parse_failed(exc)
+        starting = self.starting
+        if starting is not None:
+            # Once the whole read is parsed (a body that came with the head is there already;
+            # the parser is not re-entered), and eagerly: see ServerState.start_task.
+            self.starting = None
+            starting.task = self.state.start_task(starting.run(self.state.app))
 
     def eof_received(self) -> bool | None:
         """The client half-closed (RFC 9112 §9.6): every request it sent in full is still
@@ -298,7 +306,8 @@ class HttpProtocol(FlowControlProtocol):
             else:
                 timelimits.expect_body(self, cycle)
         if self.cycle is None:
-            self._start(cycle)
+            if self._admit(cycle):
+                self.starting = cycle  # its app starts when the read is parsed: data_received
         else:
             self.pipeline.append(cycle)
             self.pause_reading()
@@ -335,7 +344,8 @@ class HttpProtocol(FlowControlProtocol):
         self.deadline = 0.0
         self.state.upgrade(self.transport, scope, rest)
 
-    def _start(self, cycle: RequestCycle) -> None:
+    def _admit(self, cycle: RequestCycle) -> bool:
+        """Make ``cycle`` the current request; False if it was answered 503 (too busy)."""
         self.cycle = cycle
         state = self.state
         if state.limit_concurrency is not None and state.on_full is None and state.too_busy():
@@ -343,10 +353,20 @@ class HttpProtocol(FlowControlProtocol):
             cycle.respond_error(503)
             if state.metrics is not None:
                 state.metrics.overloaded += 1
-            return
-        cycle.task = state.create_task(cycle.run(state.app))
+            return False
         if state.timeout_request is not None:
-            timelimits.app_started(self)
+            timelimits.app_started(self)  # the app starts within this read (or, pipelined, now)
+        return True
+
+    def _start(self, cycle: RequestCycle) -> None:
+        """Schedule the app of a request that waited (pipelined, or parsed inside ``send``).
+
+        This runs inside the previous request's task: not eagerly (that would nest one app in
+        another and recurse once per pipelined request), and in a copy of the server's context,
+        not of the previous app's, so that nothing it set leaks into this request."""
+        if self._admit(cycle):
+            state = self.state
+            cycle.task = state.context.run(state.create_task, cycle.run(state.app))
 
     def on_response_complete(self, cycle: RequestCycle) -> None:
         self.cycle = None
@@ -380,6 +400,10 @@ class HttpProtocol(FlowControlProtocol):
                 self.reject(exc.status, exc.reason)
             except Exception as exc:
                 self.parse_failed(exc)
+            starting = self.starting
+            if starting is not None:  # admitted by on_request_head already
+                self.starting = None
+                starting.task = state.context.run(state.create_task, starting.run(state.app))
         if self.eof and not self._answer_before_eof():
             self.close()  # the client half-closed and every request it sent is answered
 
