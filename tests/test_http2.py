@@ -540,3 +540,20 @@ def test_settings_reach_gunicorn_mapping() -> None:
     assert mapping.TABLE["http_protocols"].convert("h2,h1", None) is True
     assert mapping.TABLE["http_protocols"].convert(["h1"], None) is False
     assert mapping.TABLE["http2_max_concurrent_streams"].target == "h2_max_concurrent_streams"
+
+
+def test_request_body_limit_refuses_that_stream_alone(http: str) -> None:
+    """--limit-request-body on HTTP/2: a declared Content-Length over it is 413 before the app; a
+    body that grows past it (no Content-Length) is 413 for that stream, its app sees a disconnect,
+    and the connection goes on serving other streams (it was torn down with INTERNAL_ERROR)."""
+    with (
+        serve(apps.echo, http=http, http2=True, limit_request_body=1000) as running,
+        H2Client(running.port) as client,
+    ):
+        post = request_headers(method=b"POST")
+        declared = [*post, (b"content-length", b"5000")]
+        assert client.response(client.request(declared, b"x" * 5000))[0] == 413
+        assert client.response(client.request(post, b"x" * 5000))[0] == 413
+        status, _, body = client.response(client.request(post, b"y" * 900))
+        assert (status, body) == (200, b"y" * 900)
+        assert not client.closed

@@ -260,6 +260,11 @@ class H2Protocol(asyncio.Protocol):
             return
         cycle = stream.cycle = H2Cycle(stream, scope, True, expect_100, not stream.reading_done)
         state = self.state
+        limit = state.limit_request_body
+        if limit is not None and not stream.reading_done and _declares_more(scope, limit):
+            stream.task_done = True  # 413 before the app runs; the DATA that follows is dropped
+            self._refuse_body(stream, ProtocolError(413, "request body too large"))
+            return
         if state.limit_concurrency is not None and state.too_busy():
             stream.task_done = True
             cycle.respond_error(503)
@@ -336,7 +341,26 @@ class H2Protocol(asyncio.Protocol):
             return
         stream.unacked += length
         if event.data:
-            stream.cycle.feed_body(event.data)
+            try:
+                stream.cycle.feed_body(event.data)
+            except ProtocolError as exc:  # the body grew past --limit-request-body
+                stream.consumed()  # its window goes back: the rest is dropped as it comes
+                self._refuse_body(stream, exc)
+
+    def _refuse_body(self, stream: H2Stream, exc: ProtocolError) -> None:
+        """That stream alone is refused: 413 if its response has not started (else it is reset),
+        and its app sees a disconnect; the connection and its other streams go on."""
+        state = self.state
+        if state.throttle.allow(logger, state.now):
+            logger.info("Refused a request from %s: %d %s", self.client, exc.status, exc.reason)
+        if state.metrics is not None:
+            state.metrics.reject(exc.status)
+        cycle = stream.cycle
+        if not cycle.head_written and not cycle.complete:
+            cycle.respond_error(exc.status)
+        cycle.on_disconnect()
+        if not cycle.complete:
+            stream.reset(ErrorCodes.CANCEL)
 
     def _on_stream_ended(self, event: h2.events.StreamEnded) -> None:
         stream = self.streams.get(event.stream_id)
@@ -549,3 +573,11 @@ _HANDLERS: dict[type, Callable[[H2Protocol, Any], None]] = {
     h2.events.SettingsAcknowledged: lambda proto, event: None,
     h2.events.TrailersReceived: lambda proto, event: None,  # ASGI has no request trailers
 }
+
+
+def _declares_more(scope: dict[str, Any], limit: int) -> bool:
+    """Whether the request's Content-Length is over ``limit`` (h2 checks it against the DATA)."""
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            return bool(value.isdigit() and int(value) > limit)
+    return False
