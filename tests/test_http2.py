@@ -557,3 +557,17 @@ def test_request_body_limit_refuses_that_stream_alone(http: str) -> None:
         status, _, body = client.response(client.request(post, b"y" * 900))
         assert (status, body) == (200, b"y" * 900)
         assert not client.closed
+
+
+def test_request_id_header_applies_to_streams(http: str) -> None:
+    """--request-id-header on HTTP/2: the client's id is in the scope and echoed; without one, a
+    fresh id per stream."""
+    with (
+        serve(apps.echo, http=http, http2=True, request_id_header="X-Request-ID") as running,
+        H2Client(running.port) as client,
+    ):
+        _, headers, _ = client.response(client.request(request_headers(x_request_id=b"abc-1")))
+        assert headers.get(b"x-request-id") == b"abc-1"
+        first = client.response(client.request(request_headers()))[1].get(b"x-request-id")
+        second = client.response(client.request(request_headers()))[1].get(b"x-request-id")
+        assert first and second and first != second

@@ -32,7 +32,7 @@ from hyperframe.frame import GoAwayFrame
 
 from mypkg.errors import ProtocolError
 from mypkg.http.h2_stream import H2Cycle, H2Stream, Headers
-from mypkg.http.protocol import HttpProtocol
+from mypkg.http.protocol import HttpProtocol, request_id
 from mypkg.middleware.proxy_headers import apply_proxy_headers
 from mypkg.state import DRAIN_IDLE_GRACE
 
@@ -326,6 +326,8 @@ class H2Protocol(asyncio.Protocol):
             "state": state.lifespan_state.copy(),
             "extensions": self.extensions.copy(),
         }
+        if state.request_ids is not None:
+            request_id(scope, headers, state.request_id_header, state.request_ids)
         if self.proxy_trusted and state.proxy_peers is not None:
             apply_proxy_headers(scope, state.proxy_peers, state.proxy_mode)
         return scope, expect_100

@@ -243,6 +243,8 @@ class H2Cycle(RequestCycle):
             self.headers.append((b"content-length", b"%d" % len(body)))
         else:
             self.bytes_sent += len(body)
+        if self.conn.state.request_id_header is not None:
+            self._echo_request_id(self.conn.state.request_id_header)
         head = [(b":status", b"%d" % status)]
         own: set[bytes] = set()
         for name, value in self.headers:
