@@ -27,6 +27,7 @@ from mypkg.reference import NOT_ACCEPTED, migrating_markdown
 from mypkg.settings import SETTINGS, Setting
 from mypkg.sockets import bind_tcp
 from tests.conftest import RawClient, request, serve
+from tests.h2client import H2Client, request_headers
 from tests.master import Master
 from tests.wsutil import echo_app
 
@@ -210,10 +211,13 @@ async def show_var(scope: Any, receive: Any, send: Any) -> None:
     await send({"type": "http.response.body", "body": VAR.get().encode()})
 
 
+@pytest.mark.parametrize("http2", [False, True], ids=["http1", "http2"])
 @pytest.mark.parametrize(("reset", "seen"), [(False, b"outer"), (True, b"unset")])
-def test_reset_contextvars(http: str, reset: bool, seen: bytes) -> None:
-    """A variable set by the code that starts the server reaches requests unless reset."""
-    server = Server(Config(show_var, http=http, reset_contextvars=reset, lifespan="off"))
+def test_reset_contextvars(http: str, reset: bool, seen: bytes, http2: bool) -> None:
+    """A variable set by the code that starts the server reaches requests unless reset (HTTP/2
+    streams too)."""
+    config = Config(show_var, http=http, reset_contextvars=reset, lifespan="off", http2=http2)
+    server = Server(config)
     sock = bind_tcp("127.0.0.1", 0, 16)
 
     async def main() -> None:
@@ -224,8 +228,13 @@ def test_reset_contextvars(http: str, reset: bool, seen: bytes) -> None:
     thread.start()
     try:
         assert server.started.wait(10)
-        get = b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-        assert request(sock.getsockname()[1], get).body == seen
+        port = sock.getsockname()[1]
+        if http2:
+            with H2Client(port) as client:
+                assert client.response(client.request(request_headers()))[2] == seen
+        else:
+            get = b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+            assert request(port, get).body == seen
     finally:
         server.request_exit_threadsafe()
         thread.join(10)

@@ -269,7 +269,7 @@ class H2Protocol(asyncio.Protocol):
             stream.task_done = True
             cycle.respond_error(503)
             return
-        task = cycle.task = self.loop.create_task(cycle.run(state.app))
+        task = cycle.task = state.create_task(cycle.run(state.app))  # --reset-contextvars too
         task.add_done_callback(lambda _: self._on_task_done(stream))
 
     def _scope(self, pairs: Any) -> tuple[dict[str, Any], bool]:
