@@ -64,21 +64,7 @@ class HttptoolsProtocol(HttpProtocol):
         ):  # (a read that is all body needs no look)
             self._feed_checked(data)
             return
-        # the usual read: whole requests, or body
-        try:
-            self.parser.feed_data(data)
-        except httptools.HttpParserUpgrade as exc:
-            if self.upgrade_scope is not None:
-                self.switch_protocols(data[exc.args[0] :])
-            return
-        except httptools.HttpParserError as exc:
-            if not isinstance(exc.__context__, _ChunkedHead):
-                raise _protocol_error(exc) from None
-        else:
-            if self.in_head:
-                self._keep_head(data, None, skip)
-            return
-        self._after_chunked_head(data, None, skip)
+        self._parse(data, None, skip)  # the usual read: whole requests, or body
 
     def _feed_checked(self, data: bytes) -> None:
         """A read that begins in a head, holds two spaces in a row, or is large."""
