@@ -9,8 +9,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from mypkg import settings
-from mypkg.asgi import ASGI3App, load_app
+from mypkg.asgi import ASGI3App
 from mypkg.errors import ConfigError
+from mypkg.loader import load_app
 from mypkg.settings import Origin, Settings
 from mypkg.tls import build_context
 
