@@ -1,8 +1,8 @@
 """Every setting reaches every surface; precedence; one-line errors; the generated reference.
 
-The checks walk ``mypkg.settings.SETTINGS``, so a setting added anywhere is covered without a new
-test: its value comes from ``Setting.example``, or is derived from its type and default. A setting
-whose value cannot be derived must declare ``example=``; the test says so.
+The checks walk ``SETTINGS`` (mypkg/config/descriptor.py), so a setting added anywhere is covered
+without a new test: its value comes from ``Setting.example``, or is derived from its type and
+default. A setting whose value cannot be derived must declare ``example=``; the test says so.
 """
 
 from __future__ import annotations
@@ -17,11 +17,12 @@ from typing import Any
 import pytest
 
 import mypkg
-from mypkg.cli import build_parser, main
+from mypkg.cli import main
 from mypkg.config import Config
+from mypkg.config.argv import build_parser
+from mypkg.config.descriptor import SETTINGS, Setting
+from mypkg.config.reference import reference_markdown
 from mypkg.errors import EXIT_CONFIG, ConfigError
-from mypkg.reference import reference_markdown
-from mypkg.settings import SETTINGS, Setting
 from tests.conftest import ROOT, run_cli
 from tests.processes import ServerProcess
 

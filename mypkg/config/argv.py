@@ -1,22 +1,20 @@
-"""The command line, generated from the setting declarations: ``mypkg-supervise [FLAGS] APP``."""
+"""The command line as a source of settings, generated from the declarations.
+
+``mypkg-supervise [FLAGS] APP``: flags, help, did-you-mean and uvicorn's boolean spellings.
+What is done with the settings (serve, supervise, exit codes) is mypkg/cli.py's job.
+"""
 
 from __future__ import annotations
 
 import argparse
 import difflib
-import logging
 import sys
-import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any, NoReturn
 
 from mypkg import __version__
-from mypkg.config import Config
-from mypkg.errors import EXIT_OK, ConfigError, StartupError
-from mypkg.logging import configure_logging
-from mypkg.server import Server
-from mypkg.settings import SETTINGS, Setting
-from mypkg.supervisor import supervise, wants_supervisor
+from mypkg.config.core import Config
+from mypkg.config.descriptor import SETTINGS, Setting
 
 PROG = "mypkg-supervise"
 
@@ -143,57 +141,3 @@ def parse_config(argv: list[str] | None = None) -> Config:
     """Flags, then MYPKG_* variables and the --config file, into one validated Config."""
     args = build_parser().parse_args(argv)
     return Config.from_sources(vars(args), foreign=True)
-
-
-def serve(config: Config, reread: Callable[[], Config] | None = None) -> int:
-    """Serve in this process, or run mypkg's master (more than one worker, --reload, or a
-    master-only setting: see mypkg.supervisor.checks).
-
-    ``reread`` loads the settings again from their sources (the master calls it on SIGHUP).
-    """
-    config.check()
-    if wants_supervisor(config):
-        return supervise(config, reread)
-    Server(config).run()
-    return EXIT_OK
-
-
-def main(argv: list[str] | None = None) -> int:
-    """The command line: flags and the environment, logging always set up as the CLI's."""
-
-    def load() -> Config:
-        config = parse_config(argv)
-        configure_logging(
-            config.log_level,
-            config.access_log,
-            config.log_config,
-            config.use_colors,
-            config.log_format,
-        )
-        return config
-
-    return execute(load, reread=lambda: parse_config(argv))
-
-
-def execute(load: Callable[[], Config], reread: Callable[[], Config]) -> int:
-    """Load the settings and serve; every failure becomes one message and its exit code.
-
-    Shared by the CLI and ``mypkg.run`` so that both end with the same codes.
-    """
-    try:
-        return serve(load(), reread=reread)
-    except ConfigError as exc:
-        if exc.__cause__ is not None:  # an error inside the app's own code: show where
-            traceback.print_exception(exc.__cause__)
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
-        return exc.exit_code
-    except StartupError as exc:
-        logging.getLogger("mypkg.error").error("%s", exc)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        pass
-    return EXIT_OK
-
-
-if __name__ == "__main__":
-    sys.exit(main())
