@@ -7,9 +7,11 @@ default. A setting whose value cannot be derived must declare ``example=``; the 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
+import typing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +25,7 @@ from mypkg.config.argv import build_parser
 from mypkg.config.descriptor import SETTINGS, Setting
 from mypkg.config.reference import reference_markdown
 from mypkg.errors import EXIT_CONFIG, ConfigError
+from mypkg.state import COPIED_SETTINGS, ServerState
 from tests.conftest import ROOT, run_cli
 from tests.processes import ServerProcess
 
@@ -324,3 +327,16 @@ def test_help_lists_every_flag() -> None:
         if setting.kind != "positional":
             assert setting.flag in result.stdout
             assert setting.env in result.stdout
+
+
+@pytest.mark.parametrize("name", COPIED_SETTINGS)
+def test_server_state_copies_a_setting_with_its_type(name: str) -> None:
+    """ServerState declares the types of the settings it copies; they must be the settings'."""
+    setting = SETTINGS[name]
+    hint = typing.get_type_hints(ServerState)[name]
+    takes_none = False
+    with contextlib.suppress(ValueError):
+        takes_none = setting.parse(None) is None
+    assert isinstance(setting.default, hint), f"{name}: default {setting.default!r} is not {hint}"
+    assert isinstance(None, hint) == takes_none, f"{name}: {hint} vs None accepted: {takes_none}"
+    assert getattr(ServerState, name).__class__.__name__ == "member_descriptor"  # a slot
