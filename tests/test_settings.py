@@ -7,6 +7,7 @@ default. A setting whose value cannot be derived must declare ``example=``; the 
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import json
 import os
@@ -340,3 +341,25 @@ def test_server_state_copies_a_setting_with_its_type(name: str) -> None:
     assert isinstance(setting.default, hint), f"{name}: default {setting.default!r} is not {hint}"
     assert isinstance(None, hint) == takes_none, f"{name}: {hint} vs None accepted: {takes_none}"
     assert getattr(ServerState, name).__class__.__name__ == "member_descriptor"  # a slot
+
+
+def test_config_imports_nothing_from_the_runtime() -> None:
+    """The config layer sits under the runtime (docs: design.md §1): of mypkg it may import only
+    itself, the facade's version, errors, and asgi (app loading); deferred and type-checking
+    imports count too."""
+    allowed = ("mypkg.config", "mypkg.errors", "mypkg.asgi")
+    found = []
+    for path in sorted((ROOT / "mypkg" / "config").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            elif isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            else:
+                continue
+            found += [
+                f"{path.relative_to(ROOT)}: {name}"
+                for name in names
+                if name.startswith("mypkg.") and not name.startswith(allowed)
+            ]
+    assert not found
