@@ -58,6 +58,9 @@ class WorkerRuntime:
 
     # Signals that cut connections and exit quickly (mypkg's workers leave SIGINT to the master).
     QUICK_SIGNALS: ClassVar[tuple[int, ...]] = (signal.SIGINT, signal.SIGQUIT)
+    # Whether the worker waits out --shutdown-delay after SIGTERM (mypkg's master waits it out
+    # itself, for all its workers at once, before it sends them SIGTERM).
+    DELAYS_SHUTDOWN: ClassVar[bool] = True
 
     def __init__(self, server: Server, parent_pid: int) -> None:
         self.server = server
@@ -150,7 +153,10 @@ class WorkerRuntime:
         self.on_stop(quick=False)
         if not self.server.stopping:
             logger.info("Worker %d received SIGTERM: finishing in-flight requests", os.getpid())
-            self.server.request_exit_after_delay()
+            if self.DELAYS_SHUTDOWN:
+                self.server.request_exit_after_delay()
+            else:
+                self.server.request_exit()
 
     def quick_stop(self) -> None:
         """SIGQUIT/SIGINT: cut connections now; lifespan shutdown gets QUICK_EXIT_BUDGET."""

@@ -93,8 +93,6 @@ def _run(spec: WorkerSpec, hook_worker: HookWorker) -> int:
         hook_worker.app = app
         hooks.call("post_worker_init", hook_worker)
         app = hooks.wrap(app, hook_worker)
-    # The master waits out --shutdown-delay itself before its SIGTERM: the worker then drains.
-    spec.config.shutdown_delay = 0.0
     worker = SupervisedRuntime(spec, app)
     try:
         worker.run(worker.serve(spec.sockets), new_loop)
@@ -170,6 +168,7 @@ class SupervisedRuntime(WorkerRuntime):
     channel (ready, stats, recycle), signals handled once serving."""
 
     QUICK_SIGNALS = (signal.SIGQUIT,)  # SIGINT (a terminal's Ctrl-C) is the master's alone
+    DELAYS_SHUTDOWN = False  # the master waits out --shutdown-delay before its SIGTERM
 
     def __init__(self, spec: WorkerSpec, app: ASGI3App) -> None:
         server = Server(spec.config)
