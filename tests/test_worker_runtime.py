@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import RawClient
+from scripts.import_cycles import cycles, graph_of
+from tests.conftest import ROOT, RawClient
 from tests.gunicorn_support import gunicorn, marks, process_gone, wait_until
 from tests.master import Master
 
@@ -81,3 +82,29 @@ def test_quit_cuts_a_hanging_lifespan_shutdown_short(manager: str, tmp_path: Pat
         wait_log(running, "Quick exit: lifespan shutdown cut short")
         assert "SIGKILL" not in running.log()
     assert elapsed < 3.0, elapsed  # 0.7 s budget, on a loaded machine; SIGKILL would be >= 5 s
+
+
+def _reachable(graph: dict[str, set[str]], start: str) -> set[str]:
+    seen: set[str] = set()
+    todo = [start]
+    while todo:
+        for name in graph[todo.pop()] - seen:
+            seen.add(name)
+            todo.append(name)
+    return seen
+
+
+def test_the_runtime_sits_between_the_server_and_the_process_managers() -> None:
+    """Both managers import the runtime; nothing below it (the runtime, the server, what says
+    what runs) reaches a process manager, counting deferred and type-checking imports, so none
+    of them is in an import cycle with one (server.py once imported the supervisor's pool)."""
+    graph = graph_of(ROOT / "mypkg")
+    assert "mypkg.runtime" in graph["mypkg.supervisor.child"] & graph["mypkg.workers.worker"]
+    for low in ("mypkg.runtime", "mypkg.server", "mypkg.banner", "mypkg.backends"):
+        managers = {
+            name
+            for name in _reachable(graph, low)
+            if name.startswith(("mypkg.supervisor", "mypkg.workers"))
+        }
+        assert managers == set(), low
+    assert [group for group in cycles(graph) if "mypkg.server" in group] == []
