@@ -31,10 +31,11 @@ from gunicorn.workers import base
 
 from mypkg.backends import loop_factory, protocol_class
 from mypkg.config import Config
+from mypkg.config.descriptor import SETTINGS
+from mypkg.config.sources import from_environ
 from mypkg.errors import AppLoadError, ConfigError, StartupError
 from mypkg.runtime import WorkerRuntime, install_abort_handler
 from mypkg.server import Server
-from mypkg.settings import SETTINGS, from_environ
 from mypkg.workers import hooks, logs, mapping
 
 WORKER_BOOT_ERROR = 3  # Gunicorn's Arbiter.WORKER_BOOT_ERROR: the master stops instead of looping
