@@ -151,8 +151,11 @@ def test_term_with_clients_that_keep_reconnecting(http: str, loop: str) -> None:
 
     A connect may still fail with a reset: the kernel completes handshakes on a listening
     socket until its last descriptor is closed, so one that lands between the last worker's
-    final accept and its close is reset by that close, before the client could send anything.
-    Like a refusal, that is a connection that never opened, not a failed request."""
+    final accept and its close is reset by that close. When the reset beats the client's
+    connect, nothing was sent: like a refusal, a connection that never opened. When the client
+    was quicker and sent its request, that is a failure, and this test reports it (the window
+    is microseconds unless that worker is preempted in it; closing it needs the kernel to stop
+    completing handshakes first, which the server does not do yet)."""
     args = ("-w", "2", APP, "--port", "0", "--http", http, "--loop", loop, "--no-access-log")
     # Both workers on one CPU, as under real load: each takes longer to stop accepting.
     with Master(command=["taskset", "-c", "0", *mypkg_command(*args)]) as master:
