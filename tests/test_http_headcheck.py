@@ -66,6 +66,8 @@ ACCEPTED: dict[str, tuple[Case, Verdict]] = {
     "1.0-keep-alive": (head("1.0", (CONN, b"Keep-Alive")), (T, F, F, 0, F, b"/", b"")),
     "1.1-close": (head("1.1", HOST, (CONN, b"foo, close")), (F, F, F, 0, F, b"/", b"")),
     "upgrade": (head("1.1", HOST, (CONN, b"Upgrade")), (T, T, F, 0, F, b"/", b"")),
+    "upgrade-list": (head("1.0", (CONN, b"keep-alive, Upgrade")), (T, T, F, 0, F, b"/", b"")),
+    "close-wins": (head("1.1", HOST, (CONN, b"Keep-Alive,close")), (F, F, F, 0, F, b"/", b"")),
     "length": (head("1.1", HOST, (CL, b"10"), limit=10), (T, F, F, 10, F, b"/", b"")),
     "cl-zeros": (head("1.1", HOST, (CL, b"0" * 19 + b"7")), (T, F, F, 7, F, b"/", b"")),
     "chunked": (head("1.1", HOST, (TE, b" Chunked "), limit=1), (T, F, F, 0, T, b"/", b"")),

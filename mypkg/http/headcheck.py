@@ -51,7 +51,11 @@ def check_head(
                     raise ProtocolError(400, "Transfer-Encoding in an HTTP/1.0 request")
                 chunked = True
             elif name == b"connection":
-                tokens = {token.strip() for token in value.lower().split(b",")}
+                value = value.lower()
+                if value == b"keep-alive":  # what most clients send: no list to take apart
+                    keep_alive = True
+                    continue
+                tokens = {token.strip() for token in value.split(b",")}
                 if b"close" in tokens:
                     keep_alive = False
                 elif b"keep-alive" in tokens:

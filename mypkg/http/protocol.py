@@ -153,10 +153,9 @@ class HttpProtocol(FlowControlProtocol):
         self.release_drain()
 
     def data_received(self, data: bytes) -> None:
-        if self.phase is IDLE:
+        idle = self.phase is IDLE
+        if idle:
             self.phase = ON_BYTES[IDLE]
-            timeout = self.state.timeout_request_head
-            self.deadline = self.state.now + timeout if timeout > 0 else 0.0
         metrics = self.state.metrics
         if metrics is not None:
             metrics.bytes_in += len(data)
@@ -166,6 +165,9 @@ class HttpProtocol(FlowControlProtocol):
             self.reject(exc.status, exc.reason)
         except Exception as exc:  # a bug must not escape into the transport and drop the rest
             self.parse_failed(exc)
+        if idle and self.phase is HEAD:  # a head begun, not ended: from now on it is due
+            timeout = self.state.timeout_request_head  # (one that ended set no deadline)
+            self.deadline = self.state.now + timeout if timeout > 0 else 0.0
         starting = self.starting
         if starting is not None:
             # Once the whole read is parsed (a body that came with the head is there already;
