@@ -28,6 +28,7 @@ from mypkg.http.connection import (
     Phase,
     after,
 )
+from mypkg.metrics import connection_counts
 from tests.protocol_feed import Feed
 
 GET = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
@@ -195,3 +196,13 @@ def test_terminal_phases_absorb_every_event(event: Event) -> None:
 def test_an_event_that_cannot_happen_is_a_named_error(phase: Phase, event: Event) -> None:
     with pytest.raises(IllegalTransition, match=f"{event.name} cannot happen in {phase.name}"):
         after(phase, event)
+
+
+def test_metrics_count_http1_and_http2_connections_as_http(http: str) -> None:
+    """The state counts connections by the class's SERVES_HTTP (it imports no protocol): an
+    HTTP/2 connection is HTTP, anything else (a WebSocket) is not."""
+    from mypkg.http.h2_impl import H2Protocol
+
+    with Feed(http, Gate()) as feed:
+        other = object()  # as a WebSocket connection: no SERVES_HTTP
+        assert connection_counts({feed.protocol, H2Protocol(feed.protocol), other}) == (2, 1)
