@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from mypkg.http import connection
 from mypkg.http.connection import (
     BUSY,
     CLOSED,
@@ -206,3 +207,24 @@ def test_metrics_count_http1_and_http2_connections_as_http(http: str) -> None:
     with Feed(http, Gate()) as feed:
         other = object()  # as a WebSocket connection: no SERVES_HTTP
         assert connection_counts({feed.protocol, H2Protocol(feed.protocol), other}) == (2, 1)
+
+
+def test_the_table_in_the_docstring_is_the_table_in_the_code() -> None:
+    """connection.py's docstring is where a reader looks: it lists exactly the code's entries."""
+    doc = (connection.__doc__ or "").splitlines()
+    rules = [number for number, line in enumerate(doc) if line.startswith("=====")]
+    documented: set[tuple[Event, Phase]] = set()
+    event = Event.BYTES
+    for line in doc[rules[1] + 1 : rules[2]]:  # columns: event [0:12], from [12:32], to
+        if line[:12].strip():
+            event = Event[line[:12].strip()]
+        sources = line[12:32].replace(",", " ").split()
+        documented |= {(event, phase) for phase in Phase if sources in (["any"], [phase.name])}
+        documented |= {(event, Phase[name]) for name in sources if name != "any"}
+    in_code = {
+        (event, phase)
+        for event, row in TRANSITIONS.items()
+        for phase in row
+        if phase not in TERMINAL or row[phase] is not phase  # (terminal phases absorb all)
+    }
+    assert documented - {(Event.CLOSE, phase) for phase in TERMINAL} == in_code

@@ -4,20 +4,23 @@
 decides which event happened; this table says where each event leads. Read it as the answer to
 "what happens to keep-alive, pipelining, an upgrade, a bad request, a drain":
 
-=========  ===========  ==========================================================================
-event      from         to
-=========  ===========  ==========================================================================
-BYTES      IDLE         HEAD: the next request's first bytes (its head deadline starts)
-REQUEST    HEAD, IDLE   BUSY: a head is accepted; its app starts (IDLE: h11's held bytes)
-REQUEST    BUSY         BUSY: pipelining, the request is queued behind the one in flight
-UPGRADE    HEAD..BUSY   UPGRADING: a WebSocket upgrade, handed over after the responses ahead
-KEEP_ALIVE BUSY         IDLE: the response is done and the connection stays open
-NEXT       BUSY, ...    same: the response is done, a queued request starts
-SWITCH     UPGRADING    SWITCHED: the WebSocket layer owns the transport from here
-REFUSE     HEAD..BUSY   REFUSING: a bad request's error waits for the responses ahead of it
-           REFUSING     REFUSING: (a later error, e.g. a body deadline, replaces the first)
-CLOSE      any          CLOSED: Connection: close, an error answered, a deadline, the peer left
-=========  ===========  ==========================================================================
+==========  ==================  ================================================================
+event       from                to
+==========  ==================  ================================================================
+BYTES       IDLE                HEAD: the next request's first bytes (its head deadline starts)
+REQUEST     HEAD, IDLE          BUSY: a head is accepted, its app starts (IDLE: h11's held bytes)
+REQUEST     BUSY                BUSY: pipelining, the request is queued behind the one in flight
+UPGRADE     HEAD, IDLE, BUSY    UPGRADING: handed over once the responses ahead are done
+KEEP_ALIVE  BUSY                IDLE: the response is done and the connection stays open
+KEEP_ALIVE  UPGRADING           UPGRADING: the response ahead is done, the upgrade's body is not
+NEXT        BUSY, UPGRADING,    the same: a response is done, the next queued request starts
+            REFUSING
+SWITCH      UPGRADING           SWITCHED: the WebSocket layer owns the transport from here
+REFUSE      HEAD, IDLE, BUSY,   REFUSING: a bad request's error waits for the responses ahead
+            UPGRADING
+REFUSE      REFUSING            REFUSING: a later error (a body deadline) replaces the first
+CLOSE       any                 CLOSED: Connection: close, an error answered, a deadline, EOF
+==========  ==================  ================================================================
 
 Draining (shutdown) changes no phase: a BUSY connection's response says ``Connection: close``
 and CLOSE follows it; HEAD and IDLE keep their phase with the short drain deadline, which ends
@@ -78,8 +81,6 @@ _TABLE: dict[Event, dict[Phase, Phase]] = {
     Event.BYTES: {IDLE: HEAD},
     Event.REQUEST: {HEAD: BUSY, IDLE: BUSY, BUSY: BUSY},
     Event.UPGRADE: {HEAD: UPGRADING, IDLE: UPGRADING, BUSY: UPGRADING},
-    # UPGRADING: a response ahead was done before the upgrade request's body was all read; the
-    # hand-over follows it (its deadline is the idle one meanwhile, as for any body).
     Event.KEEP_ALIVE: {BUSY: IDLE, UPGRADING: UPGRADING},
     Event.NEXT: {BUSY: BUSY, UPGRADING: UPGRADING, REFUSING: REFUSING},
     Event.SWITCH: {UPGRADING: SWITCHED},
