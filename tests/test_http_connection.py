@@ -105,6 +105,7 @@ def test_upgrade_is_handed_over_after_the_responses_ahead(http: str) -> None:
         feed.send(SLOW + UPGRADE + b"\x81\x80frame")
         # httptools has parsed the upgrade request and waits; h11 holds its bytes unparsed.
         assert feed.protocol.phase is {"httptools": UPGRADING, "h11": BUSY}[http]
+        assert (feed.protocol.upgrade_scope is not None) is (feed.protocol.phase is UPGRADING)
         assert handed == []
         app.open()
         assert statuses(feed.send(b"")) == [b"200"]
@@ -126,6 +127,7 @@ def test_a_bad_request_behind_a_good_one_is_answered_after_it(http: str) -> None
         feed.send(SLOW + b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 1, 2\r\n\r\n")
         # httptools has refused it already and waits; h11 reads it once the response is done.
         assert feed.protocol.phase is {"httptools": REFUSING, "h11": BUSY}[http]
+        assert (feed.protocol.pending_error is not None) is (feed.protocol.phase is REFUSING)
         app.open()
         assert statuses(feed.send(b"")) == [b"200", b"400"]
         assert feed.protocol.phase is CLOSED and feed.transport.closed
