@@ -14,8 +14,11 @@ import signal
 import socket
 from pathlib import Path
 
-from mypkg.errors import EXIT_STARTUP
-from mypkg.sockets import bind_tcp
+import pytest
+
+from mypkg.config import Config
+from mypkg.errors import EXIT_STARTUP, StartupError
+from mypkg.sockets import bind_tcp, reserve_sockets
 from mypkg.supervisor.slots import Slots
 from tests.conftest import run_cli
 from tests.load import Load
@@ -120,6 +123,15 @@ def test_addresses_that_cannot_be_shared_are_refused(tmp_path: Path) -> None:
         result = run_cli("-w", "2", "--reuse-port", APP, *where)
         assert result.returncode == EXIT_STARTUP, result.stderr
         assert "--reuse-port needs TCP addresses" in result.stderr, result.stderr
+
+
+def test_sockets_passed_by_systemd_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Socket activation hands one socket to share: no per-worker socket can be made of it."""
+    monkeypatch.setenv("LISTEN_PID", str(os.getpid()))
+    monkeypatch.setenv("LISTEN_FDS", "1")
+    with pytest.raises(StartupError, match="--reuse-port: systemd passes one socket"):
+        reserve_sockets(Config(APP, reuse_port=True))
+    assert os.environ["LISTEN_FDS"] == "1"  # not consumed: the message is all that happened
 
 
 def test_slots_are_taken_over_and_trimmed() -> None:
