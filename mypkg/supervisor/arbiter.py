@@ -523,7 +523,8 @@ class Arbiter:
             return
         for name in ("host", "port", "uds", "fd", "bind", "reuse_port"):
             if getattr(config, name) != getattr(self.config, name):
-                logger.warning("--%s changed: sockets are bound once; restart to apply it", name)
+                flag = name.replace("_", "-")
+                logger.warning("--%s changed: sockets are bound once; restart to apply it", flag)
         self.config, self.identity, self.target = config, identity, config.workers
         import_serving_stack(config)  # --http, --loop or --ws may have changed
         self.generation += 1
