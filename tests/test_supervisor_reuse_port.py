@@ -4,7 +4,8 @@ Real master, real workers, real sockets: the kernel's own table (/proc/net/tcp) 
 sockets listen on the port and /proc/PID/fd which process holds which; requests over fresh
 connections reach more than one worker; a HUP under a load that opens a new connection per
 request (the accept queues are never empty) and a graceful TERM lose nothing; addresses that
-SO_REUSEPORT cannot share are refused with a clear error.
+SO_REUSEPORT cannot share are refused with a clear error. Gunicorn's own --reuse-port is checked
+too: each of its workers binds a socket that the mypkg worker class serves.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from mypkg.config import Config
 from mypkg.errors import EXIT_STARTUP, StartupError
 from mypkg.sockets import bind_tcp, reserve_sockets
 from mypkg.supervisor.slots import Slots
-from tests.conftest import run_cli
+from tests.conftest import free_port, run_cli
+from tests.gunicorn_support import WORKER_CLASSES, gunicorn
 from tests.load import Load
 from tests.master import Master
 
@@ -155,3 +157,21 @@ def test_slots_are_taken_over_and_trimmed() -> None:
     finally:
         slots.close()
         reserved.close()
+
+
+@pytest.mark.parametrize("worker", WORKER_CLASSES)
+def test_gunicorns_reuse_port_gives_each_worker_class_its_own_socket(
+    tmp_path: Path, worker: str
+) -> None:
+    """What docs/gunicorn.md says of Gunicorn's reuse_port: its workers bind their own sockets,
+    which the mypkg worker serves. (A fixed port: with port 0 each worker would get another.)"""
+    port = free_port()
+    bind = f"127.0.0.1:{port}"
+    with gunicorn(tmp_path, "--reuse-port", app=APP, worker=worker, workers=2, bind=bind):
+        listening = listening_inodes(port)
+        with Load(port, connections=8, keep_alive=False) as load:
+            load.wait_for(200)
+        tally = load.stop()
+    assert len(listening) == 2, listening
+    assert not tally.failures, str(tally)
+    assert len(tally.pids) == 2, tally.pids
