@@ -221,8 +221,10 @@ TABLE: dict[str, Row] = {
         "Gunicorn's master then binds nothing and each worker binds its own SO_REUSEPORT socket"
         " as it is forked, which the worker serves: the kernel spreads connections, as with"
         " mypkg-supervise --reuse-port. Unlike mypkg's master, Gunicorn binds a new socket for"
-        " each replacement, so a connection queued on a stopping worker's socket in the instant"
-        " it closes is reset (unless net.ipv4.tcp_migrate_req = 1)."
+        " each replacement and starts it only once the old worker has exited (max_requests), so"
+        " the connections queued on an exiting worker's socket are reset (unless"
+        " net.ipv4.tcp_migrate_req = 1): seen as wrk write errors under recycling, see"
+        " docs/performance.md."
     ),
     "chdir": master(),
     "daemon": master(),
