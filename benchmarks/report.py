@@ -185,14 +185,17 @@ def _row(s: Summary, workers: int = 1) -> list[str]:
         str(s.socket_errors) if s.rounds_ok or s.socket_errors else "-",
         s.error or "",
     ]
-    if workers > 1:
-        row.insert(-1, _fmt(s.busiest_percent, ".1f"))
-    return row
+    return _with_busiest(row, s, workers)
 
 
-def _columns(workers: int) -> list[str]:
-    """The app table's header; with several workers the busiest worker's share (even: 100/N)."""
-    return [*COLUMNS[:-1], "busiest %", COLUMNS[-1]] if workers > 1 else list(COLUMNS)
+def _with_busiest(row: list[str], s: Summary, workers: int) -> list[str]:
+    """With several workers, the busiest worker's share goes before the notes."""
+    return [*row[:-1], _fmt(s.busiest_percent, ".1f"), row[-1]] if workers > 1 else row
+
+
+def _columns(workers: int, columns: Sequence[str] = COLUMNS) -> list[str]:
+    """A table's header; with several workers the busiest worker's share (even: 100/N)."""
+    return [*columns[:-1], "busiest %", columns[-1]] if workers > 1 else list(columns)
 
 
 def _share_lines(app_summaries: Sequence[Summary]) -> list[str]:
@@ -216,8 +219,8 @@ SWEEP_COLUMNS = (
 )  # fmt: skip
 
 
-def _sweep_row(s: Summary) -> list[str]:
-    return [
+def _sweep_row(s: Summary, workers: int = 1) -> list[str]:
+    row = [
         str(s.connections),
         s.server,
         _fmt(s.requests_per_second, ",.0f"),
@@ -230,6 +233,7 @@ def _sweep_row(s: Summary) -> list[str]:
         str(s.timeouts),
         s.error or "",
     ]
+    return _with_busiest(row, s, workers)
 
 
 def render_table(rows: Sequence[Sequence[str]], left: Sequence[int] = (0,)) -> str:
@@ -298,8 +302,14 @@ def print_sweep(summaries: Sequence[Summary], opts: Options, env: dict[str, Any]
         f"wrk -t{opts.wrk_threads} -d{opts.duration}s, median of {opts.rounds} round(s); "
         "timeouts: requests without an answer within 2 s, summed over the rounds\n"
     )
-    rows = [list(SWEEP_COLUMNS), *(_sweep_row(s) for s in summaries)]
+    header = _columns(opts.workers, SWEEP_COLUMNS)
+    rows = [header, *(_sweep_row(s, opts.workers) for s in summaries)]
     print(render_table(rows, left=(0, 1)))
+    if opts.workers > 1:
+        print("\nper worker, each clean round: % of requests (connections), busiest first:")
+        for connections in opts.sweep:
+            for line in _share_lines([s for s in summaries if s.connections == connections]):
+                print(f"  -c{connections}{line}")
 
 
 def plot(summaries: Sequence[Summary], sweep: Sequence[Summary], path: Path, title: str) -> None:

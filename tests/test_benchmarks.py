@@ -334,6 +334,8 @@ def test_worker_shares_in_the_summary_and_the_table() -> None:
     row = _row(mypkg, workers=2)
     assert row[-2] == "60.0" and len(row) == len(_columns(2)) == len(_columns(1)) + 1
     assert _share_lines([mypkg]) == ["  mypkg  60/40 (40/24)  50/50 (32/32)  100/0 (64/0)"]
+    assert _sweep_row(mypkg, workers=2)[-2] == "60.0"  # the sweep shows it too
+    assert len(_sweep_row(mypkg, workers=2)) == len(_sweep_row(mypkg)) + 1
 
 
 def test_counted_app_writes_each_process_count(
