@@ -30,6 +30,8 @@ from benchmarks.procs import (
 from benchmarks.servers import ServerSpec
 from benchmarks.wrk import WrkResult, run_wrk
 
+EPOCH_FILE = "epoch"  # apps/counted.py's: a new content makes each worker forget its clients
+
 APPS: dict[str, str] = {
     "plain": "benchmarks.apps.plain:app",
     "starlette": "benchmarks.apps.starlette_app:app",
@@ -178,6 +180,8 @@ def _measured_run(
     work = WORKLOADS.get(app, Workload())
     load = (record.connections, opts.wrk_threads, opts.wrk_cpus, work.path, work.method, work.body)
     run_wrk(port, WARMUP_SECONDS, *load)
+    if counts:
+        (counts / EPOCH_FILE).write_text("measured run")  # each worker forgets its clients
     before = settled_counts(counts) if counts else {}
     cpu_before = tree_cpu_seconds(proc.pid)
     result = run_wrk(port, opts.duration, *load)
@@ -226,11 +230,12 @@ def settled_counts(directory: Path) -> Counts:
 
 
 def per_worker(before: Counts, after: Counts, workers: int) -> tuple[list[int], list[int]]:
-    """Requests and connections per worker between the two readings, busiest first, padded
-    with 0 to ``workers`` (a worker that never served wrote no file)."""
+    """Requests per worker between the two readings and connections since the epoch (the
+    second reading's), busiest first, padded with 0 to ``workers`` (a worker that never served
+    wrote no file)."""
     deltas = sorted(
         (
-            (requests - before.get(pid, (0, 0))[0], connections - before.get(pid, (0, 0))[1])
+            (requests - before.get(pid, (0, 0))[0], connections)
             for pid, (requests, connections) in after.items()
         ),
         reverse=True,

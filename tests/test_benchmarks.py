@@ -313,8 +313,8 @@ def test_h2load_report_is_parsed() -> None:
 
 def test_per_worker_counts_between_two_readings() -> None:
     """Warm-up requests (the first reading) are not counted; a worker that never served is 0."""
-    before = {11: (500, 8), 12: (20, 1)}
-    after = {11: (4500, 40), 12: (1020, 9), 13: (3000, 16)}
+    before = {11: (500, 0), 12: (20, 0)}
+    after = {11: (4500, 32), 12: (1020, 8), 13: (3000, 16)}  # connections since the epoch
     assert per_worker(before, after, workers=4) == ([4000, 3000, 1000, 0], [32, 16, 8, 0])
     assert shares([3000, 1000]) == [75.0, 25.0]
     assert shares([0, 0]) == []
@@ -353,15 +353,26 @@ def test_counted_app_writes_each_process_count(
     async def receive() -> dict[str, Any]:
         return {"type": "http.request", "body": b"", "more_body": False}
 
-    async def serve() -> None:
-        for port in (5000, 5000, 5001):
+    async def requests(*ports: int) -> None:
+        for port in ports:
             scope = {"type": "http", "path": "/", "client": ("127.0.0.1", port)}
             await counted.app(scope, receive, send)
         await asyncio.sleep(counted.FLUSH_SECONDS * 3)
 
+    async def serve() -> None:
+        await requests(5000, 5000, 5001)
+        assert read_counts(tmp_path) == {os.getpid(): (3, 2)}
+        (tmp_path / counted.EPOCH_FILE).write_text("measured run")  # as measure() does
+        for _ in range(50):  # the flusher notices within a flush (measure() waits for it too)
+            if read_counts(tmp_path) == {os.getpid(): (3, 0)}:
+                break
+            await asyncio.sleep(counted.FLUSH_SECONDS)
+        assert read_counts(tmp_path) == {os.getpid(): (3, 0)}
+        await requests(5001, 5002)  # 5001 again: a warm-up port reused by the measured run
+        assert read_counts(tmp_path) == {os.getpid(): (5, 2)}
+
     asyncio.run(serve())
     assert sent[-1]["body"] == b"Hello, world!"
-    assert read_counts(tmp_path) == {os.getpid(): (3, 2)}
 
 
 def test_multi_worker_defaults_use_every_cpu_and_the_multi_worker_servers() -> None:

@@ -5,10 +5,12 @@ kernel socket hands most connections to one worker leaves the other core idle. T
 is the same for every server (mypkg's master, Gunicorn, uvicorn's and granian's own process
 managers) is the app's: each process counts the requests it answers and the distinct client
 addresses they came from (its connections), and a small task rewrites ``$BENCH_COUNTS_DIR/<pid>``
-with "REQUESTS CONNECTIONS" every ``FLUSH_SECONDS``. The harness reads the files
-before and after the measured run (after waiting longer than a flush) and takes the difference,
-so warm-up requests are not counted and nothing depends on a server running lifespan shutdown
-(``measure.read_counts`` reads them).
+with "REQUESTS CONNECTIONS" every ``FLUSH_SECONDS``. The harness reads the files before and after
+the measured run (after waiting longer than a flush) and takes the difference of the requests, so
+warm-up requests are not counted and nothing depends on a server running lifespan shutdown
+(``measure.read_counts`` reads them). Connections are not a difference: the client ports of the
+warm-up's connections come back in the measured run's, so the harness writes a new
+``$BENCH_COUNTS_DIR/epoch`` before the measured run and each process forgets the clients it saw.
 
 The wrapped app is named by ``$BENCH_APP`` (e.g. ``benchmarks.apps.plain:app``). The wrapper costs
 one extra coroutine call per request, the same for every server.
@@ -25,6 +27,7 @@ from typing import Any
 from benchmarks.apps.plain import Receive, Scope, Send
 
 FLUSH_SECONDS = 0.1
+EPOCH_FILE = "epoch"
 
 
 def _load(target: str) -> Any:
@@ -51,14 +54,24 @@ class _Counter:
         self.task = asyncio.get_running_loop().create_task(self._flush_forever())
 
     async def _flush_forever(self) -> None:
-        path, written = _DIRECTORY / str(self.pid), ""
+        path, written, epoch = _DIRECTORY / str(self.pid), "", ""
         scratch = path.with_suffix(".tmp")
         while True:
+            current = _read(_DIRECTORY / EPOCH_FILE)
+            if current != epoch:  # the harness starts counting connections afresh
+                epoch, self.clients = current, set()
             if f"{self.count} {len(self.clients)}" != written:
                 written = f"{self.count} {len(self.clients)}"
                 scratch.write_text(written)
                 os.replace(scratch, path)  # the harness never reads a half-written file
             await asyncio.sleep(FLUSH_SECONDS)
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text()
+    except OSError:
+        return ""
 
 
 _COUNTER = _Counter()
