@@ -54,7 +54,8 @@ class _Counter:
         self.task = asyncio.get_running_loop().create_task(self._flush_forever())
 
     async def _flush_forever(self) -> None:
-        path, written, epoch = _DIRECTORY / str(self.pid), "", ""
+        path, written = _DIRECTORY / str(self.pid), ""
+        epoch = _read(_DIRECTORY / EPOCH_FILE)  # the clients seen so far belong to this one
         scratch = path.with_suffix(".tmp")
         while True:
             current = _read(_DIRECTORY / EPOCH_FILE)
