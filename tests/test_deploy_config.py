@@ -8,7 +8,8 @@ from pathlib import Path
 
 import httpx
 
-from mypkg.config import Config, read_config_file
+from mypkg.config import Config
+from mypkg.config.sources import read_config_file
 from tests.conftest import ROOT, run_cli
 from tests.master import Master
 

@@ -21,7 +21,7 @@ import httpx
 import pytest
 from websockets.sync.client import connect
 
-from mypkg.config import read_config_file
+from mypkg.config.sources import read_config_file
 from tests.conftest import BACKENDS, ROOT, free_port
 from tests.load import Load
 from tests.master import Master
