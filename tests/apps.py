@@ -7,6 +7,7 @@ import json
 import os
 import sys
 import threading
+from collections.abc import Callable
 from typing import Any
 
 
@@ -171,7 +172,7 @@ async def held(scope: Any, receive: Any, send: Any) -> None:
     after reading the whole body (a request the test holds open by not finishing its body)."""
     global _release
     if scope["type"] == "lifespan":
-        await _lifespan_to_file(receive, send)
+        await noted_lifespan(receive, send)
         return
     if _release is None:
         _release = asyncio.Event()
@@ -197,14 +198,15 @@ def _note(event: str) -> None:
             file.write(event + "\n")
 
 
-async def _lifespan_to_file(receive: Any, send: Any) -> None:
+async def noted_lifespan(receive: Any, send: Any, note: Callable[[str], None] = _note) -> None:
+    """A lifespan that succeeds and notes "startup" and "shutdown" as they happen."""
     while True:
         message = await receive()
         if message["type"] == "lifespan.startup":
-            _note("startup")
+            note("startup")
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
-            _note("shutdown")
+            note("shutdown")
             await send({"type": "lifespan.shutdown.complete"})
             return
 

@@ -18,7 +18,7 @@ import pytest
 from typing_extensions import Self
 
 from mypkg import Config, Server
-from mypkg.server import run_loop
+from mypkg.backends import run_loop
 from mypkg.sockets import bind_tcp
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from mypkg.faults import Throttled
+from mypkg.ratelimit import Throttled
 from tests.conftest import RawClient, request
 from tests.gunicorn_support import gunicorn
 from tests.master import Master

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from mypkg.jsonlog import Throttle
+from mypkg.ratelimit import Throttle
 from tests import apps
 from tests.conftest import RawClient, request, serve
 from tests.gunicorn_support import gunicorn, wait_until
