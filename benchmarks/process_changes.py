@@ -54,6 +54,9 @@ MANAGERS: dict[str, tuple[str, list[str]]] = {
     ),
     "uvicorn": ("uvicorn", ["--limit-max-requests", str(MAX_REQUESTS)]),
 }
+# The same managers with a SO_REUSEPORT socket per worker (--reuse-port).
+MANAGERS["supervise-reuseport"] = ("mypkg-reuseport", MANAGERS["supervise"][1])
+MANAGERS["gunicorn-mypkg-reuseport"] = ("gunicorn-mypkg-reuseport", MANAGERS["gunicorn-mypkg"][1])
 EVENTS = ("hup", "ttou", "max-requests", "term")
 
 
@@ -86,7 +89,7 @@ def run_one(manager: str, event: str, opts: argparse.Namespace, logs: Path) -> O
     workers = 3 if event == "ttou" else 2
     port = free_port()
     argv = SERVERS[spec_name].build(APPS["plain"], port, workers)
-    if spec_name == "mypkg" and "--workers" not in argv:
+    if spec_name.startswith("mypkg") and "--workers" not in argv:
         argv += ["--workers", str(workers)]
     if event == "max-requests":
         argv += recycle_flags

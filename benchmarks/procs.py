@@ -22,7 +22,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -214,14 +214,15 @@ def log_reason(lines: Sequence[str], width: int = 90) -> str:
 
 @contextlib.contextmanager
 def running_server(
-    argv: list[str], port: int, cpus: str, log_path: Path
+    argv: list[str], port: int, cpus: str, log_path: Path, env: Mapping[str, str] | None = None
 ) -> Iterator[subprocess.Popen[bytes]]:
-    """Start argv pinned to cpus, yield it once it answers, always stop it afterwards."""
+    """Start argv pinned to cpus, yield it once it answers, always stop it afterwards.
+    ``env``: variables added to ``server_env()`` (e.g. what apps/counted.py reads)."""
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
             ["taskset", "-c", cpus, *argv],
             cwd=REPO_ROOT,
-            env=server_env(),
+            env={**server_env(), **(env or {})},
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchmarks.measure import APPS, Options, RunRecord, connections_for
+from benchmarks.measure import APPS, COUNTED_APP, Options, RunRecord, connections_for
 
 BASELINE = "mypkg"
 TIMES = "\N{MULTIPLICATION SIGN}"
@@ -54,6 +54,11 @@ class Summary:
     max_ms: float | None = None  # the longest request of any round
     timeouts: int = 0
     connections: int = 0
+    # Several workers: each clean round's per-worker shares of the measured requests (percent,
+    # busiest first), and the median over rounds of the busiest worker's share.
+    worker_shares: list[list[float]] = field(default_factory=list)
+    busiest_percent: float | None = None
+    worker_connections: list[list[int]] = field(default_factory=list)  # same rounds and order
 
 
 def _median(values: Sequence[float | None]) -> float | None:
@@ -119,6 +124,10 @@ def _summarize_one(
     summary.cpu_percent = _median([r.cpu_percent for r in ok])
     summary.p99_ms = _median([r.p99_ms for r in ok])
     summary.rss_mib = _median([r.rss_mib for r in ok])
+    counted = [r for r in ok if sum(r.worker_requests)]
+    summary.worker_shares = [shares(r.worker_requests) for r in counted]
+    summary.worker_connections = [r.worker_connections for r in counted]
+    summary.busiest_percent = _median([split[0] for split in summary.worker_shares])
     if len(ok) > 1 and summary.requests_per_second:
         summary.spread_percent = (max(rates) - min(rates)) / summary.requests_per_second * 100
         summary.cv_percent = statistics.stdev(rates) / statistics.mean(rates) * 100
@@ -131,6 +140,12 @@ def _summarize_one(
         notes.append("timeouts")
     summary.error = "; ".join(notes) or None
     return summary
+
+
+def shares(worker_requests: Sequence[int]) -> list[float]:
+    """Each worker's percentage of the requests, in the given (busiest first) order."""
+    total = sum(worker_requests)
+    return [count * 100 / total for count in worker_requests] if total else []
 
 
 def _fill_ratios(app_summaries: Sequence[Summary]) -> None:
@@ -152,8 +167,8 @@ COLUMNS = (
 )  # fmt: skip
 
 
-def _row(s: Summary) -> list[str]:
-    return [
+def _row(s: Summary, workers: int = 1) -> list[str]:
+    row = [
         s.server,
         _fmt(s.requests_per_second, ",.0f"),
         _fmt(s.min_requests_per_second, ",.0f"),
@@ -170,6 +185,32 @@ def _row(s: Summary) -> list[str]:
         str(s.socket_errors) if s.rounds_ok or s.socket_errors else "-",
         s.error or "",
     ]
+    return _with_busiest(row, s, workers)
+
+
+def _with_busiest(row: list[str], s: Summary, workers: int) -> list[str]:
+    """With several workers, the busiest worker's share goes before the notes."""
+    return [*row[:-1], _fmt(s.busiest_percent, ".1f"), row[-1]] if workers > 1 else row
+
+
+def _columns(workers: int, columns: Sequence[str] = COLUMNS) -> list[str]:
+    """A table's header; with several workers the busiest worker's share (even: 100/N)."""
+    return [*columns[:-1], "busiest %", columns[-1]] if workers > 1 else list(columns)
+
+
+def _share_lines(app_summaries: Sequence[Summary]) -> list[str]:
+    """Per server, every clean round's split of the requests over the workers and, in brackets,
+    of the connections, e.g. ``52/48 (33/31)``."""
+    width = max(len(s.server) for s in app_summaries)
+    return [
+        f"  {s.server:<{width}}  "
+        + "  ".join(
+            "/".join(f"{p:.0f}" for p in split) + " (" + "/".join(map(str, conns)) + ")"
+            for split, conns in zip(s.worker_shares, s.worker_connections, strict=True)
+        )
+        for s in app_summaries
+        if s.worker_shares
+    ]
 
 
 SWEEP_COLUMNS = (
@@ -178,8 +219,8 @@ SWEEP_COLUMNS = (
 )  # fmt: skip
 
 
-def _sweep_row(s: Summary) -> list[str]:
-    return [
+def _sweep_row(s: Summary, workers: int = 1) -> list[str]:
+    row = [
         str(s.connections),
         s.server,
         _fmt(s.requests_per_second, ",.0f"),
@@ -192,6 +233,7 @@ def _sweep_row(s: Summary) -> list[str]:
         str(s.timeouts),
         s.error or "",
     ]
+    return _with_busiest(row, s, workers)
 
 
 def render_table(rows: Sequence[Sequence[str]], left: Sequence[int] = (0,)) -> str:
@@ -236,11 +278,19 @@ def print_report(summaries: Sequence[Summary], opts: Options, env: dict[str, Any
         app_summaries = [s for s in summaries if s.app == app]
         conns = connections_for(app, opts)
         print(f"\napp: {app} ({APPS[app]}, {conns} connections)\n")
-        print(render_table([list(COLUMNS), *(_row(s) for s in app_summaries)]))
-        ratio = _ratio_line(app_summaries, "uvicorn")
-        if ratio:
-            print(f"\n{ratio}")
+        rows = [_row(s, opts.workers) for s in app_summaries]
+        print(render_table([_columns(opts.workers), *rows]))
+        ratios = [_ratio_line(app_summaries, peer) for peer in ("uvicorn", "granian")]
+        if any(ratios):
+            print("\n" + "\n".join(ratio for ratio in ratios if ratio))
+        if opts.workers > 1:
+            even = 100 / opts.workers
+            print(f"\nper worker, each clean round: % of requests (busiest first; even {even:.0f})")
+            print("and, in brackets, the connections it accepted during the measured run:")
+            print("\n".join(_share_lines(app_summaries)))
     print("\ncommands (each prefixed with taskset -c SERVER_CPUS; the port differs per run):")
+    if opts.workers > 1:
+        print(f"  (the app is {COUNTED_APP} with BENCH_APP=the app's module:app)")
     for summary in summaries:
         if summary.app == opts.apps[0] and summary.command:
             print(f"  {summary.server}: {shlex.join(summary.command)}")
@@ -252,8 +302,14 @@ def print_sweep(summaries: Sequence[Summary], opts: Options, env: dict[str, Any]
         f"wrk -t{opts.wrk_threads} -d{opts.duration}s, median of {opts.rounds} round(s); "
         "timeouts: requests without an answer within 2 s, summed over the rounds\n"
     )
-    rows = [list(SWEEP_COLUMNS), *(_sweep_row(s) for s in summaries)]
+    header = _columns(opts.workers, SWEEP_COLUMNS)
+    rows = [header, *(_sweep_row(s, opts.workers) for s in summaries)]
     print(render_table(rows, left=(0, 1)))
+    if opts.workers > 1:
+        print("\nper worker, each clean round: % of requests (connections), busiest first:")
+        for connections in opts.sweep:
+            for line in _share_lines([s for s in summaries if s.connections == connections]):
+                print(f"  -c{connections}{line}")
 
 
 def plot(summaries: Sequence[Summary], sweep: Sequence[Summary], path: Path, title: str) -> None:

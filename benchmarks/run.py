@@ -14,6 +14,7 @@ servers.py and the load generator in wrk.py. Run it from the repository root as
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import signal
 import subprocess
@@ -39,7 +40,14 @@ from benchmarks.report import (
     summarize_sweep,
     write_json,
 )
-from benchmarks.servers import DEFAULT_SERVERS, SERVERS, ensure_peers, ensure_wrk, use_python
+from benchmarks.servers import (
+    DEFAULT_SERVERS,
+    MULTI_WORKER_SERVERS,
+    SERVERS,
+    ensure_peers,
+    ensure_wrk,
+    use_python,
+)
 from benchmarks.wrk import run_wrk
 
 # --------------------------------------------------------------------------------------------
@@ -146,8 +154,8 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
     parser.add_argument(
         "--servers",
         type=_name_list(list(SERVERS)),
-        default=list(DEFAULT_SERVERS),
-        help=f"comma-separated, from: {', '.join(SERVERS)} (default: {','.join(DEFAULT_SERVERS)})",
+        help=f"comma-separated, from: {', '.join(SERVERS)} (default: {','.join(DEFAULT_SERVERS)};"
+        f" with --workers N > 1: {','.join(MULTI_WORKER_SERVERS)})",
     )
     parser.add_argument(
         "--apps",
@@ -155,10 +163,20 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
         default=list(DEFAULT_APPS),
         help=f"comma-separated, from: {', '.join(APPS)} (default: {','.join(DEFAULT_APPS)})",
     )
-    parser.add_argument("--workers", type=int, default=1, help="server worker processes")
-    parser.add_argument("--wrk-threads", type=int, default=1)
-    parser.add_argument("--server-cpus", default="0", help="taskset CPU list for the servers")
-    parser.add_argument("--wrk-cpus", default="1", help="taskset CPU list for wrk")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="server worker processes; N > 1 also counts the requests each worker serves",
+    )
+    parser.add_argument("--wrk-threads", type=int, help="default: 1; with --workers N > 1: N")
+    parser.add_argument(
+        "--server-cpus",
+        help="taskset CPU list for the servers (default: 0; with --workers N > 1: every CPU)",
+    )
+    parser.add_argument(
+        "--wrk-cpus", help="taskset CPU list for wrk (default: 1; with --workers N > 1: every CPU)"
+    )
     parser.add_argument(
         "--prime", type=int, default=10, help="seconds of unrecorded load before round 1 (0: off)"
     )
@@ -176,10 +194,27 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
         "(instead of the app table)",
     )
     args = parser.parse_args(argv)
+    _multi_worker_defaults(args)
     for name in ("duration", "connections", "rounds", "workers", "wrk_threads"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
     return Options(**vars(args))
+
+
+def _multi_worker_defaults(args: argparse.Namespace) -> None:
+    """One worker: server on CPU 0, wrk on CPU 1. Several: both everywhere (the figure is then a
+    ratio between servers of the same run), wrk with a thread per worker, and the multi-worker
+    line-up of servers."""
+    several = args.workers > 1
+    every_cpu = ",".join(str(cpu) for cpu in sorted(os.sched_getaffinity(0)))
+    if args.servers is None:
+        args.servers = list(MULTI_WORKER_SERVERS if several else DEFAULT_SERVERS)
+    if args.server_cpus is None:
+        args.server_cpus = every_cpu if several else "0"
+    if args.wrk_cpus is None:
+        args.wrk_cpus = every_cpu if several else "1"
+    if args.wrk_threads is None:
+        args.wrk_threads = args.workers if several else 1
 
 
 def _raise_keyboard_interrupt(signum: int, frame: FrameType | None) -> None:

@@ -120,6 +120,17 @@ def _gunicorn_mypkg(target: str, port: int, workers: int) -> list[str]:
     return [*_gunicorn_common(port, workers, "mypkg.workers.AsgiWorker"), target]
 
 
+def _reuse_port(build: CommandBuilder) -> CommandBuilder:
+    """The same server with --reuse-port: one SO_REUSEPORT listening socket per worker (mypkg's
+    master and Gunicorn's both take the flag), so the kernel spreads the connections."""
+
+    def with_reuse_port(target: str, port: int, workers: int) -> list[str]:
+        argv = build(target, port, workers)
+        return [*argv[:3], "--reuse-port", *argv[3:]]  # right after PY -m NAME
+
+    return with_reuse_port
+
+
 def _gunicorn_has_setting(class_name: str) -> bool:
     try:
         import gunicorn.config
@@ -159,9 +170,16 @@ SERVERS: dict[str, ServerSpec] = {
             _missing_module("uvicorn_worker", "uvicorn-worker not installed"),
         ),
         ServerSpec("gunicorn-mypkg", _gunicorn_mypkg),
+        ServerSpec("mypkg-reuseport", _reuse_port(_mypkg)),
+        ServerSpec("gunicorn-mypkg-reuseport", _reuse_port(_gunicorn_mypkg)),
     )
 }
 DEFAULT_SERVERS = ("mypkg", "uvicorn", "granian", "gunicorn-asgi")
+# --workers N (N > 1): mypkg's master and the Gunicorn worker class, each with a shared socket and
+# with --reuse-port, beside uvicorn's and granian's own process managers.
+MULTI_WORKER_SERVERS = (
+    "mypkg", "mypkg-reuseport", "gunicorn-mypkg", "gunicorn-mypkg-reuseport", "uvicorn", "granian",
+)  # fmt: skip
 
 
 # --------------------------------------------------------------------------------------------

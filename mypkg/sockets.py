@@ -12,7 +12,7 @@ import logging
 import os
 import socket
 import stat
-from collections.abc import MutableMapping
+from collections.abc import Callable, MutableMapping
 
 from mypkg.config import Config
 from mypkg.config.binds import BindTarget
@@ -35,6 +35,44 @@ def bind_sockets(config: Config) -> list[socket.socket]:
     if passed:
         logger.info("Using %d socket(s) passed by systemd (LISTEN_FDS)", len(passed))
         return passed
+    targets = _targets(config)
+    return _bind_all(targets, lambda target: bind_target(target, config.backlog, config.uds_mode))
+
+
+def reserve_sockets(config: Config) -> list[socket.socket]:
+    """--reuse-port: the master's sockets, bound with SO_REUSEPORT but not listening.
+
+    They hold each address (and the port that port 0 picked) for the workers' own listening
+    sockets (``reuse_port_listener``) without ever being offered a connection themselves: the
+    kernel only spreads connections over listening sockets. TCP only: a UNIX socket, a passed
+    descriptor or systemd's sockets cannot be bound again by each worker.
+    """
+    if not hasattr(socket, "SO_REUSEPORT"):
+        raise StartupError("--reuse-port: this platform has no SO_REUSEPORT")
+    if os.environ.get("LISTEN_PID") == str(os.getpid()):
+        raise StartupError(
+            "--reuse-port: systemd passes one socket (LISTEN_FDS) that every worker must share;"
+            " drop --reuse-port or the socket unit"
+        )
+    targets = _targets(config)
+    for target in targets:
+        if target.kind != "tcp":
+            raise StartupError(
+                f"--reuse-port needs TCP addresses: {target} cannot get a socket per worker"
+                " (SO_REUSEPORT applies to TCP ports only)"
+            )
+    return _bind_all(
+        targets, lambda target: bind_tcp(target.host, target.port, 0, reuse_port=True, listen=False)
+    )
+
+
+def reuse_port_listener(reserved: socket.socket, backlog: int) -> socket.socket:
+    """Another listening socket on a reserved address (SO_REUSEPORT): one per worker."""
+    host, port = reserved.getsockname()[:2]
+    return bind_tcp(host, port, backlog, reuse_port=True)
+
+
+def _targets(config: Config) -> list[BindTarget]:
     targets = list(config.bind)
     if config.uds is not None:
         targets.append(BindTarget("unix", path=config.uds))
@@ -42,10 +80,17 @@ def bind_sockets(config: Config) -> list[socket.socket]:
         targets.append(BindTarget("fd", fd=config.fd))
     if not targets:
         targets.append(BindTarget("tcp", host=config.host, port=config.port))
+    return targets
+
+
+def _bind_all(
+    targets: list[BindTarget], bind: Callable[[BindTarget], socket.socket]
+) -> list[socket.socket]:
+    """Every target or none: what was bound before a failure is closed (its file removed)."""
     sockets: list[socket.socket] = []
     try:
         for target in targets:
-            sockets.append(bind_target(target, config.backlog, config.uds_mode))
+            sockets.append(bind(target))
     except BaseException:
         for sock, target in zip(sockets, targets, strict=False):
             sock.close()
@@ -64,15 +109,22 @@ def bind_target(target: BindTarget, backlog: int, uds_mode: int = 0o660) -> sock
     return bind_tcp(target.host, target.port, backlog)
 
 
-def bind_tcp(host: str, port: int, backlog: int) -> socket.socket:
+def bind_tcp(
+    host: str, port: int, backlog: int, reuse_port: bool = False, listen: bool = True
+) -> socket.socket:
+    """A TCP socket bound to ``host:port`` (listening unless ``listen`` is false); with
+    ``reuse_port``, SO_REUSEPORT: other such sockets of this user may bind the same address."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         if family == socket.AF_INET6 and host == "::":
             sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)  # dual stack
         sock.bind((host.strip("[]"), port))
-        sock.listen(backlog)
+        if listen:
+            sock.listen(backlog)
     except OSError as exc:
         sock.close()
         raise StartupError(f"cannot bind {host}:{port}: {exc.strerror or exc}") from None

@@ -6,17 +6,31 @@ benchmarks themselves are run by hand (benchmarks/README.md).
 
 from __future__ import annotations
 
+import asyncio
+import importlib
+import os
 import re
 import signal
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from benchmarks import startup
-from benchmarks.measure import Options, RunRecord
+from benchmarks.measure import Options, RunRecord, per_worker, read_counts
 from benchmarks.process_changes import _signals
-from benchmarks.report import _ratio_line, _row, _sweep_row, summarize, summarize_sweep
-from benchmarks.run import round_order
+from benchmarks.report import (
+    _columns,
+    _ratio_line,
+    _row,
+    _share_lines,
+    _sweep_row,
+    shares,
+    summarize,
+    summarize_sweep,
+)
+from benchmarks.run import parse_args, round_order
+from benchmarks.servers import MULTI_WORKER_SERVERS, SERVERS
 from benchmarks.wrk import lua_script, parse_wrk
 
 # Captured from `wrk -t1 -c4 -d1s --latency` against mypkg; the error lines from a run during
@@ -295,3 +309,79 @@ def test_h2load_report_is_parsed() -> None:
     assert parse_h2load(H2LOAD_OUTPUT) == (4115.2, 20570, 6)
     with pytest.raises(RuntimeError, match="unexpected h2load output"):
         parse_h2load("h2load: connection refused")
+
+
+def test_per_worker_counts_between_two_readings() -> None:
+    """Warm-up requests (the first reading) are not counted; a worker that never served is 0."""
+    before = {11: (500, 0), 12: (20, 0)}
+    after = {11: (4500, 32), 12: (1020, 8), 13: (3000, 16)}  # connections since the epoch
+    assert per_worker(before, after, workers=4) == ([4000, 3000, 1000, 0], [32, 16, 8, 0])
+    assert shares([3000, 1000]) == [75.0, 25.0]
+    assert shares([0, 0]) == []
+
+
+def test_worker_shares_in_the_summary_and_the_table() -> None:
+    records = [
+        _record("mypkg", 1000.0, worker_requests=[6000, 4000], worker_connections=[40, 24]),
+        _record("mypkg", 1100.0, worker_requests=[5500, 5500], worker_connections=[32, 32]),
+        _record("mypkg", 900.0, worker_requests=[9000, 0], worker_connections=[64, 0]),
+    ]
+    opts = _options(["mypkg"])
+    opts.workers = 2
+    (mypkg,) = summarize(records, opts)
+    assert mypkg.worker_shares == [[60.0, 40.0], [50.0, 50.0], [100.0, 0.0]]
+    assert mypkg.busiest_percent == 60.0  # the median round's busiest worker
+    row = _row(mypkg, workers=2)
+    assert row[-2] == "60.0" and len(row) == len(_columns(2)) == len(_columns(1)) + 1
+    assert _share_lines([mypkg]) == ["  mypkg  60/40 (40/24)  50/50 (32/32)  100/0 (64/0)"]
+    assert _sweep_row(mypkg, workers=2)[-2] == "60.0"  # the sweep shows it too
+    assert len(_sweep_row(mypkg, workers=2)) == len(_sweep_row(mypkg)) + 1
+
+
+def test_counted_app_writes_each_process_count(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The app answers as the wrapped one does and its file says requests and connections."""
+    monkeypatch.setenv("BENCH_APP", "benchmarks.apps.plain:app")
+    monkeypatch.setenv("BENCH_COUNTS_DIR", str(tmp_path))
+    counted = importlib.reload(importlib.import_module("benchmarks.apps.counted"))
+    sent: list[dict[str, Any]] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def requests(*ports: int) -> None:
+        for port in ports:
+            scope = {"type": "http", "path": "/", "client": ("127.0.0.1", port)}
+            await counted.app(scope, receive, send)
+        await asyncio.sleep(counted.FLUSH_SECONDS * 3)
+
+    async def serve() -> None:
+        await requests(5000, 5000, 5001)
+        assert read_counts(tmp_path) == {os.getpid(): (3, 2)}
+        (tmp_path / counted.EPOCH_FILE).write_text("measured run")  # as measure() does
+        for _ in range(50):  # the flusher notices within a flush (measure() waits for it too)
+            if read_counts(tmp_path) == {os.getpid(): (3, 0)}:
+                break
+            await asyncio.sleep(counted.FLUSH_SECONDS)
+        assert read_counts(tmp_path) == {os.getpid(): (3, 0)}
+        await requests(5001, 5002)  # 5001 again: a warm-up port reused by the measured run
+        assert read_counts(tmp_path) == {os.getpid(): (5, 2)}
+
+    asyncio.run(serve())
+    assert sent[-1]["body"] == b"Hello, world!"
+
+
+def test_multi_worker_defaults_use_every_cpu_and_the_multi_worker_servers() -> None:
+    one = parse_args(["--no-install"])
+    assert (one.server_cpus, one.wrk_cpus, one.wrk_threads) == ("0", "1", 1)
+    two = parse_args(["--workers", "2", "--wrk-cpus", "1"])
+    every = ",".join(map(str, sorted(os.sched_getaffinity(0))))
+    assert (two.server_cpus, two.wrk_cpus, two.wrk_threads) == (every, "1", 2)
+    assert two.servers == list(MULTI_WORKER_SERVERS)
+    argv = SERVERS["gunicorn-mypkg-reuseport"].build("m:app", 8000, 2)
+    assert argv[1:4] == ["-m", "gunicorn", "--reuse-port"] and argv[-1] == "m:app"
+    assert "--reuse-port" in SERVERS["mypkg-reuseport"].build("m:app", 8000, 2)

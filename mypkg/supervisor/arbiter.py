@@ -11,6 +11,7 @@ the bind, so the first workers fork at once rather than a tick later.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import random
@@ -27,9 +28,16 @@ from setproctitle import setproctitle
 from mypkg.asgi import ASGI3App
 from mypkg.banner import press_ctrl_c, runtime_line
 from mypkg.config import Config
-from mypkg.errors import EXIT_APP_LOAD, EXIT_CONFIG, EXIT_OK, EXIT_STARTUP, ConfigError
+from mypkg.errors import (
+    EXIT_APP_LOAD,
+    EXIT_CONFIG,
+    EXIT_OK,
+    EXIT_STARTUP,
+    ConfigError,
+    StartupError,
+)
 from mypkg.logging import reopen_log_files
-from mypkg.sockets import bind_sockets, describe, remove_socket_files
+from mypkg.sockets import bind_sockets, describe, remove_socket_files, reserve_sockets
 from mypkg.supervisor.channel import Channel, Message
 from mypkg.supervisor.checks import check_settings
 from mypkg.supervisor.child import WorkerSpec, import_serving_stack, load_app
@@ -40,6 +48,7 @@ from mypkg.supervisor.pidfile import Pidfile
 from mypkg.supervisor.pool import Backoff, Child, Pool, describe_exit
 from mypkg.supervisor.privileges import Identity
 from mypkg.supervisor.reload import Watcher, make_watcher
+from mypkg.supervisor.slots import Slots
 from mypkg.supervisor.systemd import Notifier
 
 logger = logging.getLogger("mypkg.error")
@@ -73,7 +82,8 @@ class Arbiter:
         self.notifier = Notifier()
         self.backoff = Backoff()
         self.pidfile = Pidfile(config.pid) if config.pid else None
-        self.sockets: list[socket.socket] = []
+        self.sockets: list[socket.socket] = []  # with --reuse-port: bound, not listening
+        self.slots: Slots | None = None  # --reuse-port: each worker's own listening socket
         self.app: ASGI3App | None = None
         self.watcher: Watcher | None = None
         self.target = config.workers
@@ -114,7 +124,11 @@ class Arbiter:
         if self.pidfile is not None:
             self.pidfile.create(os.getpid())
         self.hooks.call("on_starting", self.hooks.server)
-        self.sockets = bind_sockets(config)
+        if config.reuse_port:
+            self.sockets = reserve_sockets(config)
+            self.slots = Slots(self.sockets, config.backlog)
+        else:
+            self.sockets = bind_sockets(config)
         self.observer = Observer(config, self.selector, self.pool)
         self.observer.ready = self._is_ready
         setproctitle(f"mypkg: master [{self.name}]")
@@ -432,6 +446,8 @@ class Arbiter:
             elif surplus > 0:
                 self._retire(child, now)
                 surplus -= 1
+        if self.slots is not None:
+            self.slots.trim((c.slot for c in self._keepers()), self.target)
 
     def _start_workers(self, count: int, now: float) -> None:
         if self.broken:
@@ -443,20 +459,38 @@ class Arbiter:
         if not self.backoff.allows(now):
             return
         for _ in range(count):
-            self.pool.spawn(self.generation, self._worker_spec)
+            slot = self._take_slot(now)
+            if slot is None:
+                return
+            make_spec = functools.partial(self._worker_spec, slot=slot)
+            self.pool.spawn(self.generation, make_spec).slot = slot
+
+    def _take_slot(self, now: float) -> int | None:
+        """--reuse-port: the slot (socket) of the next worker; -1 without; None: cannot bind."""
+        if self.slots is None:
+            return -1
+        try:
+            return self.slots.take(child.slot for child in self._keepers())
+        except StartupError as exc:
+            delay = self.backoff.died(now)
+            logger.error("--reuse-port: no socket for a new worker (%s); retry in %gs", exc, delay)
+            return None
 
     def _retire(self, child: Child, now: float) -> None:
         grace = self.config.timeout_graceful_shutdown + STOP_MARGIN
         self.pool.signal(child, signal.SIGTERM, now + grace)
 
-    def _worker_spec(self, heartbeat: Heartbeat) -> WorkerSpec:
+    def _worker_spec(self, heartbeat: Heartbeat, slot: int = -1) -> WorkerSpec:
         config = self.config
+        sockets, inherited = self.sockets, []
+        if self.slots is not None:
+            sockets, inherited = self.slots.sockets[slot], self.slots.inherited_by(slot)
         limit = config.limit_max_requests
         if limit is not None and config.max_requests_jitter:
             limit += random.randint(0, config.max_requests_jitter)
         return WorkerSpec(
             config=config,
-            sockets=self.sockets,
+            sockets=sockets,
             channel=self.channel,
             heartbeat=heartbeat,
             identity=self.identity,
@@ -464,7 +498,12 @@ class Arbiter:
             master_pid=os.getpid(),
             app=self.app,
             max_requests=limit,
-            close_fds=[self._wake_r, self._wake_w, *(self.observer.fds() if self.observer else [])],
+            close_fds=[
+                self._wake_r,
+                self._wake_w,
+                *(self.observer.fds() if self.observer else []),
+                *inherited,
+            ],
             hooks=self.hooks,
         )
 
@@ -482,9 +521,10 @@ class Arbiter:
             logger.error("Reload (%s) refused: %s; the current workers keep serving", why, exc)
             self.notifier.status(f"Reload refused: {exc}")
             return
-        for name in ("host", "port", "uds", "fd"):
+        for name in ("host", "port", "uds", "fd", "bind", "reuse_port"):
             if getattr(config, name) != getattr(self.config, name):
-                logger.warning("--%s changed: sockets are bound once; restart to apply it", name)
+                flag = name.replace("_", "-")
+                logger.warning("--%s changed: sockets are bound once; restart to apply it", flag)
         self.config, self.identity, self.target = config, identity, config.workers
         import_serving_stack(config)  # --http, --loop or --ws may have changed
         self.generation += 1
@@ -519,4 +559,6 @@ class Arbiter:
         for sock in self.sockets:
             sock.close()
         self.sockets = []
+        if self.slots is not None:
+            self.slots.close()
         remove_socket_files()

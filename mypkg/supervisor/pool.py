@@ -39,6 +39,7 @@ class Child:
     hung: bool = False  # aborted for a blocked loop or a boot that took too long
     failure: str = ""  # why it could not boot, as it told us
     failure_code: int = 0
+    slot: int = -1  # --reuse-port: whose listening socket it serves (supervisor/slots.py)
 
     @property
     def ready(self) -> bool:

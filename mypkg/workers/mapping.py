@@ -217,7 +217,15 @@ TABLE: dict[str, Row] = {
         "The app is imported once in the master; each worker adapts it and runs lifespan."
     ),
     "sendfile": na("ASGI apps send bodies as messages; there is no file wrapper to send."),
-    "reuse_port": master("With SO_REUSEPORT each worker gets its own socket from Gunicorn."),
+    "reuse_port": master(
+        "Gunicorn's master then binds nothing and each worker binds its own SO_REUSEPORT socket"
+        " as it is forked, which the worker serves: the kernel spreads connections, as with"
+        " mypkg-supervise --reuse-port. Unlike mypkg's master, Gunicorn binds a new socket for"
+        " each replacement and starts it only once the old worker has exited (max_requests), so"
+        " the connections queued on an exiting worker's socket are reset (unless"
+        " net.ipv4.tcp_migrate_req = 1): seen as wrk write errors under recycling, see"
+        " docs/performance.md."
+    ),
     "chdir": master(),
     "daemon": master(),
     "raw_env": base(

@@ -98,6 +98,17 @@ class SupervisorSettings:
         " --user: with a root master, the app's import-time code runs as root.",
         kind="switch",
     )
+    reuse_port = Setting(
+        False,
+        boolean,
+        "Give each worker its own listening socket on the same address (SO_REUSEPORT, Linux):"
+        " the kernel spreads new connections over the workers by a hash of their addresses,"
+        " instead of the worker that wakes first accepting. TCP addresses only (not --uds,"
+        " --fd or systemd's sockets). A replacement worker serves the socket of the one it"
+        " replaces, so HUP and recycling reset nothing; a blocked worker's share of new"
+        " connections waits for it.",
+        kind="switch",
+    )
     reload = Setting(
         False,
         boolean,
