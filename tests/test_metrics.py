@@ -45,6 +45,16 @@ def scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     return samples
 
 
+def scrape_if_up(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float] | None:
+    """``scrape``, or None while nothing listens on the port (Gunicorn's workers serve it)."""
+    try:
+        return scrape(port)
+    except urllib.error.URLError as exc:
+        if isinstance(exc.reason, ConnectionRefusedError):
+            return None
+        raise
+
+
 def value(samples: dict[Any, float], name: str, **labels: str) -> float:
     return samples.get((name, tuple(sorted(labels.items()))), 0.0)
 
@@ -164,11 +174,13 @@ def test_gunicorn_workers_sum_their_figures_and_delay(tmp_path: Path) -> None:
         for index in range(40):  # each worker recycled at least once (15 requests each)
             assert request(master.port, GET).status == 200
             if index % 8 == 0:
-                history.append(scrape(metrics_port))  # from whichever worker answers
+                # From whichever worker answers; when every worker is being replaced at once
+                # (both reached --max-requests), nobody listens for a moment: wait for one.
+                history.append(wait_until(lambda: scrape_if_up(metrics_port), 15, "a worker up"))
                 assert_monotonic(history[-2], history[-1])
 
         def summed() -> dict[Any, float] | None:
-            samples = scrape(metrics_port)
+            samples = scrape_if_up(metrics_port) or {}
             total = value(samples, "mypkg_requests_total", method="GET", status="2xx")
             return samples if total >= 40 else None
 
