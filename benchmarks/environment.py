@@ -34,7 +34,7 @@ VERSIONED_PACKAGES = (
 
 def _working_tree_version() -> str | None:
     """mypkg is run from this checkout: its __version__ plus the git commit, without importing."""
-    init = REPO_ROOT / "mypkg" / "__init__.py"
+    init = REPO_ROOT / "mypkg" / "version.py"
     try:
         found = re.search(r"^__version__\s*=\s*[\"']([^\"']+)", init.read_text(), re.MULTILINE)
     except OSError:

@@ -16,9 +16,9 @@ import socket
 import sys
 from typing import TYPE_CHECKING
 
-from mypkg import __version__
 from mypkg.backends import loop_factory, protocol_class
 from mypkg.sockets import describe
+from mypkg.version import __version__
 
 if TYPE_CHECKING:
     from mypkg.config import Config

@@ -12,9 +12,9 @@ import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
-from mypkg import __version__
 from mypkg.config.core import Config
 from mypkg.config.descriptor import SETTINGS, Setting
+from mypkg.version import __version__
 
 PROG = "mypkg-supervise"
 
