@@ -25,7 +25,12 @@ def module_names(root: Path) -> dict[str, Path]:
 
 
 def imports_of(name: str, path: Path, known: set[str]) -> set[str]:
-    """The known modules ``name`` imports (``from a import b`` is ``a.b`` when that is a module)."""
+    """The known modules ``name`` imports.
+
+    ``from a import b`` is an import of ``a.b`` when that is a module, else of ``a`` itself (its
+    ``__init__``): ``from mypkg import __version__`` depends on the package's facade, ``from
+    mypkg.http import cycle`` only on ``cycle`` (Python runs ``mypkg/http/__init__.py`` first
+    either way, but an ancestor package is not a dependency the importer chose)."""
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     found: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
@@ -37,7 +42,10 @@ def imports_of(name: str, path: Path, known: set[str]) -> set[str]:
                 anchor = package.split(".")
                 anchor = anchor[: len(anchor) - node.level + 1]
                 base = ".".join([*anchor, base] if base else anchor)
-            targets = [f"{base}.{alias.name}" for alias in node.names] + [base]
+            targets = [
+                f"{base}.{alias.name}" if f"{base}.{alias.name}" in known else base
+                for alias in node.names
+            ]
         else:
             continue
         for target in targets:
@@ -45,7 +53,6 @@ def imports_of(name: str, path: Path, known: set[str]) -> set[str]:
                 target = target.rpartition(".")[0]
             if target and target != name:
                 found.add(target)
-    # A package's __init__ importing its own submodules is how packages are built, not a cycle.
     return found
 
 
@@ -97,10 +104,7 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 
 def graph_of(root: Path) -> dict[str, set[str]]:
     names = module_names(root)
-    graph = {name: imports_of(name, path, set(names)) for name, path in names.items()}
-    for name in graph:  # drop package -> own submodule edges (see imports_of)
-        graph[name] = {t for t in graph[name] if not t.startswith(name + ".")}
-    return graph
+    return {name: imports_of(name, path, set(names)) for name, path in names.items()}
 
 
 def main(argv: list[str]) -> int:

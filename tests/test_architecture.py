@@ -82,6 +82,10 @@ TYPE_ONLY = {
         """,
     "d.py": "from . import c\n\nD = int\n",
 }
+FACADE = {  # a module reading a name from its package's __init__, which imports that module
+    "__init__.py": "from pkg.a import A\n\nVERSION = 1\n",
+    "a.py": "from pkg import VERSION\n\nA = VERSION\n",
+}
 ACYCLIC = {
     "__init__.py": "from pkg.a import A\n",  # a package importing its own module is no cycle
     "a.py": "from pkg import b\n\nA = 1\n",
@@ -92,8 +96,13 @@ ACYCLIC = {
 
 @pytest.mark.parametrize(
     ("files", "expected"),
-    [(DEFERRED, [["pkg.a", "pkg.b"]]), (TYPE_ONLY, [["pkg.c", "pkg.d"]]), (ACYCLIC, [])],
-    ids=["function-level import", "TYPE_CHECKING import", "no cycle"],
+    [
+        (DEFERRED, [["pkg.a", "pkg.b"]]),
+        (TYPE_ONLY, [["pkg.c", "pkg.d"]]),
+        (FACADE, [["pkg", "pkg.a"]]),
+        (ACYCLIC, []),
+    ],
+    ids=["function-level import", "TYPE_CHECKING import", "through the package facade", "no cycle"],
 )
 def test_checker_finds_hidden_cycles(
     tmp_path: Path, files: dict[str, str], expected: list[list[str]]
