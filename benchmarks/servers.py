@@ -90,6 +90,17 @@ def _granian(target: str, port: int, workers: int) -> list[str]:
     ]  # fmt: skip
 
 
+def _h11(build: CommandBuilder) -> CommandBuilder:
+    """The same server on its pure-Python h11 parser (uvloop kept): the fallback path's figure."""
+
+    def command(target: str, port: int, workers: int) -> list[str]:
+        argv = build(target, port, workers)
+        argv[argv.index("--http") + 1] = "h11"
+        return argv
+
+    return command
+
+
 def _gunicorn_common(port: int, workers: int, worker_class: str) -> list[str]:
     """Gunicorn's access log is off unless --access-logfile is given, so nothing to turn off."""
     argv = [
@@ -171,6 +182,10 @@ SERVERS: dict[str, ServerSpec] = {
         ),
         ServerSpec("gunicorn-mypkg", _gunicorn_mypkg),
         ServerSpec("mypkg-reuseport", _reuse_port(_mypkg)),
+        ServerSpec("mypkg-h11", _h11(_mypkg)),
+        ServerSpec(
+            "uvicorn-h11", _h11(_uvicorn), _missing_module("uvicorn", "uvicorn not installed")
+        ),
         ServerSpec("gunicorn-mypkg-reuseport", _reuse_port(_gunicorn_mypkg)),
     )
 }
