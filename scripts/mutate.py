@@ -54,13 +54,14 @@ def _m(name: str, path: str, old: str, new: str, tests: str, select: str, why: s
 
 
 HTTP = "mypkg/http/"
-LIMITS = "tests/test_http_limits.py"
-SCAN = f"{LIMITS} tests/test_units.py"  # the h11 head scanner: over the wire and fed byte by byte
-UNITS = "tests/test_checks_units.py"
+LIMITS = "tests/http/test_limits.py"
+# the h11 head scanner: over the wire and fed byte by byte
+SCAN = f"{LIMITS} tests/units/test_http_pieces.py"
+UNITS = "tests/units/test_checks.py"
 SUP = "mypkg/supervisor/"
 WS = "mypkg/websocket/connection.py"
-H2 = "tests/test_http2.py"
-H2_HARD = "tests/test_http2_hardening.py"
+H2 = "tests/http2/test_streams.py"
+H2_HARD = "tests/http2/test_hardening.py"
 
 MUTANTS = [
     # ---- request-head limits: off by one in either backend
@@ -112,12 +113,12 @@ MUTANTS = [
     _m("httptools-head-bound-x4", HTTP + "httptools_impl.py",
        "elif (len(data) if end == -1 else end) - start > limit:",
        "elif (len(data) if end == -1 else end) - start > 4 * limit:",
-       f"{LIMITS} tests/test_http_rules.py", "trickled or head_size",
+       f"{LIMITS} tests/http/test_rules.py", "trickled or head_size",
        "httptools lets a head grow to 4x the head limit"),
     _m("pipelined-request-not-paused", HTTP + "protocol.py",
        "self.pipeline.append(cycle)\n            self.pause_reading()",
        "self.pipeline.append(cycle)",
-       "tests/test_http_flow_control.py tests/test_http_protocol.py", "pipelin",
+       "tests/http/test_flow_control.py tests/http/test_protocol.py", "pipelin",
        "a client pipelining requests is not pushed back while one is answered"),
     # ---- deadlines and load limits
     _m("keep-alive-x4", HTTP + "protocol.py",
@@ -136,93 +137,93 @@ MUTANTS = [
        'return b"HTTP/1.1 %d %s\\r\\n" % (status, phrase.encode("ascii"))',
        'return b"HTTP/1.1 %s %s\\r\\n" % (b"2OO" if status == 200 else b"%d" % status,'
        ' phrase.encode("ascii"))',
-       "tests/test_supervisor_zero_failures.py", "ttou",
+       "tests/processes/test_zero_failures.py", "ttou",
        "the server answers HTTP/1.1 2OO (the load generator must notice)"),
     _m("keep-alive-while-stopping", HTTP + "cycle.py",
        "if self.more_body or conn.state.shutting_down:",
        "if self.more_body:",
-       "tests/test_drain_idle.py tests/test_shutdown.py", "",
+       "tests/http/test_keepalive.py tests/lifecycle/test_shutdown.py", "",
        "responses during shutdown do not say Connection: close"),
     # ---- server core
     _m("server-shutdown-raises", "mypkg/server.py",
        "await self._stop_accepting()\n        timeout = self.config",
        'raise RuntimeError("mutant")\n        timeout = self.config',
-       "tests/test_http_protocol.py", "", "Server._shutdown raises (a crash at every stop)"),
+       "tests/http/test_protocol.py", "", "Server._shutdown raises (a crash at every stop)"),
     _m("graceful-timeout-x4", "mypkg/state.py",
        "deadline = self.loop.time() + timeout\n",
        "deadline = self.loop.time() + 4 * timeout\n",
-       "tests/test_shutdown.py tests/test_websocket_shutdown.py", "graceful or ignoring",
+       "tests/lifecycle/test_shutdown.py tests/websocket/test_shutdown.py", "graceful or ignoring",
        "the graceful shutdown timeout is four times too long"),
     _m("drain-grace-x4", "mypkg/state.py",
        "self.timeout_keep_alive = min(DRAIN_IDLE_GRACE, timeout)",
        "self.timeout_keep_alive = min(4 * DRAIN_IDLE_GRACE, timeout)",
-       "tests/test_drain_idle.py", "", "idle connections get four times the drain grace"),
+       "tests/http/test_keepalive.py", "", "idle connections get four times the drain grace"),
     # ---- the master's respawn backoff
     _m("backoff-allows-immediate-respawn", SUP + "pool.py",
        "return now >= self.not_before",
        "return True",
-       f"{UNITS} tests/test_supervisor_processes.py", "backoff or back_off",
+       f"{UNITS} tests/processes/test_supervisor.py", "backoff or back_off",
        "a worker that keeps dying is respawned at once"),
     _m("arbiter-ignores-backoff", SUP + "arbiter.py",
        "allows(now):\n            return\n        for _ in range(count):",
        "allows(now):\n            pass\n        for _ in range(count):",
-       "tests/test_supervisor_processes.py", "back_off",
+       "tests/processes/test_supervisor.py", "back_off",
        "the master starts workers without asking the backoff"),
     _m("backoff-never-forgets", SUP + "pool.py",
        "if now - self.last > self.CALM:",
        "if now - self.last > 100 * self.CALM:",
-       f"{UNITS} tests/test_supervisor_processes.py", "backoff or back_off",
+       f"{UNITS} tests/processes/test_supervisor.py", "backoff or back_off",
        "a crash an hour after the last one is still delayed"),
     _m("backoff-cap-x10", SUP + "pool.py",
        "LONGEST = 30.0",
        "LONGEST = 300.0",
-       f"{UNITS} tests/test_supervisor_processes.py", "backoff or back_off",
+       f"{UNITS} tests/processes/test_supervisor.py", "backoff or back_off",
        "a crash loop waits up to five minutes between attempts"),
     _m("backoff-first-death-delayed", SUP + "pool.py",
        "delay = 0.0 if self.deaths == 1 else",
        "delay = 0.5 if self.deaths == 1 else",
-       f"{UNITS} tests/test_supervisor_processes.py", "backoff or back_off or respawned",
+       f"{UNITS} tests/processes/test_supervisor.py", "backoff or back_off or respawned",
        "the first unexpected death already waits"),
     _m("hung-timeout-x4", SUP + "pool.py",
        "and child.silence(now) > timeout",
        "and child.silence(now) > 4 * timeout",
-       "tests/test_supervisor_processes.py", "hung and not hard",
+       "tests/processes/test_supervisor.py", "hung and not hard",
        "a worker whose loop is blocked is noticed four times too late"),
     # ---- WebSocket
     _m("ws-shutdown-close-code", WS,
        "self._server_close(CloseCode.SERVICE_RESTART, _RESTART)",
        "self._server_close(CloseCode.NORMAL_CLOSURE, _RESTART)",
-       "tests/test_websocket_shutdown.py", "",
+       "tests/websocket/test_shutdown.py", "",
        "an open WebSocket is closed with 1000 instead of 1012 at shutdown"),
     _m("ws-handshake-not-refused-at-shutdown", WS,
        'self._send_refusal(503, "the server is shutting down")',
        'self._send_refusal(500, "the server is shutting down")',
-       "tests/test_websocket_shutdown.py", "",
+       "tests/websocket/test_shutdown.py", "",
        "a pending handshake gets 500 instead of 503 at shutdown"),
     _m("ws-max-size-off", WS,
        "max_size=options.max_size",
        "max_size=None",
-       "tests/test_websocket_protocol.py tests/test_websocket_settings.py", "1009 or max_size",
+       "tests/websocket/test_protocol.py tests/websocket/test_settings.py", "1009 or max_size",
        "messages of any size are accepted"),
     _m("ws-max-queue-off-by-one", WS,
        "if len(inbox) >= self.options.max_queue",
        "if len(inbox) > self.options.max_queue",
-       "tests/test_websocket_protocol.py", "slow_app",
+       "tests/websocket/test_protocol.py", "slow_app",
        "reading pauses one message later than --ws-max-queue"),
     _m("ws-max-queue-never-pauses", WS,
        "if len(inbox) >= self.options.max_queue",
        "if len(inbox) >= 1000 * self.options.max_queue",
-       "tests/test_websocket_protocol.py", "slow_app",
+       "tests/websocket/test_protocol.py", "slow_app",
        "a fast client is never pushed back: the inbox grows without bound"),
     _m("ws-pong-ignored", WS,
        "if self.ping_payload is not None and data == self.ping_payload:",
        "if self.ping_payload is not None and data == self.ping_payload and False:",
-       "tests/test_websocket.py tests/test_websocket_protocol.py", "ping",
+       "tests/websocket/test_asgi.py tests/websocket/test_protocol.py", "ping",
        "pongs are ignored, so a live client is dropped at the ping timeout"),
     _m("ws-close-timeout-x4", WS,
        "self.deadline = self.state.now + self.options.close_timeout",
        "self.deadline = self.state.now + 4 * self.options.close_timeout",
-       "tests/test_websocket_protocol.py", "close",
+       "tests/websocket/test_protocol.py", "close",
        "a client that never answers the close is held four times too long"),
     # ---- HTTP/2: flow control, attack limits, the drain, the HTTP/1 twins
     _m("h2-window-on-receipt", HTTP + "h2_impl.py",
@@ -273,7 +274,7 @@ MUTANTS = [
     _m("ws-machine-peer-close-not-told", "mypkg/websocket/machine.py",
        "        PEER_CLOSE=DISCONNECTED,\n        SHUTDOWN=CLOSING,",
        "        PEER_CLOSE=None,\n        SHUTDOWN=CLOSING,",
-       "tests/test_websocket_machine.py tests/test_websocket.py", "",
+       "tests/websocket/test_machine.py tests/websocket/test_asgi.py", "",
        "the machine stays OPEN when the peer closes: the app may send after the close"),
 ]  # fmt: skip
 

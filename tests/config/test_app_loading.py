@@ -14,8 +14,9 @@ import pytest
 
 import mypkg
 from mypkg.errors import EXIT_APP_LOAD
-from tests.conftest import request, run_cli, serve
-from tests.processes import ServerProcess
+from tests.support.clients import request
+from tests.support.processes import ServerProcess, run_cli
+from tests.support.servers import serve
 
 GET = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
 
@@ -190,9 +191,10 @@ def test_missing_dependency_of_a_dotted_module_is_not_blamed_on_the_module(
 @pytest.mark.parametrize(
     "code",
     [
-        "import mypkg; mypkg.run('tests.apps:held', port=0, http={http!r})",
-        "import mypkg, tests.apps; mypkg.run(tests.apps.held, port=0, http={http!r})",
-        "import mypkg; mypkg.Server(mypkg.Config('tests.apps:held', port=0, http={http!r})).run()",
+        "import mypkg; mypkg.run('tests.support.apps:held', port=0, http={http!r})",
+        "from tests.support import apps; import mypkg; mypkg.run(apps.held, port=0, http={http!r})",
+        "import mypkg; mypkg.Server(mypkg.Config('tests.support.apps:held', port=0, http={http!r}))"
+        ".run()",
     ],
     ids=["run-by-name", "run-object", "server-run"],
 )
@@ -209,7 +211,7 @@ def test_run_in_a_real_process(http: str, code: str, tmp_path: Path) -> None:
 
 def test_await_server_serve(http: str) -> None:
     """``await Server(config).serve()`` inside the caller's own event loop (here, a thread's)."""
-    server = mypkg.Server(mypkg.Config("tests.apps:hello", port=0, http=http))
+    server = mypkg.Server(mypkg.Config("tests.support.apps:hello", port=0, http=http))
     thread = threading.Thread(target=asyncio.run, args=(server.serve(),), daemon=True)
     thread.start()
     assert server.started.wait(10)

@@ -15,9 +15,10 @@ from mypkg import Config
 from mypkg.binds import BindTarget, parse_bind
 from mypkg.errors import ConfigError, StartupError
 from mypkg.sockets import bind_sockets, bind_tcp, bind_unix
-from tests import apps
-from tests.conftest import RawClient, run_cli, serve
-from tests.processes import ServerProcess
+from tests.support import apps
+from tests.support.clients import RawClient
+from tests.support.processes import ServerProcess, run_cli
+from tests.support.servers import serve
 
 
 def _get_tcp(host: str, port: int) -> httpx.Response:
@@ -64,7 +65,7 @@ def test_bad_bind_values_name_the_flag(value: str, message: str) -> None:
 
 
 def test_cli_bad_bind_is_one_line_before_serving() -> None:
-    result = run_cli("tests.apps:hello", "--bind", "127.0.0.1:8000", "--bind", "nowhere")
+    result = run_cli("tests.support.apps:hello", "--bind", "127.0.0.1:8000", "--bind", "nowhere")
     assert result.returncode == 2
     assert result.stderr.splitlines() == [
         "mypkg-supervise: error: --bind: expected HOST:PORT, [IPv6]:PORT, unix:PATH or fd://N;"
@@ -165,7 +166,7 @@ def test_cli_binds_every_form(tmp_path: Path) -> None:
     inherited = bind_tcp("127.0.0.1", 0, 16)
     fd = inherited.fileno()
     path = str(tmp_path / "cli.sock")
-    args = ["tests.apps:hello", "--bind", "127.0.0.1:0", "--bind", "[::1]:0"]
+    args = ["tests.support.apps:hello", "--bind", "127.0.0.1:0", "--bind", "[::1]:0"]
     args += ["--bind", f"unix:{path}", "--bind", f"fd://{fd}", "--uds-mode", "640"]
     with ServerProcess(*args, port=False, pass_fds=(fd,)) as server:
         fd_port = inherited.getsockname()[1]
@@ -185,14 +186,14 @@ def test_cli_binds_every_form(tmp_path: Path) -> None:
 def test_cli_bind_from_environment_and_toml(tmp_path: Path) -> None:
     toml = tmp_path / "mypkg.toml"
     toml.write_text('bind = ["127.0.0.1:0", "[::1]:0"]\nuds_mode = 0o600\n')
-    with ServerProcess("tests.apps:hello", "--config", str(toml), port=False) as server:
+    with ServerProcess("tests.support.apps:hello", "--config", str(toml), port=False) as server:
         server.wait_for_line("Serving on http://[::1]:")
         port = int(server.addresses[1].rsplit(":", 1)[1])
         with RawClient(port, host="::1") as client:
             client.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
             assert client.response().status == 200
     env = {"MYPKG_BIND": "127.0.0.1:0,[::1]:0"}
-    with ServerProcess("tests.apps:hello", env=env, port=False) as server:
+    with ServerProcess("tests.support.apps:hello", env=env, port=False) as server:
         server.wait_for_line("Serving on http://[::1]:")
         assert [a.split("://")[1][0] for a in server.addresses] == ["1", "["]
 

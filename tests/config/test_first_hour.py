@@ -13,8 +13,7 @@ import httpx
 import pytest
 
 from mypkg.errors import EXIT_CONFIG
-from tests.conftest import ROOT, run_cli
-from tests.processes import ServerProcess
+from tests.support.processes import ROOT, ServerProcess, run_cli
 
 
 def test_help_opens_with_a_synopsis_and_ends_with_examples_and_exit_codes() -> None:
@@ -34,13 +33,13 @@ def test_help_opens_with_a_synopsis_and_ends_with_examples_and_exit_codes() -> N
     [("--prot", "--port"), ("--worker", "--workers"), ("--relaod", "--reload")],
 )
 def test_mistyped_flag_gets_did_you_mean(typed: str, meant: str) -> None:
-    result = run_cli("tests.apps:hello", typed, "2")
+    result = run_cli("tests.support.apps:hello", typed, "2")
     assert result.returncode == EXIT_CONFIG
     assert f"(did you mean {meant}?)" in result.stderr.strip().splitlines()[-1]
 
 
 def test_mistyped_value_gets_did_you_mean() -> None:
-    result = run_cli("tests.apps:hello", "--loop", "uvlop")
+    result = run_cli("tests.support.apps:hello", "--loop", "uvlop")
     assert result.returncode == EXIT_CONFIG
     assert result.stderr.strip().splitlines()[-1] == (
         "mypkg-supervise: error: --loop: expected one of auto, uvloop, asyncio; got 'uvlop'"
@@ -72,7 +71,7 @@ def test_docgen_check_says_the_docs_are_current() -> None:
 @pytest.mark.parametrize("workers", [(), ("-w", "2")], ids=["single", "master"])
 def test_unix_socket_file_is_removed_on_exit(workers: tuple[str, ...], tmp_path: Path) -> None:
     path = tmp_path / "app.sock"
-    command = ("tests.process_apps:app", "--uds", str(path), *workers)
+    command = ("tests.support.apps.workers:app", "--uds", str(path), *workers)
     with ServerProcess(*command, port=False) as proc:
         proc.wait_for_line("Ready" if workers else "Serving on unix:")
         assert path.is_socket()
@@ -83,7 +82,7 @@ def test_unix_socket_file_is_removed_on_exit(workers: tuple[str, ...], tmp_path:
 
 def test_a_file_put_at_the_socket_path_meanwhile_is_left_alone(tmp_path: Path) -> None:
     path = tmp_path / "app.sock"
-    with ServerProcess("tests.apps:hello", "--uds", str(path), port=False) as proc:
+    with ServerProcess("tests.support.apps:hello", "--uds", str(path), port=False) as proc:
         proc.wait_for_line("Serving on unix:")
         os.unlink(path)
         path.write_text("someone else's file\n")

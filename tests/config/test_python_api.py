@@ -15,8 +15,8 @@ import sys
 import pytest
 
 from mypkg.errors import EXIT_APP_LOAD, EXIT_CONFIG, EXIT_STARTUP
-from tests.conftest import ROOT, request
-from tests.processes import ServerProcess
+from tests.support.clients import request
+from tests.support.processes import ROOT, ServerProcess
 
 GET = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
 
@@ -37,8 +37,8 @@ def python(code: str, timeout: float = 30.0) -> subprocess.CompletedProcess[str]
 @pytest.mark.parametrize(
     ("app", "code"),
     [
-        ("tests.broken_app:app", EXIT_APP_LOAD),
-        ("tests.process_apps:failing_startup", EXIT_STARTUP),
+        ("tests.support.apps.broken:app", EXIT_APP_LOAD),
+        ("tests.support.apps:failing_startup", EXIT_STARTUP),
     ],
     ids=["import-error", "lifespan-startup-fails"],
 )
@@ -51,7 +51,7 @@ def test_run_with_workers_exits_with_the_clis_code(app: str, code: int) -> None:
 
 @pytest.mark.parametrize("workers", ["", ", workers=2"])
 def test_run_bad_setting_exits_2_with_one_line(workers: str) -> None:
-    result = python(f"import mypkg; mypkg.run('tests.apps:hello', port=99999{workers})")
+    result = python(f"import mypkg; mypkg.run('tests.support.apps:hello', port=99999{workers})")
     assert result.returncode == EXIT_CONFIG
     assert result.stderr.strip().splitlines() == [
         "mypkg-supervise: error: port=: expected an integer from 0 to 65535, got 99999"
@@ -59,12 +59,14 @@ def test_run_bad_setting_exits_2_with_one_line(workers: str) -> None:
 
 
 def test_run_single_process_startup_failure_exits_4() -> None:
-    result = python("import mypkg; mypkg.run('tests.apps:failing_startup', port=0)")
+    result = python("import mypkg; mypkg.run('tests.support.apps:failing_startup', port=0)")
     assert result.returncode == EXIT_STARTUP, result.stderr
 
 
 def test_reload_with_an_app_object_is_a_clear_error() -> None:
-    code = "import mypkg, tests.apps; mypkg.run(tests.apps.hello, reload=True, port=0)"
+    code = (
+        "import mypkg, tests.support.apps; mypkg.run(tests.support.apps.hello, reload=True, port=0)"
+    )
     result = python(code)
     assert result.returncode == EXIT_CONFIG
     assert "--reload needs the app as an import string such as 'main:app'" in result.stderr
@@ -72,9 +74,11 @@ def test_reload_with_an_app_object_is_a_clear_error() -> None:
 
 SERVE = (
     "import asyncio, mypkg; asyncio.run(mypkg.Server(mypkg.Config("
-    "'tests.apps:hello', port=0, http={http!r}{extra})).serve())"
+    "'tests.support.apps:hello', port=0, http={http!r}{extra})).serve())"
 )
-RUN_WORKERS = "import mypkg; mypkg.run('tests.apps:hello', port=0, http={http!r}, workers=2{extra})"
+RUN_WORKERS = (
+    "import mypkg; mypkg.run('tests.support.apps:hello', port=0, http={http!r}, workers=2{extra})"
+)
 
 
 @pytest.mark.parametrize(
@@ -99,7 +103,7 @@ def test_log_config_none_leaves_logging_alone(http: str) -> None:
     """``log_config=None`` given explicitly: mypkg configures nothing (no Serving line)."""
     code = (
         "import asyncio, mypkg, sys\n"
-        f"server = mypkg.Server(mypkg.Config('tests.apps:hello', port=0, http={http!r},"
+        f"server = mypkg.Server(mypkg.Config('tests.support.apps:hello', port=0, http={http!r},"
         " log_config=None))\n"
         "async def main():\n"
         "    task = asyncio.ensure_future(server.serve())\n"

@@ -22,8 +22,7 @@ from mypkg.config import Config
 from mypkg.errors import EXIT_CONFIG, ConfigError
 from mypkg.reference import reference_markdown
 from mypkg.settings import SETTINGS, Setting
-from tests.conftest import ROOT, run_cli
-from tests.processes import ServerProcess
+from tests.support.processes import ROOT, ServerProcess, run_cli
 
 # These two name files that are read as the settings are loaded; they get tests of their own.
 READS_A_FILE = {"config", "env_file"}
@@ -191,7 +190,7 @@ def test_env_file_reaches_the_app_in_a_real_process(tmp_path: Path) -> None:
     events = tmp_path / "events"
     env_file = tmp_path / "app.env"
     env_file.write_text(f"MYPKG_TEST_EVENTS={events}\n")
-    with ServerProcess("tests.apps:held", "--env-file", str(env_file)) as proc:
+    with ServerProcess("tests.support.apps:held", "--env-file", str(env_file)) as proc:
         proc.wait_serving()
         proc.signal(signal.SIGTERM)
         assert proc.wait() == 0
@@ -288,7 +287,7 @@ def test_bad_command_line_in_a_real_process(
 def test_bad_config_file_in_a_real_process(content: str, message: str, tmp_path: Path) -> None:
     path = tmp_path / "mypkg.toml"
     path.write_text(content)
-    result = run_cli("tests.apps:hello", "--config", str(path))
+    result = run_cli("tests.support.apps:hello", "--config", str(path))
     assert result.returncode == 2
     assert len(result.stderr.splitlines()) == 1, result.stderr
     assert message.format(path=path) in result.stderr
@@ -297,7 +296,7 @@ def test_bad_config_file_in_a_real_process(content: str, message: str, tmp_path:
 def test_bad_value_in_env_file_names_the_variable(tmp_path: Path) -> None:
     path = tmp_path / "app.env"
     path.write_text("MYPKG_LOG_LEVEL=loud\n")
-    result = run_cli("tests.apps:hello", "--env-file", str(path))
+    result = run_cli("tests.support.apps:hello", "--env-file", str(path))
     assert result.returncode == 2
     assert "error: MYPKG_LOG_LEVEL: expected one of critical" in result.stderr
 

@@ -26,10 +26,11 @@ from mypkg.docgen import UVICORN_DOC
 from mypkg.reference import NOT_ACCEPTED, migrating_markdown
 from mypkg.settings import SETTINGS, Setting
 from mypkg.sockets import bind_tcp
-from tests.conftest import RawClient, request, serve
-from tests.h2client import H2Client, request_headers
-from tests.master import Master
-from tests.wsutil import echo_app
+from tests.support.clients import RawClient, request
+from tests.support.h2client import H2Client, request_headers
+from tests.support.processes import Master
+from tests.support.servers import serve
+from tests.support.websocket import echo_app
 
 PARAMS: list[click.Parameter] = list(uvicorn.main.params)
 BUILTIN = {"version"}  # --version: mypkg has its own; --help is click's
@@ -166,7 +167,9 @@ def test_web_concurrency_and_forwarded_allow_ips() -> None:
 
 
 def test_web_concurrency_runs_that_many_workers() -> None:
-    with Master("tests.process_apps:app", "--port", "0", env={"WEB_CONCURRENCY": "2"}) as master:
+    with Master(
+        "tests.support.apps.workers:app", "--port", "0", env={"WEB_CONCURRENCY": "2"}
+    ) as master:
         master.wait_for(r"Ready: 2 worker\(s\)")
         assert len(master.workers()) == 2
         # The master's banner names the workers; none is printed by the workers themselves.
@@ -183,7 +186,7 @@ def test_ipv6_loopback_proxy_is_trusted_by_default(http: str) -> None:
     """The default --forwarded-allow-ips is uvicorn's: 127.0.0.1 and ::1."""
     import json
 
-    from tests.apps import scope_json
+    from tests.support.apps import scope_json
 
     sock = bind_tcp("::1", 0, 16)
     port = sock.getsockname()[1]

@@ -9,8 +9,7 @@ from pathlib import Path
 import httpx
 
 from mypkg.config import Config, read_config_file
-from tests.conftest import ROOT, run_cli
-from tests.master import Master
+from tests.support.processes import ROOT, Master, run_cli
 
 MYPKG_TOML = ROOT / "deploy" / "mypkg.toml"
 

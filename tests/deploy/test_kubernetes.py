@@ -26,8 +26,7 @@ import yaml
 from mypkg.cli import parse_config
 from mypkg.config import Config
 from mypkg.supervisor.arbiter import STOP_MARGIN
-from tests.conftest import ROOT, free_port, mypkg_command
-from tests.master import Master, status_of
+from tests.support.processes import ROOT, Master, free_port, mypkg_command, status_of
 
 KUBERNETES = ROOT / "deploy" / "kubernetes"
 FILES = sorted(KUBERNETES.glob("*.yaml"))

@@ -22,15 +22,14 @@ import pytest
 from websockets.sync.client import connect
 
 from mypkg.config import read_config_file
-from tests.conftest import BACKENDS, ROOT, free_port
-from tests.load import Load
-from tests.master import Master
-from tests.processes import ServerProcess
-from tests.tls_helpers import Pki, make_pki
+from tests.support.load import Load
+from tests.support.pki import Pki
+from tests.support.processes import ROOT, Master, ServerProcess, free_port
+from tests.support.servers import BACKENDS
 
 NGINX_CONF = ROOT / "deploy" / "nginx" / "mypkg.conf"
 MYPKG_TOML = ROOT / "deploy" / "mypkg.toml"
-APP = "tests.proxy_app:app"
+APP = "tests.support.apps.proxy:app"
 CLIENT = "127.0.0.2"  # the test client's own address: not nginx's 127.0.0.1
 
 
@@ -90,8 +89,7 @@ class Site:
         return httpx.Client(transport=transport, base_url=url, timeout=5)
 
 
-def write_site(directory: Path) -> Site:
-    pki = make_pki(directory)
+def write_site(directory: Path, pki: Pki) -> Site:
     site = Site(directory, free_port(), free_port(), str(directory / "mypkg.sock"), pki)
     local = {
         "listen 80;": f"listen 127.0.0.1:{site.http_port};",
@@ -139,11 +137,11 @@ class Stack:
 
 @pytest.fixture(scope="module", params=BACKENDS)
 def stack(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, pki: Pki
 ) -> Iterator[Stack]:
     """nginx in front of ``mypkg-supervise --config deploy/mypkg.toml`` (one worker)."""
     nginx_binary()  # skip before starting anything when there is no nginx
-    site = write_site(tmp_path_factory.mktemp("nginx"))
+    site = write_site(tmp_path_factory.mktemp("nginx"), pki)
     args = ["--config", str(MYPKG_TOML), "--bind", f"unix:{site.socket}", "-w", "1"]
     with Master(*args, "--http", request.param, APP) as mypkg:
         mypkg.wait_for(r"Ready: 1 worker\(s\) serving on unix:")
@@ -152,8 +150,8 @@ def stack(
             yield Stack(site, mypkg)
 
 
-def test_nginx_accepts_the_shipped_config(tmp_path: Path) -> None:
-    site = write_site(tmp_path)
+def test_nginx_accepts_the_shipped_config(tmp_path: Path, pki: Pki) -> None:
+    site = write_site(tmp_path, pki)
     result = subprocess.run([*site.command, "-t"], capture_output=True, text=True, timeout=30)
     assert result.returncode == 0, result.stderr
     assert "test is successful" in result.stderr

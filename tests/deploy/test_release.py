@@ -5,8 +5,8 @@ directory, run ``twine check --strict`` on them, look inside both, install the w
 venv and use it from there: ``mypkg-supervise --version``, one real request, and mypy --strict on
 a user's program (which only passes if the wheel carries ``py.typed``). They take ~40 s, so plain
 ``pytest`` and the per-interpreter nox sessions leave them out (pyproject's addopts) and
-scripts/test runs them once: ``python -m pytest -m release tests/test_release.py``. The unmarked
-tests are instant consistency checks (changelog vs version, classifiers vs noxfile, URLs).
+scripts/test runs them once: ``python -m pytest -m release tests/deploy/test_release.py``. The
+unmarked tests are instant consistency checks (changelog vs version, classifiers vs noxfile, URLs).
 """
 
 from __future__ import annotations
@@ -33,13 +33,13 @@ import httpx
 import pytest
 
 import mypkg
+from tests.support.processes import ROOT
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:
     import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
 
-ROOT = Path(__file__).resolve().parent.parent
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 NAME = f"mypkg-{mypkg.__version__}"
 SDIST_DIRS = ("tests/", "docs/", "deploy/", "systemd/")

@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, RawClient, free_port
-from tests.gunicorn_support import wait_until
+from tests.support.clients import RawClient
+from tests.support.processes import ROOT, free_port
+from tests.support.waiting import wait_until
 
 UNITS = ["mypkg-gunicorn.socket", "mypkg-gunicorn.service"]
 VENV_BIN = "/srv/app/.venv/bin/"
@@ -56,7 +57,7 @@ def test_the_service_command_serves_under_socket_activation(tmp_path: Path) -> N
         "--config",
         str(ROOT / "deploy" / "gunicorn.conf.py"),
     ]
-    argv.append("tests.gunicorn_apps:app")
+    argv.append("tests.support.apps.gunicorn:app")
     port = free_port()
     runtime = tmp_path / "run"
     runtime.mkdir()

@@ -10,8 +10,9 @@ import pytest
 from gunicorn.config import Config as GunicornConfig
 
 from mypkg.workers import hooks, mapping
-from tests import apps
-from tests.conftest import request, serve
+from tests.support import apps
+from tests.support.clients import request
+from tests.support.servers import serve
 
 
 def test_unset_hooks_leave_the_app_unwrapped() -> None:

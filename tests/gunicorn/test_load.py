@@ -7,33 +7,40 @@ from pathlib import Path
 
 import pytest
 
-from tests.gunicorn_support import WORKER_CLASSES, Load, gunicorn, pids_in_log
+from tests.support.gunicorn import WORKER_CLASSES, gunicorn, pids_in_log
+from tests.support.load import Load
+
+
+def _load(port: int) -> Load:
+    """Few connections, each recycled after 50 requests and sometimes idle: the load spreads
+    over new workers, and a worker that changes meets idle connections as well as busy ones."""
+    return Load(port, connections=4, pause=0.002, recycle=50, limit=90)
 
 
 @pytest.mark.parametrize("worker", WORKER_CLASSES)
 def test_hup_rolls_workers_without_failures(tmp_path: Path, worker: str) -> None:
-    with gunicorn(tmp_path, worker=worker, workers=2) as master, Load(master.port) as load:
+    with gunicorn(worker=worker, workers=2) as master, _load(master.port) as load:
         old = master.workers()
         load.wait_served_by(old)
         master.signal(signal.SIGHUP)
         master.wait_workers(lambda pids: len(pids) == 2 and not pids & old, "new workers only")
-        master.wait_for_log("Serving on", count=4)
+        master.wait_for_line("Serving on", count=4)
         load.wait_served_by(master.workers())
-        load.stop()
-    print(f"HUP ({worker}): {load.ok} ok, {len(load.failures)} failed; by pid {dict(load.pids)}")
-    assert load.failures == []
+        tally = load.stop()
+    print(f"HUP ({worker}): {tally}; by pid {sorted(tally.pids)}")
+    assert tally.failures == []
 
 
 @pytest.mark.parametrize("worker", WORKER_CLASSES)
 def test_ttou_removes_a_worker_without_failures(tmp_path: Path, worker: str) -> None:
-    with gunicorn(tmp_path, workers=2, worker=worker) as master, Load(master.port) as load:
+    with gunicorn(workers=2, worker=worker) as master, _load(master.port) as load:
         load.wait_served_by(master.workers())
         master.signal(signal.SIGTTOU)
         master.wait_workers(lambda pids: len(pids) == 1, "one worker left")
-        load.wait_ok(300)
-        load.stop()
-    print(f"TTOU ({worker}): {load.ok} ok, {len(load.failures)} failed; by pid {dict(load.pids)}")
-    assert load.failures == []
+        load.wait_for(load.tally.ok + 300)
+        tally = load.stop()
+    print(f"TTOU ({worker}): {tally}; by pid {sorted(tally.pids)}")
+    assert tally.failures == []
 
 
 # -w 1 (the last worker recycles: its connections drain to its successor) is not parser
@@ -43,17 +50,14 @@ def test_ttou_removes_a_worker_without_failures(tmp_path: Path, worker: str) -> 
 )
 def test_max_requests_recycles_without_failures(tmp_path: Path, worker: str, workers: int) -> None:
     args = ("--max-requests", "300", "--max-requests-jitter", "50")
-    server = gunicorn(tmp_path, *args, workers=workers, worker=worker)
-    with server as master, Load(master.port) as load:
+    server = gunicorn(*args, workers=workers, worker=worker)
+    with server as master, _load(master.port) as load:
         wait = workers + 3
-        master.wait_for_log("Booting worker with pid", count=wait, timeout=60)
-        master.wait_for_log("Serving on", count=wait, timeout=15)
-        load.wait_ok(100)
-        load.stop()
-        booted = pids_in_log(master.log())
-    print(
-        f"max_requests ({worker} -w {workers}): {load.ok} ok, {len(load.failures)} failed,"
-        f" {len(booted)} workers booted"
-    )
-    assert load.failures == []
+        master.wait_for_line("Booting worker with pid", count=wait, timeout=60)
+        master.wait_for_line("Serving on", count=wait, timeout=15)
+        load.wait_for(load.tally.ok + 100)
+        tally = load.stop()
+        booted = pids_in_log(master.output)
+    print(f"max_requests ({worker} -w {workers}): {tally}, {len(booted)} workers booted")
+    assert tally.failures == []
     assert len(booted) >= workers + 3

@@ -7,15 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import RawClient
-from tests.gunicorn_support import WORKER_CLASSES, gunicorn
+from tests.support.clients import RawClient
+from tests.support.gunicorn import WORKER_CLASSES, gunicorn
 
 
 @pytest.mark.parametrize("worker", WORKER_CLASSES)
 def test_chunked_trailers_never_reach_the_scope_headers(tmp_path: Path, worker: str) -> None:
     head = b"POST /headers HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
     body = b"5\r\nhello\r\n0\r\nHost: evil\r\nAuthorization: Basic ZXZpbA==\r\n\r\n"
-    with gunicorn(tmp_path, worker=worker) as master, RawClient(master.port) as client:
+    with gunicorn(worker=worker) as master, RawClient(master.port) as client:
         client.send(head + body)
         response = client.response()
     assert response.status == 200
@@ -75,10 +75,10 @@ def statuses(port: int) -> dict[str, int]:
 def test_request_limits_mean_what_gunicorn_means(tmp_path: Path, worker: str) -> None:
     """Each limit walked at N-1, N, N+1: the same answers as Gunicorn's own sync worker gives,
     asked in the same test (so the comparison follows Gunicorn as it changes)."""
-    sync = gunicorn(tmp_path, *LIMITS, app="tests.gunicorn_apps:wsgi", worker="sync", ready=False)
+    sync = gunicorn(*LIMITS, app="tests.support.apps.gunicorn:wsgi", worker="sync", ready=False)
     with sync as master:
-        master.wait_for_log("Booting worker with pid")  # the listening socket is already bound
+        master.wait_for_line("Booting worker with pid")  # the listening socket is already bound
         expected = statuses(master.port)
     assert set(expected.values()) == {200, 414, 431}, expected  # the walk crosses every limit
-    with gunicorn(tmp_path, *LIMITS, worker=worker) as master:
+    with gunicorn(*LIMITS, worker=worker) as master:
         assert statuses(master.port) == expected

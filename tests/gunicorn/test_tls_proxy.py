@@ -8,19 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.gunicorn_support import WORKER_CLASSES, gunicorn
-from tests.tls_helpers import Pki, json_body, make_pki, tls_get
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
-    return make_pki(tmp_path_factory.mktemp("pki"))
+from tests.support.clients import json_body, tls_get
+from tests.support.gunicorn import WORKER_CLASSES, gunicorn
+from tests.support.pki import Pki
 
 
 @pytest.mark.parametrize("worker", WORKER_CLASSES)
 def test_certfile_and_keyfile_serve_https(tmp_path: Path, pki: Pki, worker: str) -> None:
     args = ("--certfile", pki.server_cert, "--keyfile", pki.server_key)
-    with gunicorn(tmp_path, *args, worker=worker) as master:
+    with gunicorn(*args, worker=worker) as master:
         response, _ = tls_get(master.port, pki.client_context(with_cert=False), "/scope")
         with pytest.raises(ConnectionError):  # plain HTTP on a TLS port: closed, no answer
             master.request("/")
@@ -35,7 +31,7 @@ def test_cert_reqs_and_ca_certs_require_a_client_certificate(tmp_path: Path, pki
         "--ca-certs", pki.ca_file, "--cert-reqs", str(int(ssl.CERT_REQUIRED)),
         "--ssl-version", str(int(ssl.PROTOCOL_TLS_SERVER)), "--ciphers", "ECDHE+AESGCM",
     )  # fmt: skip
-    with gunicorn(tmp_path, *args) as master:
+    with gunicorn(*args) as master:
         try:  # with TLS 1.3 the client learns only when reading that it was refused
             refused, _ = tls_get(master.port, pki.client_context(with_cert=False))
         except (ssl.SSLError, ConnectionError):
@@ -50,9 +46,9 @@ def test_cert_reqs_and_ca_certs_require_a_client_certificate(tmp_path: Path, pki
 
 def test_bad_certfile_stops_gunicorn_naming_it(tmp_path: Path) -> None:
     missing = str(tmp_path / "nope.pem")
-    with gunicorn(tmp_path, "--certfile", missing, "--keyfile", missing, ready=False) as master:
-        assert master.wait_exit() != 0
-        log = master.log()
+    with gunicorn("--certfile", missing, "--keyfile", missing, ready=False) as master:
+        assert master.wait() != 0
+        log = master.output
     assert "nope.pem" in log
     assert "Serving on" not in log
 
@@ -61,14 +57,14 @@ def test_bad_certfile_stops_gunicorn_naming_it(tmp_path: Path) -> None:
 def test_forwarded_allow_ips_trusts_only_listed_proxies(tmp_path: Path, worker: str) -> None:
     forwarded = "X-Forwarded-For: 203.0.113.7\r\nX-Forwarded-Proto: https\r\n"
     rfc7239 = 'Forwarded: for="[2001:db8::5]:4711";proto=https\r\n'
-    with gunicorn(tmp_path, worker=worker) as master:  # Gunicorn's default trusts 127.0.0.1
+    with gunicorn(worker=worker) as master:  # Gunicorn's default trusts 127.0.0.1
         trusted = json.loads(master.request("/scope", headers=forwarded).body)
         ignored = json.loads(master.request("/scope", headers=rfc7239).body)
     # RFC 7239 Forwarded only in proxy_headers_mode "forwarded" (never both families).
     env = {"MYPKG_PROXY_HEADERS_MODE": "forwarded"}
-    with gunicorn(tmp_path, worker=worker, env=env) as master:
+    with gunicorn(worker=worker, env=env) as master:
         by_forwarded = json.loads(master.request("/scope", headers=forwarded + rfc7239).body)
-    with gunicorn(tmp_path, "--forwarded-allow-ips", "10.0.0.1", worker=worker) as master:
+    with gunicorn("--forwarded-allow-ips", "10.0.0.1", worker=worker) as master:
         untrusted = json.loads(master.request("/scope", headers=forwarded).body)
     assert trusted["client"] == ["203.0.113.7", 0]
     assert trusted["scheme"] == "https"
@@ -83,7 +79,7 @@ def test_empty_secure_scheme_headers_turn_proxy_headers_off(tmp_path: Path) -> N
     config = tmp_path / "conf.py"
     config.write_text("secure_scheme_headers = {}\n")
     forwarded = "X-Forwarded-For: 203.0.113.7\r\nX-Forwarded-Proto: https\r\n"
-    with gunicorn(tmp_path, "-c", str(config)) as master:
+    with gunicorn("-c", str(config)) as master:
         scope = json.loads(master.request("/scope", headers=forwarded).body)
     assert scope["client"][0] == "127.0.0.1"
     assert scope["scheme"] == "http"
@@ -92,7 +88,7 @@ def test_empty_secure_scheme_headers_turn_proxy_headers_off(tmp_path: Path) -> N
 def test_scheme_headers_mypkg_does_not_read_are_warned_about(tmp_path: Path) -> None:
     config = tmp_path / "conf.py"
     config.write_text("secure_scheme_headers = {'X-FORWARDED-SSL': 'on'}\n")
-    with gunicorn(tmp_path, "-c", str(config)) as master:
+    with gunicorn("-c", str(config)) as master:
         assert master.request("/").status == 200
-        log = master.log()
+        log = master.output
     assert "X-FORWARDED-SSL will not be read" in log

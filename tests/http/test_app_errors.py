@@ -12,8 +12,9 @@ from typing import Any
 
 import pytest
 
-from tests import apps
-from tests.conftest import RawClient, serve
+from tests.support import apps
+from tests.support.clients import RawClient
+from tests.support.servers import serve
 
 CLOSE = b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
 KEEP = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"

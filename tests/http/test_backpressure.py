@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from tests import apps
-from tests.conftest import RawClient, request, run_cli, serve
-from tests.gunicorn_support import gunicorn
-from tests.master import Master
+from tests.support import apps
+from tests.support.clients import RawClient, request
+from tests.support.gunicorn import gunicorn
+from tests.support.processes import Master, run_cli
+from tests.support.servers import serve
 
 GET = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
 
@@ -60,7 +61,7 @@ def _concurrent(port: int, count: int) -> list[int]:
 def test_supervised_worker_queues_the_overflow() -> None:
     args = ["-w", "1", "--worker-timeout", "30", "--port", "0"]
     args += ["--limit-concurrency", "1", "--backpressure"]
-    with Master("tests.operator_apps:sleepy", *args) as master:
+    with Master("tests.support.apps.operator:sleepy", *args) as master:
         assert _concurrent(master.ready(), 4) == [200] * 4
 
 
@@ -68,7 +69,7 @@ def test_supervised_worker_queues_the_overflow() -> None:
 def test_gunicorn_worker_connections_with_backpressure(tmp_path: Path, backpressure: str) -> None:
     env = {"MYPKG_BACKPRESSURE": backpressure} if backpressure else {}
     args = ("--worker-connections", "1")
-    with gunicorn(tmp_path, *args, app="tests.operator_apps:sleepy", env=env) as master:
+    with gunicorn(*args, app="tests.support.apps.operator:sleepy", env=env) as master:
         statuses = _concurrent(master.port, 4)
     if backpressure:
         assert statuses == [200] * 4
@@ -77,6 +78,6 @@ def test_gunicorn_worker_connections_with_backpressure(tmp_path: Path, backpress
 
 
 def test_backpressure_without_a_limit_is_refused() -> None:
-    result = run_cli("tests.apps:hello", "--port", "0", "--backpressure")
+    result = run_cli("tests.support.apps:hello", "--port", "0", "--backpressure")
     assert result.returncode == 2
     assert "--backpressure needs --limit-concurrency" in result.stderr

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests import apps
-from tests.conftest import RawClient, request, serve
-from tests.gunicorn_support import gunicorn
-from tests.master import Master
+from tests.support import apps
+from tests.support.clients import RawClient, request
+from tests.support.gunicorn import gunicorn
+from tests.support.processes import Master
+from tests.support.servers import serve
 
 LIMIT = 100
 SUPERVISED = ("-w", "1", "--worker-timeout", "30", "--port", "0")  # a master with one worker
@@ -93,7 +94,7 @@ def test_no_limit_by_default(http: str) -> None:
 
 
 def test_supervised_workers_enforce_the_limit() -> None:
-    with Master("tests.apps:echo", *SUPERVISED, "--limit-request-body", "100") as m:
+    with Master("tests.support.apps:echo", *SUPERVISED, "--limit-request-body", "100") as m:
         port = m.ready()
         assert request(port, post(100) + b"a" * 100).status == 200
         assert request(port, post(101) + b"a" * 101).status == 413
@@ -102,6 +103,6 @@ def test_supervised_workers_enforce_the_limit() -> None:
 def test_gunicorn_worker_reads_the_variable(tmp_path: Path) -> None:
     """One worker class: the parsers are covered above, this checks the variable arrives."""
     env = {"MYPKG_LIMIT_REQUEST_BODY": "100"}
-    with gunicorn(tmp_path, app="tests.apps:echo", env=env) as master:
+    with gunicorn(app="tests.support.apps:echo", env=env) as master:
         assert request(master.port, post(100) + b"a" * 100).status == 200
         assert request(master.port, post(101) + b"a" * 101).status == 413

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests import apps
-from tests.conftest import Running, serve
+from tests.support import apps
+from tests.support.servers import Running, serve
 
 pytestmark = pytest.mark.skipif(
     shutil.which("curl") is None, reason="curl is not installed (scripts/system-deps installs it)"

@@ -17,7 +17,8 @@ from mypkg.http.h11_impl import H11Protocol
 from mypkg.http.httptools_impl import HttptoolsProtocol
 from mypkg.http.protocol import HttpProtocol
 from mypkg.state import ServerState
-from tests.conftest import RawClient, serve
+from tests.support.clients import RawClient
+from tests.support.servers import serve
 
 SEEN: contextvars.ContextVar[str] = contextvars.ContextVar("seen", default="unset")
 PROTOCOLS: dict[str, type[HttpProtocol]] = {"httptools": HttptoolsProtocol, "h11": H11Protocol}

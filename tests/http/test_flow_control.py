@@ -16,8 +16,9 @@ from typing import Any
 from mypkg.http.cycle import BODY_HIGH_WATER, RequestCycle
 from mypkg.http.protocol import HttpProtocol
 from mypkg.sockets import bind_tcp
-from tests import apps
-from tests.conftest import RawClient, serve
+from tests.support import apps
+from tests.support.clients import RawClient
+from tests.support.servers import serve
 
 READ_SIZE = 256 * 1024  # the most asyncio or uvloop reads from a socket at once
 MB = 1024 * 1024

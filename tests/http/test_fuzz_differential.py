@@ -1,9 +1,9 @@
 """Differential fuzzing: httptools and h11 must give every request the same answer.
 
-Generated requests (tests/fuzz_cases.py: valid ones, then mutated: byte flips, inserted
+Generated requests (tests/support/fuzz/cases.py: valid ones, then mutated: byte flips, inserted
 CR/LF/NUL/SP/HTAB, repeated and conflicting framing headers, random chunk framing, oversized
 parts, pipelining, and the bytes split into random pieces) go through both backends
-(tests/fuzz_harness.py: the real protocol over a recording transport). The app must see the
+(tests/support/fuzz/harness.py: the real protocol over a recording transport). The app must see the
 same requests from both: a request one refuses and the other passes on is a disagreement, and
 so is any difference in method, target, version, headers or body.
 
@@ -23,8 +23,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.fuzz_cases import LIMITS, case
-from tests.fuzz_harness import Harness, Outcome, agree
+from tests.support.fuzz.cases import LIMITS, case
+from tests.support.fuzz.harness import Harness, Outcome, agree
 
 EXAMPLES = int(os.environ.get("MYPKG_FUZZ_EXAMPLES", "300"))
 LONG = "MYPKG_FUZZ_EXAMPLES" in os.environ

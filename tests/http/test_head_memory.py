@@ -12,8 +12,8 @@ import contextlib
 import time
 from pathlib import Path
 
-from tests.conftest import RawClient
-from tests.processes import ServerProcess
+from tests.support.clients import RawClient
+from tests.support.processes import ServerProcess
 
 CONNECTIONS = 60
 FIELD = b"X-Field: " + b"v" * 8000 + b"\r\n"
@@ -33,7 +33,7 @@ def send_head(port: int) -> RawClient:
 
 
 def test_oversized_heads_hold_bounded_memory(http: str) -> None:
-    with ServerProcess("tests.apps:hello", "--http", http) as proc:
+    with ServerProcess("tests.support.apps:hello", "--http", http) as proc:
         port = proc.wait_serving()
         pid = proc.process.pid
         with RawClient(port) as warm:  # baseline after the first request's imports

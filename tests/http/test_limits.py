@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import socket
 import time
-from typing import Any
 
 import pytest
 
-from tests import apps
-from tests.boundaries import LIMITS
-from tests.conftest import RawClient, assert_on_time, request, serve
-from tests.processes import ServerProcess
+from tests.support import apps
+from tests.support.boundaries import LIMITS
+from tests.support.clients import RawClient, request
+from tests.support.processes import ServerProcess
+from tests.support.servers import serve
+from tests.support.waiting import assert_on_time
 
 GOOD = b"GET /good HTTP/1.1\r\nHost: x\r\n\r\n"
 SMALL_LIMITS = {
@@ -236,45 +237,6 @@ def test_request_head_deadline_against_trickling(http: str) -> None:
         assert_healthy(running.port)
 
 
-def test_keep_alive_timeout_closes_idle_connection(http: str) -> None:
-    timeout = 0.5
-    with (
-        serve(apps.hello, http=http, timeout_keep_alive=timeout) as running,
-        RawClient(running.port) as client,
-    ):
-        tick = running.server.state.tick_interval  # type: ignore[union-attr]
-        client.send(GOOD)
-        assert client.response().status == 200
-        answered = time.monotonic()
-        assert client.is_closed(timeout=5)
-        assert_on_time(time.monotonic() - answered, timeout, tick)
-
-
-def test_busy_request_not_cut_by_keep_alive_timeout(http: str) -> None:
-    """A request held in the app outlives an idle connection closed by the keep-alive timeout."""
-    gate = apps.Gate()
-
-    async def app(scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            return
-        await (gate if scope["path"] == "/busy" else apps.hello)(scope, receive, send)
-
-    with (
-        serve(app, http=http, timeout_keep_alive=0.3) as running,
-        RawClient(running.port) as busy,
-        RawClient(running.port) as idle,
-    ):
-        busy.send(b"GET /busy HTTP/1.1\r\nHost: x\r\n\r\n")
-        gate.wait_entered(1)
-        idle.send(GOOD)
-        assert idle.response().status == 200
-        assert idle.is_closed(timeout=5)  # so /busy has been busy longer than the timeout
-        gate.open()
-        response = busy.response()
-        assert (response.status, response.body) == (200, b"Hello, world!")
-        assert response.header("connection") is None  # still keep-alive
-
-
 # --------------------------------------------------------------------------- load limits
 
 
@@ -299,7 +261,9 @@ def test_limit_concurrency_answers_503(http: str) -> None:
 
 
 def test_limit_max_requests_finishes_in_flight_work_and_exits(http: str) -> None:
-    with ServerProcess("tests.apps:held", "--http", http, "--limit-max-requests", "1") as proc:
+    with ServerProcess(
+        "tests.support.apps:held", "--http", http, "--limit-max-requests", "1"
+    ) as proc:
         port = proc.wait_serving()
         with RawClient(port) as holder, RawClient(port) as releaser:
             holder.send(b"GET /hold HTTP/1.1\r\nHost: x\r\n\r\n")

@@ -3,8 +3,9 @@ the answer into a 400. Both parsers, whole requests in one chunk."""
 
 from __future__ import annotations
 
-from tests import apps
-from tests.conftest import request, serve
+from tests.support import apps
+from tests.support.clients import request
+from tests.support.servers import serve
 
 
 def test_long_request_line_in_one_chunk_gets_414(http: str) -> None:

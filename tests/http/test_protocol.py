@@ -7,16 +7,10 @@ import threading
 import time
 from typing import Any
 
-import httpx
-
-from tests import apps
-from tests.conftest import RawClient, request, serve
-from tests.processes import ServerProcess
-
-
-def get(path: str = "/", *extra: bytes, version: bytes = b"1.1") -> bytes:
-    lines = [b"GET %s HTTP/%s" % (path.encode(), version), b"Host: x", *extra]
-    return b"\r\n".join(lines) + b"\r\n\r\n"
+from tests.support import apps
+from tests.support.clients import RawClient, raw_get, request
+from tests.support.processes import ServerProcess
+from tests.support.servers import serve
 
 
 async def streamer(scope: Any, receive: Any, send: Any) -> None:
@@ -32,24 +26,6 @@ async def streamer(scope: Any, receive: Any, send: Any) -> None:
 # --------------------------------------------------------------------------- connections
 
 
-def test_keep_alive_several_requests_on_one_connection(http: str) -> None:
-    with serve(apps.echo, http=http) as running, RawClient(running.port) as client:
-        for index in range(3):
-            client.send(get(f"/{index}"))
-            response = client.response()
-            assert (response.status, response.header("x-path")) == (200, f"/{index}")
-            assert response.header("connection") is None
-        assert not client.is_closed(timeout=0.05)
-
-
-def test_httpx_client_reuses_the_connection(http: str) -> None:
-    recorder = apps.Recorder(apps.hello)
-    with serve(recorder, http=http) as running, httpx.Client(timeout=5) as client:
-        for _ in range(3):
-            assert client.get(running.url("/")).text == "Hello, world!"
-    assert len({scope["client"] for scope in recorder.scopes}) == 1
-
-
 def test_pipelined_requests_answered_in_order(http: str) -> None:
     """Several requests in one send, the first one slow: the responses come in order."""
     gate = apps.Gate(apps.echo)
@@ -59,11 +35,11 @@ def test_pipelined_requests_answered_in_order(http: str) -> None:
             await (gate if scope["path"] == "/slow" else apps.echo)(scope, receive, send)
 
     requests = (
-        get("/slow")
+        raw_get("/slow")
         + b"POST /post HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello"
         + b"POST /chunked HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
         + b"3\r\nabc\r\n0\r\n\r\n"
-        + get("/last")
+        + raw_get("/last")
     )
     with serve(app, http=http) as running, RawClient(running.port) as client:
         client.send(requests)
@@ -80,53 +56,9 @@ def test_pipelined_requests_answered_in_order(http: str) -> None:
 
 def test_many_pipelined_requests(http: str) -> None:
     with serve(apps.echo, http=http) as running, RawClient(running.port) as client:
-        client.send(b"".join(get(f"/{index}") for index in range(200)))
+        client.send(b"".join(raw_get(f"/{index}") for index in range(200)))
         paths = [client.response().header("x-path") for _ in range(200)]
     assert paths == [f"/{index}" for index in range(200)]
-
-
-def test_http10_closes_by_default(http: str) -> None:
-    with serve(apps.hello, http=http) as running, RawClient(running.port) as client:
-        client.send(b"GET / HTTP/1.0\r\n\r\n")
-        response = client.response()
-        assert (response.status, response.body) == (200, b"Hello, world!")
-        assert response.header("connection") == "close"
-        assert client.is_closed()
-
-
-def test_http10_keep_alive_when_asked(http: str) -> None:
-    with serve(apps.echo, http=http) as running, RawClient(running.port) as client:
-        for path in ("/a", "/b"):
-            client.send(get(path, b"Connection: keep-alive", version=b"1.0"))
-            response = client.response()
-            assert response.header("x-path") == path
-            assert response.header("connection") == "keep-alive"
-        client.send(get("/c", version=b"1.0"))
-        assert client.response().header("connection") == "close"
-        assert client.is_closed()
-
-
-def test_connection_close_from_client(http: str) -> None:
-    with serve(apps.hello, http=http) as running, RawClient(running.port) as client:
-        client.send(get("/", b"Connection: close"))
-        response = client.response()
-        assert response.status == 200
-        assert response.header("connection") == "close"
-        assert client.is_closed()
-
-
-def test_connection_close_from_app(http: str) -> None:
-    async def app(scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] == "http":
-            await apps.respond(send, 200, b"bye", [(b"Connection", b"close")])
-
-    with serve(app, http=http) as running, RawClient(running.port) as client:
-        client.send(get())
-        response = client.response()
-        assert [h for h in response.headers if h[0].lower() == "connection"] == [
-            ("Connection", "close")
-        ]
-        assert client.is_closed()
 
 
 # --------------------------------------------------------------------------- bodiless responses
@@ -134,7 +66,7 @@ def test_connection_close_from_app(http: str) -> None:
 
 def test_head_has_no_body_and_the_length_get_would_send(http: str) -> None:
     with serve(apps.hello, http=http) as running, RawClient(running.port) as client:
-        client.send(b"HEAD / HTTP/1.1\r\nHost: x\r\n\r\n" + get("/"))
+        client.send(b"HEAD / HTTP/1.1\r\nHost: x\r\n\r\n" + raw_get("/"))
         head = client.response(head_only=True)
         assert head.header("content-length") == "13"
         get_response = client.response()  # would not parse if the HEAD had sent a body
@@ -153,7 +85,7 @@ def test_head_with_a_streamed_body_sends_no_body(http: str) -> None:
 
     with serve(app, http=http) as running, RawClient(running.port) as client:
         head = b"HEAD %s HTTP/1.1\r\nHost: x\r\n\r\n"
-        client.send(head % b"/length" + head % b"/stream" + get("/length"))
+        client.send(head % b"/length" + head % b"/stream" + raw_get("/length"))
         first = client.response(head_only=True)
         assert first.header("content-length") == "10"
         assert first.header("connection") is None
@@ -171,7 +103,7 @@ def test_no_body_on_204_and_304(http: str) -> None:
             await send({"type": "http.response.body", "body": b"must not be sent"})
 
     with serve(app, http=http) as running, RawClient(running.port) as client:
-        client.send(get("/204") + get("/304") + get("/200"))
+        client.send(raw_get("/204") + raw_get("/304") + raw_get("/200"))
         for status in (204, 304):
             response = client.response()
             assert response.status == status
@@ -194,7 +126,7 @@ def test_chunked_body_with_extensions_and_trailers(http: str) -> None:
     body = b"5;name=value\r\nhello\r\n6;flag\r\n world\r\n0\r\nX-Trailer: yes\r\n\r\n"
     head = b"POST /c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
     with serve(apps.echo, http=http) as running, RawClient(running.port) as client:
-        client.send(head + body + get("/next"))
+        client.send(head + body + raw_get("/next"))
         assert client.response().body == b"hello world"
         assert client.response().header("x-path") == "/next"  # the trailer did not leak
 
@@ -233,7 +165,7 @@ def test_expect_100_continue_sent_when_the_app_reads(http: str) -> None:
         client.send(b"hello")
         response = client.response()
         assert (response.status, response.body) == (200, b"hello")
-        client.send(get("/after"))  # still keep-alive
+        client.send(raw_get("/after"))  # still keep-alive
         assert client.response().status == 200
 
 
@@ -252,18 +184,18 @@ def test_expect_100_not_sent_when_the_app_answers_without_reading(http: str) -> 
 
 def test_streamed_response_is_chunked_on_http11(http: str) -> None:
     with serve(streamer, http=http) as running, RawClient(running.port) as client:
-        client.send(get())
+        client.send(raw_get())
         head = client.read_until(b"\r\n\r\n").lower()
         assert b"\r\ntransfer-encoding: chunked" in head
         assert b"content-length" not in head
         assert client.read_until(b"0\r\n\r\n") == b"5\r\nhello\r\n6\r\n world\r\n"
-        client.send(get())  # the connection is still usable
+        client.send(raw_get())  # the connection is still usable
         assert client.response().body == b"hello world"
 
 
 def test_streamed_response_is_close_delimited_on_http10(http: str) -> None:
     with serve(streamer, http=http) as running, RawClient(running.port) as client:
-        client.send(get("/", b"Connection: keep-alive", version=b"1.0"))
+        client.send(raw_get("/", b"Connection: keep-alive", version=b"1.0"))
         head, _, body = client.read_to_close().partition(b"\r\n\r\n")
     assert b"\r\nconnection: close" in head.lower()
     assert b"transfer-encoding" not in head.lower()
@@ -272,7 +204,7 @@ def test_streamed_response_is_close_delimited_on_http10(http: str) -> None:
 
 def test_body_in_one_piece_gets_a_content_length(http: str) -> None:
     with serve(apps.hello, http=http) as running, RawClient(running.port) as client:
-        client.send(get())
+        client.send(raw_get())
         head = client.read_until(b"\r\n\r\n").lower()
         assert b"\r\ncontent-length: 13" in head
         assert b"transfer-encoding" not in head
@@ -289,7 +221,7 @@ def test_app_given_length_with_streamed_body_is_not_chunked(http: str) -> None:
         await send({"type": "http.response.body", "body": b"def"})
 
     with serve(app, http=http) as running, RawClient(running.port) as client:
-        client.send(get() + get())
+        client.send(raw_get() + raw_get())
         for _ in range(2):
             response = client.response()
             assert response.body == b"abcdef"
@@ -301,7 +233,7 @@ def test_app_given_length_with_streamed_body_is_not_chunked(http: str) -> None:
 
 def test_server_and_date_headers(http: str) -> None:
     with serve(apps.hello, http=http) as running:
-        response = request(running.port, get())
+        response = request(running.port, raw_get())
     assert response.header("server") == "mypkg"
     date = response.header("date")
     assert date is not None
@@ -315,7 +247,7 @@ def test_no_server_header_no_date_header_and_extra_headers(http: str) -> None:
         "headers": ["X-Served-By:mypkg-test", "X-Other: two"],
     }
     with serve(apps.hello, http=http, **settings) as running:
-        response = request(running.port, get())
+        response = request(running.port, raw_get())
         refused = request(running.port, b"GET / HTTP/1.1\r\n\r\n")  # our own 400 too
     for answer in (response, refused):
         assert answer.header("server") is None
@@ -330,7 +262,7 @@ def test_app_headers_replace_the_defaults(http: str) -> None:
             await apps.respond(send, 200, b"", [(b"Server", b"custom"), (b"X-Default", b"app")])
 
     with serve(app, http=http, headers=["X-Default:server"]) as running:
-        response = request(running.port, get())
+        response = request(running.port, raw_get())
     names = [name.lower() for name, _ in response.headers]
     assert names.count("server") == 1 and response.header("server") == "custom"
     assert names.count("x-default") == 1 and response.header("x-default") == "app"
@@ -339,8 +271,8 @@ def test_app_headers_replace_the_defaults(http: str) -> None:
 
 def test_default_header_flags_in_a_real_process(http: str) -> None:
     flags = ("--no-server-header", "--no-date-header", "--header", "X-Served-By: flag")
-    with ServerProcess("tests.apps:hello", "--http", http, *flags) as proc:
-        response = request(proc.wait_serving(), get())
+    with ServerProcess("tests.support.apps:hello", "--http", http, *flags) as proc:
+        response = request(proc.wait_serving(), raw_get())
     assert response.header("server") is None
     assert response.header("date") is None
     assert response.header("x-served-by") == "flag"

@@ -14,8 +14,11 @@ from websockets.sync.client import connect
 
 from mypkg.middleware import ProxyHeadersMiddleware, TrustedPeers
 from mypkg.sockets import bind_unix
-from tests import apps, ext_apps
-from tests.conftest import RawClient, run_cli, serve
+from tests.support import apps
+from tests.support.apps import extensions
+from tests.support.clients import RawClient
+from tests.support.processes import run_cli
+from tests.support.servers import serve
 
 CHAIN = {"x-forwarded-for": "203.0.113.7, 10.1.2.3", "x-forwarded-proto": "https, http"}
 
@@ -124,14 +127,14 @@ def test_unix_socket_peer(http: str, allow: str, tmp_path: Path) -> None:
 
 
 def test_cli_refuses_a_bad_trust_list() -> None:
-    result = run_cli("tests.apps:hello", "--forwarded-allow-ips", "127.0.0.1,10.0.0.0/33")
+    result = run_cli("tests.support.apps:hello", "--forwarded-allow-ips", "127.0.0.1,10.0.0.0/33")
     assert result.returncode == 2
     assert result.stderr.splitlines() == [
         "mypkg-supervise: error: --forwarded-allow-ips: not an IP address, network, '*' or"
         " 'unix:': '10.0.0.0/33'"
     ]
     env = {"MYPKG_FORWARDED_ALLOW_IPS": "proxy.internal"}
-    result = run_cli("tests.apps:hello", env=env)
+    result = run_cli("tests.support.apps:hello", env=env)
     assert result.returncode == 2
     assert "MYPKG_FORWARDED_ALLOW_IPS: not an IP address" in result.stderr
 
@@ -216,7 +219,7 @@ def test_trusted_peers() -> None:
 
 def test_websocket_scope_from_a_trusted_proxy(http: str) -> None:
     headers = {"x-forwarded-for": "198.51.100.9", "x-forwarded-proto": "https"}
-    with serve(ext_apps.websocket_scope, http=http, lifespan="off") as running:
+    with serve(extensions.websocket_scope, http=http, lifespan="off") as running:
         url = f"ws://127.0.0.1:{running.port}/ws"
         with connect(url, additional_headers=headers, open_timeout=5) as ws:
             report = json.loads(ws.recv(timeout=5))

@@ -17,9 +17,10 @@ import pytest
 
 from mypkg.http import walk
 from mypkg.http.methods import KNOWN_METHODS
-from tests import apps, protocol_feed
-from tests.conftest import RawClient, request, serve
-from tests.test_http_limits import SMALL_LIMITS, assert_healthy, assert_refused
+from tests.http.test_limits import SMALL_LIMITS, assert_healthy, assert_refused
+from tests.support import apps, feed
+from tests.support.clients import RawClient, request
+from tests.support.servers import serve
 
 CHUNKED = b"POST /c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
 
@@ -259,12 +260,12 @@ def test_chunked_requests_among_pipelined_ones_in_any_split(http: str, split: in
     """Whatever the read boundaries, each request gets its own body (the httptools backend
     finds where a chunked head ended in a read that held other requests too)."""
     pieces = [CHUNKED_STREAM[:split], CHUNKED_STREAM[split:]]
-    assert bodies(protocol_feed.run(http, apps.echo, pieces)) == EXPECTED_BODIES
+    assert bodies(feed.run(http, apps.echo, pieces)) == EXPECTED_BODIES
 
 
 def test_chunked_requests_among_pipelined_ones_byte_by_byte(http: str) -> None:
     pieces = [CHUNKED_STREAM[i : i + 1] for i in range(len(CHUNKED_STREAM))]
-    assert bodies(protocol_feed.run(http, apps.echo, pieces)) == EXPECTED_BODIES
+    assert bodies(feed.run(http, apps.echo, pieces)) == EXPECTED_BODIES
 
 
 # --------------------------------------------------------------------------- request line
@@ -292,7 +293,7 @@ def test_two_spaces_refused_only_in_a_request_line_whatever_the_reads(
     http: str, split: int
 ) -> None:
     pieces = [PIPELINE_WITH_BAD_LINE[:split], PIPELINE_WITH_BAD_LINE[split:]]
-    written = protocol_feed.run(http, apps.echo, pieces)
+    written = feed.run(http, apps.echo, pieces)
     assert bodies(written) == [("/a", b"GET  / x "), ("/b", b"")]
     assert written.split(b"HTTP/1.1 ")[-1].startswith(b"400 ")
 
@@ -322,7 +323,7 @@ def test_head_size_limit_is_exact_on_both(http: str, pieces: int) -> None:
         data = head_of(size)
         step = -(-len(data) // pieces)
         split = [data[i : i + step] for i in range(0, len(data), step)]
-        written = protocol_feed.run(http, apps.hello, split, **settings)
+        written = feed.run(http, apps.hello, split, **settings)
         assert written[9:13] == status, (size, written[:60])
 
 
@@ -350,7 +351,7 @@ def test_a_head_already_wrong_is_answered_before_it_ends(
 ) -> None:
     """llhttp refuses at the first byte that cannot fit; the h11 backend checks each line as it
     arrives (mypkg/http/headscan.py), so a head that never ends gets the same answer at once."""
-    written = protocol_feed.run(http, apps.echo, [data])
+    written = feed.run(http, apps.echo, [data])
     assert written.split(b"HTTP/1.1 ")[-1][:3] == status, written
 
 

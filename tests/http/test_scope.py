@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
-from tests import apps
-from tests.conftest import RawClient, request, serve
+from tests.support import apps
+from tests.support.clients import RawClient, request
+from tests.support.servers import serve
 
 
 def scope_of(http: str, data: bytes, **settings: Any) -> tuple[dict[str, Any], Any, Any]:

@@ -13,9 +13,11 @@ import pytest
 
 from mypkg.http import protocol
 from mypkg.middleware import proxy_headers
-from tests import apps, ext_apps
-from tests.conftest import RawClient, request, serve
-from tests.test_http_app_errors import is_500, raw_exchange
+from tests.http.test_app_errors import is_500, raw_exchange
+from tests.support import apps
+from tests.support.apps import extensions
+from tests.support.clients import RawClient, request
+from tests.support.servers import serve
 
 
 def test_exception_while_parsing_answers_400(
@@ -112,7 +114,7 @@ def test_pathsend_on_a_fifo_is_a_500_and_never_blocks(
     no file to send either. Each is refused with a 500 and logged; the server stays responsive."""
     fifo = tmp_path / "fifo"
     os.mkfifo(fifo)
-    with serve(ext_apps.pathsend, http=http) as running:
+    with serve(extensions.pathsend, http=http) as running:
         try:
             for path in (fifo, tmp_path, Path("/dev/zero")):
                 with RawClient(running.port, timeout=5) as client:

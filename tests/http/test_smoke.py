@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import httpx
 
-from tests import apps
-from tests.conftest import request, serve
+from tests.support import apps
+from tests.support.clients import request
+from tests.support.servers import serve
 
 
 def test_get_with_httpx(http: str) -> None:

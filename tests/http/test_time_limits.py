@@ -12,10 +12,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests import apps
-from tests.conftest import RawClient, request, serve
-from tests.gunicorn_support import WORKER_CLASSES, gunicorn
-from tests.master import Master
+from tests.support import apps
+from tests.support.clients import RawClient, request
+from tests.support.gunicorn import WORKER_CLASSES, gunicorn
+from tests.support.processes import Master
+from tests.support.servers import serve
 
 GOOD = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
 
@@ -164,7 +165,7 @@ def test_fast_requests_are_untouched_by_the_timeout(http: str) -> None:
 
 # --------------------------------------------------------------------------- real processes
 
-SLEEPY = "tests.operator_apps:sleepy"
+SLEEPY = "tests.support.apps.operator:sleepy"
 
 
 def test_supervised_worker_times_out_a_request_and_serves_on() -> None:
@@ -182,7 +183,7 @@ def test_supervised_worker_times_out_a_request_and_serves_on() -> None:
 def test_gunicorn_worker_times_out_a_request(tmp_path: Path) -> None:
     """One worker class: the parsers are covered above, this checks the variables arrive."""
     env = {"MYPKG_TIMEOUT_REQUEST": "0.5", "MYPKG_TIMEOUT_REQUEST_BODY": "0.5"}
-    with gunicorn(tmp_path, app=SLEEPY, worker=WORKER_CLASSES[1], env=env) as master:
+    with gunicorn(app=SLEEPY, worker=WORKER_CLASSES[1], env=env) as master:
         pids = master.workers()
         assert request(master.port, b"GET /sleep HTTP/1.1\r\nHost: x\r\n\r\n").status == 504
         assert request(master.port, post_head(10) + b"12345").status == 408

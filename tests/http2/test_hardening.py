@@ -13,9 +13,10 @@ from h2.errors import ErrorCodes
 from hyperframe.frame import ContinuationFrame, DataFrame, HeadersFrame, PingFrame, SettingsFrame
 
 from mypkg.http.h2_impl import CONTROL_FRAMES_PER_SECOND, RESET_ALLOWANCE
-from tests import apps
-from tests.conftest import RawClient, Running, serve
-from tests.h2client import H2Client, request_headers
+from tests.support import apps
+from tests.support.clients import RawClient
+from tests.support.h2client import H2Client, request_headers
+from tests.support.servers import Running, serve
 
 
 @pytest.fixture

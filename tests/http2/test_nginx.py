@@ -9,11 +9,11 @@ from pathlib import Path
 
 import h2.events
 
-from tests import ext_apps
-from tests.conftest import free_port, serve
-from tests.h2client import H2Client, request_headers
-from tests.processes import ServerProcess
-from tests.test_deploy_nginx import nginx_binary
+from tests.deploy.test_nginx import nginx_binary
+from tests.support.apps import extensions
+from tests.support.h2client import H2Client, request_headers
+from tests.support.processes import ServerProcess, free_port
+from tests.support.servers import serve
 
 CONF = """events {{ worker_connections 64; }}
 http {{
@@ -37,7 +37,7 @@ def test_grpc_pass_to_h2c_with_trailers(http: str, tmp_path: Path) -> None:
     globals_ = f"daemon off; pid {tmp_path}/nginx.pid; error_log stderr notice;"
     conf = tmp_path / "nginx.conf"
     command = [binary, "-p", f"{tmp_path}/", "-c", str(conf), "-g", globals_]
-    with serve(ext_apps.trailers, http=http, http2=True) as upstream:
+    with serve(extensions.trailers, http=http, http2=True) as upstream:
         conf.write_text(CONF.format(dir=tmp_path, port=port, upstream=upstream.port))
         with ServerProcess(command=command, port=False) as nginx:
             nginx.wait_for_line("start worker process")

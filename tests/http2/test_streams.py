@@ -1,8 +1,8 @@
 """HTTP/2 (--http2): how it is reached, and each stream through the shared ASGI cycle.
 
 Real clients (curl over TLS by ALPN and by prior knowledge, httpx with its http2 extra) and a raw
-frame client (tests/h2client.py). Every server runs once per HTTP/1 parser: HTTP/2 sits in front
-of either, and the HTTP/1 path must keep working beside it.
+frame client (tests/support/h2client.py). Every server runs once per HTTP/1 parser: HTTP/2 sits
+in front of either, and the HTTP/1 path must keep working beside it.
 """
 
 from __future__ import annotations
@@ -26,19 +26,17 @@ import httpx
 import pytest
 from h2.errors import ErrorCodes
 
-from tests import apps, ext_apps
-from tests.cdp import browser_page, chromium_path
-from tests.conftest import ROOT, RawClient, Running, serve
-from tests.h2client import H2Client, request_headers
-from tests.tls_helpers import Pki, make_pki
+from tests.support import apps
+from tests.support.apps import extensions
+from tests.support.cdp import browser_page, chromium_path
+from tests.support.clients import RawClient
+from tests.support.h2client import H2Client, request_headers
+from tests.support.pki import Pki
+from tests.support.processes import ROOT
+from tests.support.servers import Running, serve
 
 CURL = shutil.which("curl")
 needs_curl = pytest.mark.skipif(CURL is None, reason="curl is not installed (scripts/system-deps)")
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
-    return make_pki(tmp_path_factory.mktemp("pki"))
 
 
 def curl(*args: str) -> str:
@@ -73,7 +71,7 @@ def test_banner_names_the_http2_library(http: str) -> None:
 def test_without_the_extra_http2_fails_at_startup() -> None:
     code = (
         "import sys; sys.modules['h2'] = None; from mypkg.cli import main;"
-        " raise SystemExit(main(['tests.apps:hello', '--http2']))"
+        " raise SystemExit(main(['tests.support.apps:hello', '--http2']))"
     )
     result = subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=30
@@ -322,7 +320,7 @@ def test_pathsend_with_flow_control_and_trailers(http: str, tmp_path: Path) -> N
     data = bytes(range(256)) * 1200  # 300 KiB: several windows, read off the loop in pieces
     path = tmp_path / "big.bin"
     path.write_bytes(data)
-    with serve(ext_apps.pathsend, http=http, http2=True) as running, H2Client(running.port) as c:
+    with serve(extensions.pathsend, http=http, http2=True) as running, H2Client(running.port) as c:
         target = f"/?path={path}&trailers=1".encode()
         stream_id = c.request(request_headers(path=target, te=b"trailers"), None)
         status, headers, body = c.response(stream_id)  # acks the DATA: the windows reopen
@@ -332,12 +330,15 @@ def test_pathsend_with_flow_control_and_trailers(http: str, tmp_path: Path) -> N
 
 
 def test_early_hints_and_continue(http: str) -> None:
-    with serve(ext_apps.early_hints, http=http, http2=True) as running, H2Client(running.port) as c:
+    with (
+        serve(extensions.early_hints, http=http, http2=True) as running,
+        H2Client(running.port) as c,
+    ):
         stream_id = c.request(request_headers(), None)
         status, _, body = c.response(stream_id)
     hints = [e for e in c.received if isinstance(e, h2.events.InformationalResponseReceived)]
     assert [dict(e.headers)[b":status"] for e in hints] == [b"103", b"103"]
-    assert [dict(e.headers)[b"link"] for e in hints] == ext_apps.LINKS
+    assert [dict(e.headers)[b"link"] for e in hints] == extensions.LINKS
     assert (status, body) == (200, b"page")
     with serve(apps.echo, http=http, http2=True) as running, H2Client(running.port) as c:
         stream_id = c.conn.get_next_available_stream_id()
@@ -414,8 +415,8 @@ def test_limits_apply_per_stream(http: str) -> None:
 
 
 def test_limits_at_n_and_n_plus_one(http: str) -> None:
-    """The HTTP/1 limits in their Gunicorn meaning (tests/boundaries.py), applied to the same
-    request in HTTP/2: the request line as "GET /path HTTP/1.1", fields counting :authority as
+    """The HTTP/1 limits in their Gunicorn meaning (tests/support/boundaries.py), applied to the
+    same request in HTTP/2: the request line as "GET /path HTTP/1.1", fields counting :authority as
     Host, a field as "name: value\r\n"."""
     settings = {
         "limit_request_fields": 4,

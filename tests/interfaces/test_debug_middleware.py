@@ -11,7 +11,8 @@ import httpx
 import pytest
 
 from mypkg.middleware import DebugMiddleware
-from tests.conftest import RawClient, serve
+from tests.support.clients import RawClient
+from tests.support.servers import serve
 
 BROWSER = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
 

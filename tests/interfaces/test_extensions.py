@@ -14,10 +14,13 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from tests import apps, ext_apps
-from tests.conftest import RawClient, Response, serve
-from tests.processes import ServerProcess
-from tests.tls_helpers import capture_logs, make_pki
+from tests.support import apps
+from tests.support.apps import extensions
+from tests.support.clients import RawClient, Response
+from tests.support.logs import capture_logs
+from tests.support.pki import Pki
+from tests.support.processes import ServerProcess
+from tests.support.servers import serve
 
 MB = 1024 * 1024
 
@@ -80,7 +83,7 @@ def test_pathsend_small_and_medium_files(http: str, tmp_path: Path) -> None:
     small.write_bytes(b"tiny file\n")
     medium_sha = _make_file(medium, 3 * MB + 17)
     with (
-        serve(ext_apps.pathsend, http=http) as running,
+        serve(extensions.pathsend, http=http) as running,
         RawClient(running.port) as client,  # keep-alive across all three: framing is exact
     ):
         client.send(_get(f"/?path={quote(str(small))}"))
@@ -99,7 +102,7 @@ def test_pathsend_small_and_medium_files(http: str, tmp_path: Path) -> None:
 def test_pathsend_errors_become_500(http: str, tmp_path: Path) -> None:
     file = tmp_path / "f.txt"
     file.write_bytes(b"12345")
-    with serve(ext_apps.pathsend, http=http) as running:
+    with serve(extensions.pathsend, http=http) as running:
         missing = httpx.get(running.url(f"/?path={tmp_path / 'nope'}"), timeout=5)
         wrong_length = httpx.get(running.url(f"/?path={file}&length=9"), timeout=5)
         right_length = httpx.get(running.url(f"/?path={file}&length=5"), timeout=5)
@@ -155,7 +158,7 @@ def test_pathsend_large_file_bounded_memory(http: str, loop: str, tmp_path: Path
     size = 50 * MB + 3
     path = tmp_path / "big.bin"
     digest = _make_file(path, size)
-    args = ["tests.ext_apps:pathsend", "--http", http, "--loop", loop]
+    args = ["tests.support.apps.extensions:pathsend", "--http", http, "--loop", loop]
     with ServerProcess(*args, "--no-access-log") as server:
         port, pid = server.wait_serving(), server.process.pid
         peak_before, reads_before = _vm_hwm_kib(pid), _read_syscalls(pid)
@@ -190,7 +193,7 @@ def test_pathsend_client_gone_midway(http: str, loop: str, tmp_path: Path) -> No
     _make_file(path, 20 * MB)
     with (
         capture_logs("mypkg.error", "asyncio") as logs,
-        serve(ext_apps.pathsend, http=http, loop=loop) as running,
+        serve(extensions.pathsend, http=http, loop=loop) as running,
     ):
         with RawClient(running.port) as client:
             client.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
@@ -202,11 +205,10 @@ def test_pathsend_client_gone_midway(http: str, loop: str, tmp_path: Path) -> No
     assert logs.messages(logging.ERROR) == []
 
 
-def test_pathsend_over_tls(http: str, tmp_path: Path) -> None:
-    pki = make_pki(tmp_path)
+def test_pathsend_over_tls(http: str, tmp_path: Path, pki: Pki) -> None:
     path = tmp_path / "big.bin"
     digest = _make_file(path, 5 * MB)
-    with serve(ext_apps.pathsend, http=http, ssl_certfile=pki.server_combined) as running:
+    with serve(extensions.pathsend, http=http, ssl_certfile=pki.server_combined) as running:
         context = pki.client_context(with_cert=False)
         url = f"https://127.0.0.1:{running.port}/?path={quote(str(path))}"
         response = httpx.get(url, verify=context, timeout=10)
@@ -217,7 +219,7 @@ def test_pathsend_over_tls(http: str, tmp_path: Path) -> None:
 
 
 def test_trailers_sent_when_the_client_accepts_them(http: str) -> None:
-    with serve(ext_apps.trailers, http=http) as running, RawClient(running.port) as client:
+    with serve(extensions.trailers, http=http) as running, RawClient(running.port) as client:
         client.send(_get("/", "TE: trailers"))
         head = client.read_until(b"\r\n\r\n")
         body, trailers = _read_chunked(client)
@@ -233,7 +235,7 @@ def test_trailers_sent_when_the_client_accepts_them(http: str) -> None:
 
 
 def test_trailers_dropped_without_te_and_for_http10(http: str) -> None:
-    with serve(ext_apps.trailers, http=http) as running:
+    with serve(extensions.trailers, http=http) as running:
         with RawClient(running.port) as client:
             client.send(_get("/"))
             streamed = client.response()
@@ -253,7 +255,7 @@ def test_trailers_dropped_without_te_and_for_http10(http: str) -> None:
 def test_trailers_after_pathsend(http: str, tmp_path: Path) -> None:
     path = tmp_path / "f.bin"
     digest = _make_file(path, 300_000)  # above the small-file size: streamed in chunks
-    with serve(ext_apps.pathsend, http=http) as running, RawClient(running.port) as client:
+    with serve(extensions.pathsend, http=http) as running, RawClient(running.port) as client:
         client.send(_get(f"/?path={quote(str(path))}&trailers=1", "TE: trailers"))
         head = client.read_until(b"\r\n\r\n")
         body, trailers = _read_chunked(client)
@@ -266,7 +268,7 @@ def test_trailers_after_pathsend(http: str, tmp_path: Path) -> None:
 
 
 def test_early_hints_before_the_response(http: str) -> None:
-    with serve(ext_apps.early_hints, http=http) as running:
+    with serve(extensions.early_hints, http=http) as running:
         with RawClient(running.port) as client:
             client.send(_get("/"))
             first = client.response()
@@ -276,8 +278,8 @@ def test_early_hints_before_the_response(http: str) -> None:
             client.send(_get("/", version="1.0"))
             old = client.response()
     assert (first.status, first.reason) == (103, "Early Hints")
-    assert first.headers == [("link", ext_apps.LINKS[0].decode())]
-    assert second.status == 103 and second.headers == [("link", ext_apps.LINKS[1].decode())]
+    assert first.headers == [("link", extensions.LINKS[0].decode())]
+    assert second.status == 103 and second.headers == [("link", extensions.LINKS[1].decode())]
     assert final.status == 200 and final.body == b"page"
     assert "late.css" not in str(final.headers)
     assert old.status == 200 and old.body == b"page"  # HTTP/1.0 has no 1xx responses

@@ -18,7 +18,7 @@ from starlette.requests import Request as StarletteRequest
 from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from tests.conftest import serve
+from tests.support.servers import serve
 
 UPLOAD = bytes(range(256)) * 4096  # 1 MiB
 

@@ -1,7 +1,7 @@
 """--interface wsgi: Flask and Django's WSGI handler end to end, bodies streamed both ways.
 
-Real servers on real sockets, both HTTP parsers; the plain WSGI app in tests/wsgi_apps.py shows
-what the app saw and when.
+Real servers on real sockets, both HTTP parsers; the plain WSGI app in tests/support/apps/wsgi.py
+shows what the app saw and when.
 """
 
 from __future__ import annotations
@@ -15,9 +15,10 @@ import time
 import httpx
 import pytest
 
-from tests import wsgi_apps
-from tests.conftest import RawClient, serve
-from tests.wsgi_apps import probe
+from tests.support.apps import wsgi as wsgi_apps
+from tests.support.apps.wsgi import probe
+from tests.support.clients import RawClient
+from tests.support.servers import serve
 
 
 def test_plain_wsgi_environ_and_headers(http: str) -> None:

@@ -14,14 +14,14 @@ from pathlib import Path
 import pytest
 
 import mypkg
-from tests.conftest import ROOT, RawClient, mypkg_command
-from tests.processes import ServerProcess
+from tests.support.clients import RawClient
+from tests.support.processes import ROOT, ServerProcess, mypkg_command
 
 GET = b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
 
 
 def test_banner_and_stop_lines(http: str) -> None:
-    with ServerProcess("tests.apps:held", "--http", http, "--loop", "asyncio") as proc:
+    with ServerProcess("tests.support.apps:held", "--http", http, "--loop", "asyncio") as proc:
         port = proc.wait_serving()
         runtime = proc.wait_for_line("mypkg ")
         python = f"{platform.python_implementation()} {platform.python_version()}"
@@ -40,7 +40,7 @@ def test_banner_and_stop_lines(http: str) -> None:
 
 
 def test_wildcard_address_gets_a_url_to_open() -> None:
-    with ServerProcess("tests.apps:hello", "--host", "0.0.0.0") as proc:
+    with ServerProcess("tests.support.apps:hello", "--host", "0.0.0.0") as proc:
         port = proc.wait_serving()
         line = proc.wait_for_line("Serving on")
         assert line.endswith(
@@ -50,13 +50,13 @@ def test_wildcard_address_gets_a_url_to_open() -> None:
 
 
 def test_lifespan_line_for_an_app_without_lifespan() -> None:
-    with ServerProcess("tests.apps:hello") as proc:
+    with ServerProcess("tests.support.apps:hello") as proc:
         proc.wait_serving()
         proc.wait_for_line("Lifespan: the app does not use it; serving without it")
 
 
 def test_debug_logs_each_connection(http: str) -> None:
-    with ServerProcess("tests.apps:hello", "--http", http, "--log-level", "debug") as proc:
+    with ServerProcess("tests.support.apps:hello", "--http", http, "--log-level", "debug") as proc:
         port = proc.wait_serving()
         with RawClient(port) as client:
             client.send(GET)
@@ -69,7 +69,7 @@ def test_debug_logs_each_connection(http: str) -> None:
 def test_press_ctrl_c_on_a_terminal() -> None:
     """With stderr on a terminal (a pty here) the banner ends with how to stop."""
     leader, follower = pty.openpty()
-    command = mypkg_command("tests.apps:hello", "--port", "0")
+    command = mypkg_command("tests.support.apps:hello", "--port", "0")
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     process = subprocess.Popen(
         command, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
@@ -95,7 +95,7 @@ def test_press_ctrl_c_on_a_terminal() -> None:
 def test_log_config_that_configures_nothing_of_ours_is_warned_about(tmp_path: Path) -> None:
     config = tmp_path / "logging.json"
     config.write_text('{"version": 1, "loggers": {"myapp": {"level": "INFO"}}}')
-    with ServerProcess("tests.apps:hello", "--log-config", str(config)) as proc:
+    with ServerProcess("tests.support.apps:hello", "--log-config", str(config)) as proc:
         line = proc.wait_for_line("configures neither")
         assert f"--log-config {config} configures neither the mypkg.error" in line
         assert proc.output.count("configures neither") == 1
@@ -111,7 +111,7 @@ def test_log_config_that_configures_root_or_ours_is_quiet(target: str, tmp_path:
     )
     config = tmp_path / "logging.json"
     config.write_text(f'{{"version": 1, "handlers": {handler}, {where}}}')
-    with ServerProcess("tests.apps:hello", "--log-config", str(config)) as proc:
+    with ServerProcess("tests.support.apps:hello", "--log-config", str(config)) as proc:
         proc.wait_serving()
         proc.signal(signal.SIGTERM)
         assert proc.wait() == 0

@@ -9,9 +9,10 @@ from typing import Any
 import pytest
 
 from mypkg.errors import EXIT_STARTUP, StartupError
-from tests import apps
-from tests.conftest import RawClient, request, run_cli, serve
-from tests.processes import ServerProcess
+from tests.support import apps
+from tests.support.clients import RawClient, request
+from tests.support.processes import ServerProcess, run_cli
+from tests.support.servers import serve
 
 GET = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
 
@@ -88,9 +89,17 @@ def test_on_refuses_an_app_that_returns_without_answering() -> None:
     ("app", "message", "traceback"),
     [
         # The app reported the failure itself: one clear line, nothing else.
-        ("tests.apps:failing_startup", "lifespan startup failed: database is unreachable", False),
+        (
+            "tests.support.apps:failing_startup",
+            "lifespan startup failed: database is unreachable",
+            False,
+        ),
         # The app raised: the line, and the app's traceback for its developer.
-        ("tests.apps:raising_startup", "lifespan startup failed: RuntimeError: config file", True),
+        (
+            "tests.support.apps:raising_startup",
+            "lifespan startup failed: RuntimeError: config file",
+            True,
+        ),
     ],
 )
 @pytest.mark.parametrize("mode", ["auto", "on"])
@@ -144,7 +153,7 @@ def test_shutdown_failure_is_logged_and_the_server_still_stops(
 def test_shutdown_runs_when_the_process_exits(http: str, tmp_path: Path) -> None:
     events = tmp_path / "events"
     env = {"MYPKG_TEST_EVENTS": str(events)}
-    with ServerProcess("tests.apps:held", "--http", http, env=env) as proc:
+    with ServerProcess("tests.support.apps:held", "--http", http, env=env) as proc:
         port = proc.wait_serving()
         assert events.read_text() == "startup\n"
         assert request(port, GET).status == 200

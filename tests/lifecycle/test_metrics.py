@@ -17,12 +17,12 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import RawClient, free_port, request
-from tests.gunicorn_support import gunicorn, wait_until
-from tests.master import Master
-from tests.processes import ServerProcess
+from tests.support.clients import RawClient, request
+from tests.support.gunicorn import gunicorn
+from tests.support.processes import Master, ServerProcess, free_port
+from tests.support.waiting import wait_until
 
-APP = "tests.operator_apps:sleepy"
+APP = "tests.support.apps.operator:sleepy"
 GET = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
 
 
@@ -159,7 +159,7 @@ def test_gunicorn_workers_sum_their_figures_and_delay(tmp_path: Path) -> None:
     metrics_port = free_port()
     env = {"MYPKG_METRICS_BIND": f"127.0.0.1:{metrics_port}", "MYPKG_SHUTDOWN_DELAY": "1"}
     args = ("--max-requests", "15", "--worker-tmp-dir", str(tmp_path))
-    with gunicorn(tmp_path, *args, app=APP, workers=2, env=env) as master:
+    with gunicorn(*args, app=APP, workers=2, env=env) as master:
         history = [scrape(metrics_port)]
         for index in range(40):  # each worker recycled at least once (15 requests each)
             assert request(master.port, GET).status == 200
@@ -178,4 +178,4 @@ def test_gunicorn_workers_sum_their_figures_and_delay(tmp_path: Path) -> None:
         master.signal(signal.SIGTERM)
         wait_until(lambda: fetch(metrics_port, "/readyz")[0] == 503, 5, "/readyz to say 503")
         assert request(master.port, GET).status == 200  # the workers still accept
-        assert master.wait_exit(15) == 0
+        assert master.wait(15) == 0

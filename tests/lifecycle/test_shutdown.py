@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import RawClient, assert_on_time
-from tests.processes import ServerProcess
+from tests.support.clients import RawClient
+from tests.support.processes import ServerProcess
+from tests.support.waiting import assert_on_time
 
 HELD = b"POST /held HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nhello"
 GET = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
@@ -28,7 +29,7 @@ def stop_signal(request: pytest.FixtureRequest) -> signal.Signals:
 def start(http: str, tmp_path: Path, *args: str) -> tuple[ServerProcess, Path]:
     events = tmp_path / "events"
     proc = ServerProcess(
-        "tests.apps:held", "--http", http, *args, env={"MYPKG_TEST_EVENTS": str(events)}
+        "tests.support.apps:held", "--http", http, *args, env={"MYPKG_TEST_EVENTS": str(events)}
     )
     return proc, events
 
@@ -116,7 +117,7 @@ def test_idle_server_stops_at_once(http: str, tmp_path: Path, stop_signal: signa
 
 
 def test_signal_during_a_hanging_startup_stops_the_process(stop_signal: signal.Signals) -> None:
-    with ServerProcess("tests.apps:hanging_startup", "--lifespan", "on") as proc:
+    with ServerProcess("tests.support.apps:hanging_startup", "--lifespan", "on") as proc:
         proc.wait_for_line("app: starting up")
         proc.signal(stop_signal)
         assert proc.wait() == 0

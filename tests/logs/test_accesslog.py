@@ -18,9 +18,11 @@ from mypkg.accesslog import ATOMS, GUNICORN_FORMAT
 from mypkg.errors import ConfigError
 from mypkg.sockets import bind_tcp, bind_unix
 from mypkg.websocket.connection import WebSocketConnection
-from tests import apps
-from tests.conftest import ROOT, RawClient, request, run_cli, serve
-from tests.wsutil import RawWebSocket, echo_app, handshake
+from tests.support import apps
+from tests.support.clients import RawClient, request
+from tests.support.processes import ROOT, run_cli
+from tests.support.servers import serve
+from tests.support.websocket import RawWebSocket, echo_app, handshake
 
 
 class Lines(logging.Handler):
@@ -185,11 +187,11 @@ def test_unknown_atom_warns_and_logs_a_dash(
 @pytest.mark.parametrize("fmt", ["%(h)s %d", "%(h)", "100%"])
 def test_bad_format_is_refused(fmt: str) -> None:
     with pytest.raises(ConfigError, match="access_log_format=: not a valid access log format"):
-        Config("tests.apps:hello", access_log_format=fmt)
+        Config("tests.support.apps:hello", access_log_format=fmt)
 
 
 def test_bad_format_on_the_command_line() -> None:
-    result = run_cli("tests.apps:hello", "--access-log-format", "%(h)s %d", cwd=ROOT)
+    result = run_cli("tests.support.apps:hello", "--access-log-format", "%(h)s %d", cwd=ROOT)
     assert result.returncode == 2
     assert "--access-log-format: not a valid access log format" in result.stderr
 

@@ -10,12 +10,14 @@ from pathlib import Path
 import pytest
 
 from mypkg.jsonlog import Throttle
-from tests import apps
-from tests.conftest import RawClient, request, serve
-from tests.gunicorn_support import gunicorn, wait_until
-from tests.processes import ServerProcess
+from tests.support import apps
+from tests.support.clients import RawClient, request
+from tests.support.gunicorn import gunicorn
+from tests.support.processes import ServerProcess
+from tests.support.servers import serve
+from tests.support.waiting import wait_until
 
-APP = "tests.operator_apps:sleepy"
+APP = "tests.support.apps.operator:sleepy"
 
 
 def json_lines(text: str) -> list[dict[str, object]]:
@@ -100,9 +102,9 @@ def test_throttle_reports_what_it_suppressed(caplog: pytest.LogCaptureFixture) -
 
 def test_gunicorn_worker_writes_json_lines(tmp_path: Path) -> None:
     env = {"MYPKG_LOG_FORMAT": "json", "MYPKG_REQUEST_ID_HEADER": "X-Request-ID"}
-    with gunicorn(tmp_path, "--access-logfile", "-", app=APP, env=env) as master:
+    with gunicorn("--access-logfile", "-", app=APP, env=env) as master:
         response = request(master.port, b"GET / HTTP/1.1\r\nHost: x\r\nX-Request-ID: g1\r\n\r\n")
         assert response.header("x-request-id") == "g1"
-        wait_until(lambda: '"request_id": "g1"' in master.log(), 10, "the JSON access line")
-        [line] = [json.loads(x) for x in master.log().splitlines() if '"g1"' in x]
+        wait_until(lambda: '"request_id": "g1"' in master.output, 10, "the JSON access line")
+        [line] = [json.loads(x) for x in master.output.splitlines() if '"g1"' in x]
         assert (line["status"], line["path"]) == (200, "/")

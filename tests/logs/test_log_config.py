@@ -11,8 +11,7 @@ import httpx
 import pytest
 
 from mypkg.sockets import bind_tcp
-from tests.conftest import ROOT, run_cli
-from tests.processes import ServerProcess
+from tests.support.processes import ROOT, ServerProcess, run_cli
 
 FORMAT = "CUSTOM %(name)s %(levelname)s %(message)s"
 
@@ -83,7 +82,7 @@ format = {FORMAT}
 
 def _served_output(*args: str) -> str:
     """Start mypkg, wait until it serves, stop it with SIGTERM: all it logged."""
-    with ServerProcess("tests.apps:hello", *args) as server:
+    with ServerProcess("tests.support.apps:hello", *args) as server:
         server.wait_for_line("Serving on")
         server.signal(signal.SIGTERM)
         assert server.wait() == 0
@@ -105,7 +104,7 @@ def _write(tmp_path: Path, kind: str) -> Path:
 @pytest.mark.parametrize("kind", ["json", "toml", "yaml", "ini"])
 def test_log_config_formats(kind: str, tmp_path: Path) -> None:
     path = _write(tmp_path, kind)
-    with ServerProcess("tests.apps:hello", "--log-config", str(path)) as server:
+    with ServerProcess("tests.support.apps:hello", "--log-config", str(path)) as server:
         server.wait_for_line("Serving on")
         url = server.addresses[0]
         assert httpx.get(url + "/x", timeout=5).status_code == 200
@@ -139,7 +138,7 @@ def test_log_level_fills_in_what_the_file_leaves_unset(tmp_path: Path) -> None:
     # Nothing is logged at startup now, so the port cannot be read back: pass a bound socket.
     listener = bind_tcp("127.0.0.1", 0, 128)
     port = listener.getsockname()[1]
-    args = ["tests.apps:hello", "--fd", str(listener.fileno()), "--log-config", str(path)]
+    args = ["tests.support.apps:hello", "--fd", str(listener.fileno()), "--log-config", str(path)]
     with listener, ServerProcess(*args, port=False, pass_fds=(listener.fileno(),)) as server:
         deadline = time.monotonic() + 15
         while True:  # nothing is logged at startup now: poll the port, with a deadline
@@ -158,7 +157,7 @@ def test_log_level_fills_in_what_the_file_leaves_unset(tmp_path: Path) -> None:
 
 
 def _one_error_line(*args: str, env: dict[str, str] | None = None) -> str:
-    result = run_cli("tests.apps:hello", "--port", "0", *args, env=env or {})
+    result = run_cli("tests.support.apps:hello", "--port", "0", *args, env=env or {})
     assert result.returncode == 2, result.stderr
     lines = result.stderr.splitlines()
     assert len(lines) == 1, result.stderr

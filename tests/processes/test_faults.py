@@ -16,10 +16,9 @@ from pathlib import Path
 import pytest
 
 from mypkg.faults import Throttled
-from tests.conftest import RawClient, request
-from tests.gunicorn_support import gunicorn
-from tests.master import Master
-from tests.processes import ServerProcess
+from tests.support.clients import RawClient, request
+from tests.support.gunicorn import gunicorn
+from tests.support.processes import Master, ServerProcess
 
 GET = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
 
@@ -67,7 +66,7 @@ def access_log_config(tmp_path: Path, log_file: Path) -> str:
 def test_access_log_on_a_full_disk_keeps_serving(http: str, tmp_path: Path) -> None:
     with full_tmpfs(tmp_path / "disk") as disk:
         log_config = access_log_config(tmp_path, disk / "access.log")
-        args = ("tests.apps:hello", "--http", http, "--log-config", log_config)
+        args = ("tests.support.apps:hello", "--http", http, "--log-config", log_config)
         with ServerProcess(*args) as proc:
             port = proc.wait_serving()
             statuses = [request(port, GET).status for _ in range(50)]
@@ -85,10 +84,10 @@ def test_gunicorn_access_log_on_a_full_disk_keeps_serving(tmp_path: Path) -> Non
     """Gunicorn's --access-logfile, written through its own handlers from mypkg's worker."""
     with full_tmpfs(tmp_path / "disk") as disk:
         access = ("--access-logfile", str(disk / "access.log"))
-        with gunicorn(tmp_path, *access, app="tests.apps:hello") as master:
+        with gunicorn(*access, app="tests.support.apps:hello") as master:
             statuses = [request(master.port, GET).status for _ in range(50)]
-            master.wait_for_log("are being lost")
-            log = master.log()
+            master.wait_for_line("are being lost")
+            log = master.output
     assert statuses == [200] * 50
     assert log.count("are being lost") == 1, log
     assert "Traceback" not in log and "Logging error" not in log
@@ -99,7 +98,9 @@ def test_access_log_gone_after_reopen_keeps_serving(tmp_path: Path) -> None:
     logs = tmp_path / "logs"
     logs.mkdir()
     log_config = access_log_config(tmp_path, logs / "access.log")
-    with Master("tests.apps:hello", "-w", "2", "--port", "0", "--log-config", log_config) as m:
+    with Master(
+        "tests.support.apps:hello", "-w", "2", "--port", "0", "--log-config", log_config
+    ) as m:
         port = m.ready()
         assert request(port, GET).status == 200
         (logs / "access.log").unlink()
@@ -169,7 +170,7 @@ def test_worker_killed_mid_upload(http: str, tmp_path: Path) -> None:
     pid_file = tmp_path / "upload.pid"
     env = {"FAULT_PID_FILE": str(pid_file)}
     size = 50 * 1024 * 1024
-    args = ("tests.fault_apps:app", "-w", "2", "--port", "0", "--http", http)
+    args = ("tests.support.apps.faults:app", "-w", "2", "--port", "0", "--http", http)
     with Master(*args, env=env) as master:
         port = master.ready()
         clients = _clients_on_two_workers(port)

@@ -10,8 +10,8 @@ import time
 
 import pytest
 
-from tests.conftest import Response, mypkg_command, request
-from tests.processes import ServerProcess
+from tests.support.clients import Response, request
+from tests.support.processes import ServerProcess, mypkg_command
 
 LIMIT = 48  # soft = hard: the server cannot raise it
 pytestmark = pytest.mark.skipif(not shutil.which("prlimit"), reason="prlimit (util-linux) needed")
@@ -36,12 +36,12 @@ def open_until_refused(port: int, count: int) -> list[socket.socket]:
 # The accept path lies below the parser: each event loop once, each parser once.
 @pytest.mark.parametrize(("loop", "http"), [("asyncio", "h11"), ("uvloop", "httptools")])
 def test_at_the_descriptor_limit_no_spin_no_flood_and_serving_resumes(loop: str, http: str) -> None:
-    command = limited(LIMIT, LIMIT, "tests.apps:hello", "--loop", loop, "--http", http)
+    command = limited(LIMIT, LIMIT, "tests.support.apps:hello", "--loop", loop, "--http", http)
     with ServerProcess(command=command) as proc:
         port = proc.wait_serving()
         socks = open_until_refused(port, 2 * LIMIT)
         try:
-            _wait_for_any(proc, "Out of file descriptors", "Too many open files")
+            proc.wait_for("Out of file descriptors|Too many open files", timeout=10)
             before, start = cpu_seconds(proc.process.pid), time.monotonic()
             time.sleep(1.5)  # measuring CPU use over a window needs the window
             busy = (cpu_seconds(proc.process.pid) - before) / (time.monotonic() - start)
@@ -58,11 +58,6 @@ def test_at_the_descriptor_limit_no_spin_no_flood_and_serving_resumes(loop: str,
     assert f"Open-file limit (RLIMIT_NOFILE): {LIMIT}" in output
 
 
-def _wait_for_any(proc: ServerProcess, *texts: str, timeout: float = 10.0) -> None:
-    with proc.condition:
-        proc.condition.wait_for(lambda: any(t in proc.output for t in texts), timeout)
-
-
 def _get_when_served(port: int, timeout: float = 10.0) -> Response:
     """Serving resumes once descriptors free up (asyncio retries accept() after a second)."""
     deadline = time.monotonic() + timeout
@@ -75,7 +70,7 @@ def _get_when_served(port: int, timeout: float = 10.0) -> Response:
 
 
 def test_soft_limit_is_raised_to_the_hard_limit_at_start() -> None:
-    with ServerProcess(command=limited(64, 256, "tests.apps:hello")) as proc:
+    with ServerProcess(command=limited(64, 256, "tests.support.apps:hello")) as proc:
         port = proc.wait_serving()
         assert request(port, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").status == 200
         with open(f"/proc/{proc.process.pid}/limits") as file:

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import free_port, request, run_cli
-from tests.gunicorn_support import Load, wait_until
-from tests.master import Master
+from tests.support.clients import request
+from tests.support.load import Load
+from tests.support.processes import Master, free_port, run_cli
+from tests.support.waiting import wait_until
 
 GET = b"GET /x HTTP/1.1\r\nHost: x\r\n\r\n"
 HOOKS = ("on_starting", "when_ready", "post_fork", "post_worker_init", "worker_exit",
@@ -17,7 +18,7 @@ HOOKS = ("on_starting", "when_ready", "post_fork", "post_worker_init", "worker_e
 
 
 def hook_config(tmp_path: Path) -> Path:
-    lines = [f'{name} = "tests.operator_hooks:{name}"' for name in HOOKS]
+    lines = [f'{name} = "tests.support.apps.hooks:{name}"' for name in HOOKS]
     path = tmp_path / "mypkg.toml"
     path.write_text("\n".join(["workers = 2", *lines]) + "\n")
     return path
@@ -34,7 +35,7 @@ def test_hooks_run_and_post_fork_sets_up_a_tracer_in_each_worker(tmp_path: Path,
     log = tmp_path / "hooks.log"
     env = {"MYPKG_TEST_HOOKS": str(log)}
     config = hook_config(tmp_path)
-    with Master("tests.operator_hooks:traced", "--config", str(config), "--port", "0",
+    with Master("tests.support.apps.hooks:traced", "--config", str(config), "--port", "0",
                 "--http", http, env=env) as master:  # fmt: skip
         port = master.ready()
         wait_until(lambda: notes(log, "when_ready"), 5, "when_ready")
@@ -67,23 +68,24 @@ def test_hooks_run_and_post_fork_sets_up_a_tracer_in_each_worker(tmp_path: Path,
 
 def test_a_hook_that_does_not_load_stops_startup(tmp_path: Path) -> None:
     config = tmp_path / "bad.toml"
-    config.write_text('workers = 1\npost_fork = "tests.operator_hooks:nope"\n')
-    result = run_cli("tests.operator_hooks:traced", "--config", str(config), "--port", "0")
+    config.write_text('workers = 1\npost_fork = "tests.support.apps.hooks:nope"\n')
+    result = run_cli("tests.support.apps.hooks:traced", "--config", str(config), "--port", "0")
     assert result.returncode != 0
-    assert "--post-fork: cannot load 'tests.operator_hooks:nope'" in result.stderr
+    assert "--post-fork: cannot load 'tests.support.apps.hooks:nope'" in result.stderr
 
 
 def test_workers_are_replaced_at_their_lifetime_one_at_a_time() -> None:
     metrics = free_port()
     args = ["-w", "2", "--port", "0", "--max-worker-lifetime", "1"]
     args += ["--max-worker-lifetime-jitter", "0.5", "--metrics-bind", f"127.0.0.1:{metrics}"]
-    with Master("tests.operator_apps:sleepy", *args) as master:
+    with Master("tests.support.apps.operator:sleepy", *args) as master:
         port = master.ready()
         first = master.workers()
-        with Load(port, connections=3) as load:
+        with Load(port, connections=3, pause=0.002, recycle=50, limit=60) as load:
             wait_until(lambda: not (master.workers() & first), 30, "both workers replaced")
-            load.wait_ok(20)
-        assert load.failures == []
+            load.wait_for(load.tally.ok + 20)
+        tally = load.stop()
+        assert tally.failures == [], str(tally)
         retired = master.count(r"reached its lifetime")
         assert retired >= 2
         # One at a time: the master never asked for two lifetime replacements at once.

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from mypkg.supervisor.reload import FileFilter, StatWatcher
-from tests.master import Master
+from tests.support.processes import ROOT, Master
 
 APP_SOURCE = """
 async def app(scope, receive, send):
@@ -87,8 +87,7 @@ def watcher_env(
     blocker = tmp_path_factory.mktemp("no-watchfiles")
     (blocker / "watchfiles").mkdir()
     (blocker / "watchfiles" / "__init__.py").write_text("raise ImportError('blocked for a test')\n")
-    root = Path(__file__).resolve().parent.parent
-    return {"PYTHONPATH": f"{blocker}{os.pathsep}{root}"}
+    return {"PYTHONPATH": f"{blocker}{os.pathsep}{ROOT}"}
 
 
 def test_reload_follows_changes_and_outlives_a_syntax_error(

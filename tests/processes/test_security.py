@@ -12,7 +12,7 @@ import pytest
 
 from mypkg.errors import EXIT_CONFIG
 from mypkg.supervisor.pidfile import Pidfile
-from tests.conftest import ROOT, run_cli
+from tests.support.processes import ROOT, run_cli
 
 ROOT_ONLY = pytest.mark.skipif(os.geteuid() != 0, reason="switching identities needs root")
 
@@ -69,7 +69,9 @@ def _identity_after_apply(user: str, group: str | None, *, gid: int = 0) -> str:
 @ROOT_ONLY
 def test_numeric_user_without_passwd_entry_is_refused_without_group() -> None:
     """--user 54321 (no passwd entry) would keep gid 0 and root's supplementary groups."""
-    result = run_cli("-w", "1", "tests.apps:hello", "--port", "0", "--user", "54321", timeout=15)
+    result = run_cli(
+        "-w", "1", "tests.support.apps:hello", "--port", "0", "--user", "54321", timeout=15
+    )
     assert result.returncode == EXIT_CONFIG, result.stderr
     assert result.stderr.strip().splitlines()[-1] == (
         "mypkg-supervise: error: --user: uid 54321 has no passwd entry, so the workers would"
@@ -118,9 +120,11 @@ def test_bad_default_header_is_a_one_line_config_error(
     if source == "toml":
         config = tmp_path / "mypkg.toml"
         config.write_text(f'headers = ["{value}"]\n')
-        result = run_cli("tests.apps:hello", "--port", "0", "--config", str(config), timeout=10)
+        result = run_cli(
+            "tests.support.apps:hello", "--port", "0", "--config", str(config), timeout=10
+        )
     else:
-        result = run_cli("tests.apps:hello", "--port", "0", "--header", value, timeout=10)
+        result = run_cli("tests.support.apps:hello", "--port", "0", "--header", value, timeout=10)
     assert result.returncode == EXIT_CONFIG, result.stderr
     (line,) = result.stderr.strip().splitlines()
     assert line.startswith("mypkg-supervise: error: ") and "not a valid header" in line, line

@@ -1,6 +1,6 @@
 """The master acts before it waits: the first workers fork at once (issue 21), and so do the
 replacements and additions that signals ask for. Checked by the order of log lines from
-``tests.spied_master`` (each time the loop is about to block it logs "Master waits"), not by
+``tests.support.spied_master`` (each time the loop is about to block it logs "Master waits"), not by
 clocks."""
 
 from __future__ import annotations
@@ -13,14 +13,16 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.master import Master
-from tests.spied_master import WAITS
+from tests.support.processes import Master
+from tests.support.spied_master import WAITS
 
-APP = "tests.process_apps:app"
+APP = "tests.support.apps.workers:app"
 
 
 def _spied_master(*args: str) -> Master:
-    return Master(command=[sys.executable, "-m", "tests.spied_master", *args, "--port", "0"])
+    return Master(
+        command=[sys.executable, "-m", "tests.support.spied_master", *args, "--port", "0"]
+    )
 
 
 def _before_next_wait(master: Master, after: int) -> list[str]:
@@ -55,7 +57,15 @@ def test_workers_inherit_the_serving_stack(
 ) -> None:
     """After the fork a worker imports the app, not the HTTP backend, loop, WebSocket layer or
     HTTP/2 layer."""
-    args: tuple[str, ...] = ("-w", "2", "tests.stack_app:app", "--port", "0", "--http", http)
+    args: tuple[str, ...] = (
+        "-w",
+        "2",
+        "tests.support.apps.stack:app",
+        "--port",
+        "0",
+        "--http",
+        http,
+    )
     args += ("--loop", loop, *(["--http2"] if http2 else []))
     with Master(*args) as master:
         port = master.ready()

@@ -17,11 +17,10 @@ import pytest
 
 from mypkg.errors import EXIT_APP_LOAD, EXIT_CONFIG, EXIT_STARTUP
 from mypkg.supervisor.arbiter import STOP_MARGIN
-from tests.conftest import assert_on_time, run_cli
-from tests.master import Master, status_of, title_of
-from tests.processes import ServerProcess
+from tests.support.processes import Master, ServerProcess, run_cli, status_of, title_of
+from tests.support.waiting import assert_on_time
 
-APP = "tests.process_apps:app"
+APP = "tests.support.apps.workers:app"
 
 
 def _get(port: int, path: str = "/") -> httpx.Response:
@@ -50,12 +49,18 @@ def _fire(port: int, path: str) -> threading.Thread:
 def test_workers_serve_with_titles_and_master_does_not_import_app(tmp_path: Path) -> None:
     imports = tmp_path / "imports"
     env = {"MYPKG_TEST_IMPORTS": str(imports)}
-    with Master("-w", "2", "tests.import_marker:app", "--port", "0", env=env) as master:
+    with Master(
+        "-w", "2", "tests.support.apps.import_marker:app", "--port", "0", env=env
+    ) as master:
         port = master.ready()
         workers = master.workers()
         assert len(workers) == 2
-        assert title_of(master.process.pid) == "mypkg: master [tests.import_marker:app]"
-        assert {title_of(pid) for pid in workers} == {"mypkg: worker [tests.import_marker:app]"}
+        assert (
+            title_of(master.process.pid) == "mypkg: master [tests.support.apps.import_marker:app]"
+        )
+        assert {title_of(pid) for pid in workers} == {
+            "mypkg: worker [tests.support.apps.import_marker:app]"
+        }
         assert {int(_get(port).text) for _ in range(20)} <= workers
         imported = {int(line) for line in imports.read_text().split()}
         assert imported == workers  # the master never imported the app
@@ -66,7 +71,7 @@ def test_workers_serve_with_titles_and_master_does_not_import_app(tmp_path: Path
 def test_preload_imports_once_in_the_master(tmp_path: Path) -> None:
     imports = tmp_path / "imports"
     env = {"MYPKG_TEST_IMPORTS": str(imports)}
-    args = ("-w", "2", "tests.import_marker:app", "--port", "0", "--preload")
+    args = ("-w", "2", "tests.support.apps.import_marker:app", "--port", "0", "--preload")
     with Master(*args, env=env) as master:
         port = master.ready()
         assert _get(port).status_code == 200
@@ -164,9 +169,13 @@ def test_graceful_timeout_is_enforced_with_sigkill() -> None:
 @pytest.mark.parametrize(
     ("app", "code", "message"),
     [
-        ("tests.broken_app:app", EXIT_APP_LOAD, "RuntimeError: boom while importing the app"),
-        ("tests.process_apps:nothing", EXIT_APP_LOAD, "has no attribute 'nothing'"),
-        ("tests.process_apps:failing_startup", EXIT_STARTUP, "database unreachable"),
+        (
+            "tests.support.apps.broken:app",
+            EXIT_APP_LOAD,
+            "RuntimeError: boom while importing the app",
+        ),
+        ("tests.support.apps.workers:nothing", EXIT_APP_LOAD, "has no attribute 'nothing'"),
+        ("tests.support.apps:failing_startup", EXIT_STARTUP, "database is unreachable"),
     ],
 )
 def test_boot_failure_stops_the_master(app: str, code: int, message: str) -> None:
@@ -265,7 +274,7 @@ def test_user(tmp_path: Path) -> None:
 def test_usr1_reopens_log_files(tmp_path: Path) -> None:
     log = tmp_path / "app.log"
     env = {"MYPKG_TEST_LOG": str(log)}
-    args = ("-w", "1", "tests.process_apps:logged", "--port", "0", *ONE_SUPERVISED)
+    args = ("-w", "1", "tests.support.apps.workers:logged", "--port", "0", *ONE_SUPERVISED)
     with Master(*args, env=env) as master:
         port = master.ready()
         _get(port, "/log")

@@ -20,13 +20,11 @@ from mypkg.errors import EXIT_APP_LOAD, EXIT_CONFIG, StartupError
 from mypkg.sockets import systemd_sockets
 from mypkg.supervisor.arbiter import STOP_MARGIN, TICK
 from mypkg.supervisor.systemd import Notifier
-from tests.conftest import ROOT, free_port
-from tests.master import Master
-from tests.processes import ServerProcess
+from tests.support.processes import ROOT, Master, ServerProcess, free_port
 
 DOCS_BASE = "https://mypkg.invalid/"  # the project's Documentation URL (pyproject's, too)
 
-APP = "tests.process_apps:app"
+APP = "tests.support.apps.workers:app"
 
 
 def _receive_until(sock: socket.socket, wanted: str, seen: list[str]) -> list[str]:

@@ -11,67 +11,49 @@ or refused by the server, a connection closed or silent with streams in flight, 
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
+import time
 from typing import Any
 
 import h2.events
 
-from tests.h2client import H2Client, request_headers
+from tests.support.h2client import H2Client, request_headers
+from tests.support.load import LoadThreads
 
 ALL_STREAMS = 2**31 - 1  # the last stream id of a GOAWAY that announces a graceful stop
 
 
-@dataclass
-class H2Tally:
-    ok: int = 0
-    goaways: int = 0
-    failures: list[str] = field(default_factory=list)
-    lock: threading.Condition = field(default_factory=threading.Condition)
+class H2Load(LoadThreads):
+    """``connections`` threads, each keeping ``streams`` requests in flight on one connection;
+    the API of ``Load`` (load.py): ``wait_for``, ``stop`` and a ``Tally`` (``closes``: GOAWAYs)."""
 
-    def count_ok(self) -> None:
-        with self.lock:
-            self.ok += 1
-            self.lock.notify_all()
-
-    def wait_for(self, ok: int, timeout: float = 20.0) -> None:
-        with self.lock:
-            assert self.lock.wait_for(lambda: self.ok >= ok or bool(self.failures), timeout), (
-                f"only {self.ok} of {ok} responses"
-            )
-
-
-class H2Load:
-    """``connections`` threads, each keeping ``streams`` requests in flight on one connection."""
-
-    def __init__(self, port: int, *, connections: int = 4, streams: int = 8) -> None:
-        self.port, self.streams = port, streams
-        self.tally = H2Tally()
-        self.stopping = threading.Event()
-        self.threads = [
-            threading.Thread(target=self._client, daemon=True) for _ in range(connections)
-        ]
+    def __init__(
+        self, port: int, *, connections: int = 4, streams: int = 8, limit: float = 30.0
+    ) -> None:
+        super().__init__(limit)
+        self.port, self.streams, self.connections = port, streams, connections
 
     def __enter__(self) -> H2Load:
-        for thread in self.threads:
-            thread.start()
+        self.start(
+            *(threading.Thread(target=self._run, daemon=True) for _ in range(self.connections))
+        )
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def stop(self) -> H2Tally:
-        self.stopping.set()
-        for thread in self.threads:
-            thread.join(30)
-        return self.tally
+    def _run(self) -> None:
+        try:
+            self._client()
+        except BaseException as exc:  # surfaced by stop() and the waits
+            self.died(exc)
 
     def _client(self) -> None:
-        while not self.stopping.is_set() and not self.tally.failures:
+        deadline = time.monotonic() + self.limit
+        while (
+            not self.stopping.is_set() and not self.tally.failures and time.monotonic() < deadline
+        ):
             try:
                 with H2Client(self.port, timeout=10) as client:
                     self._connection(client)
             except Exception as exc:  # counted, so the test shows what went wrong
-                self.tally.failures.append(f"{type(exc).__name__}: {exc}")
+                self.tally.fail(f"{type(exc).__name__}: {exc}")
 
     def _connection(self, client: H2Client) -> None:
         inflight: set[int] = set()
@@ -83,7 +65,7 @@ class H2Load:
                 return
             events = client.read()
             if client.closed:
-                self.tally.failures.append(f"closed with {len(inflight)} streams in flight")
+                self.tally.fail(f"closed with {len(inflight)} streams in flight")
                 return
             for event in events:
                 going_away = self._event(client, event, inflight) or going_away
@@ -92,22 +74,22 @@ class H2Load:
         """Handle one event; True once the server has said GOAWAY."""
         if isinstance(event, h2.events.ResponseReceived):
             if dict(event.headers).get(b":status", b"")[:1] != b"2":
-                self.tally.failures.append(f"status {dict(event.headers)[b':status']!r}")
+                self.tally.fail(f"status {dict(event.headers)[b':status']!r}")
         elif isinstance(event, h2.events.StreamEnded) and event.stream_id in inflight:
             inflight.discard(event.stream_id)
             self.tally.count_ok()
         elif isinstance(event, h2.events.StreamReset):
-            self.tally.failures.append(f"stream {event.stream_id} reset ({event.error_code})")
+            self.tally.fail(f"stream {event.stream_id} reset ({event.error_code})")
             inflight.discard(event.stream_id)
         elif isinstance(event, h2.events.PingReceived) and client.after_goaway:
             client.ack_ping(event.ping_data)  # h2 acks pings itself, but not after a GOAWAY
         elif isinstance(event, h2.events.ConnectionTerminated):
-            self.tally.goaways += 1
+            self.tally.closes += 1
             last = event.last_stream_id or 0
             if last != ALL_STREAMS:
                 refused = {stream for stream in inflight if stream > last}
                 if refused:
-                    self.tally.failures.append(f"streams {sorted(refused)} refused by GOAWAY")
+                    self.tally.fail(f"streams {sorted(refused)} refused by GOAWAY")
                 inflight -= refused
             return True
         return False

@@ -1,4 +1,4 @@
-"""``python -m tests.spied_master ARGS``: ``mypkg-supervise ARGS`` whose loop logs each wait.
+"""``python -m tests.support.spied_master ARGS``: ``mypkg-supervise ARGS``, its loop logging waits.
 
 Promptness is a question of order, not of clocks: the master should act on what it knows (its
 first workers to fork, a dead worker to replace) before its loop next blocks. The arbiter here is

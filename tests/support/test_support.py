@@ -14,7 +14,7 @@ from contextlib import contextmanager
 
 import pytest
 
-from tests import gunicorn_support, load
+from tests.support.load import Load
 
 BAD_ANSWER = b"HTTP/1.1 2OO OK\r\nContent-Length: 2\r\n\r\nok"
 
@@ -40,21 +40,12 @@ def bad_server() -> Iterator[int]:
             thread.join(5)
 
 
-def test_load_generator_death_fails_the_test() -> None:
+@pytest.mark.parametrize("keep_alive", [True, False], ids=["keep-alive", "close"])
+def test_load_generator_death_fails_the_test(keep_alive: bool) -> None:
     with bad_server() as port:
-        generator = load.Load(port, connections=2, limit=5).__enter__()  # started
+        generator = Load(port, connections=2, keep_alive=keep_alive, limit=5).__enter__()
         with pytest.raises(AssertionError, match="load thread died"):
             generator.wait_for(1, timeout=5)
         with pytest.raises(AssertionError, match="load thread died"):
             generator.stop()
     assert not generator.tally.failures  # what the old check looked at: it saw nothing wrong
-
-
-def test_gunicorn_load_generator_death_fails_the_test() -> None:
-    with bad_server() as port:
-        generator = gunicorn_support.Load(port, connections=2).__enter__()  # started
-        with pytest.raises(AssertionError, match="load thread died"):
-            generator.wait_ok(1, timeout=5)
-        with pytest.raises(AssertionError, match="load thread died"):
-            generator.stop()
-    assert not generator.failures

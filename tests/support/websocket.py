@@ -10,7 +10,7 @@ from typing import Any
 
 from websockets.typing import Subprotocol
 
-from tests.conftest import RawClient
+from tests.support.clients import RawClient
 
 KEY = "dGhlIHNhbXBsZSBub25jZQ=="
 TEXT, BINARY, CONT, CLOSE, PING, PONG = 0x1, 0x2, 0x0, 0x8, 0x9, 0xA

@@ -10,16 +10,12 @@ import time
 
 import pytest
 
-from tests import apps
-from tests.conftest import serve
-from tests.tls_helpers import Pki, make_pki, tls_get
+from tests.support import apps
+from tests.support.clients import tls_get
+from tests.support.pki import Pki
+from tests.support.servers import serve
 
 HEAD_TIMEOUT = 0.5
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
-    return make_pki(tmp_path_factory.mktemp("pki"))
 
 
 def client_hello(context: ssl.SSLContext) -> bytes:

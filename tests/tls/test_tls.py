@@ -16,14 +16,13 @@ from websockets.sync.client import connect
 from mypkg import Config
 from mypkg.errors import ConfigError
 from mypkg.tls import quiet_tls_errors, rfc4514_name
-from tests import apps, ext_apps
-from tests.conftest import run_cli, serve
-from tests.tls_helpers import Pki, capture_logs, json_body, make_pki, tls_get
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
-    return make_pki(tmp_path_factory.mktemp("pki"))
+from tests.support import apps
+from tests.support.apps import extensions
+from tests.support.clients import json_body, tls_get
+from tests.support.logs import capture_logs
+from tests.support.pki import Pki
+from tests.support.processes import run_cli
+from tests.support.servers import serve
 
 
 def test_https_scope_and_tls_extension(http: str, pki: Pki) -> None:
@@ -204,7 +203,7 @@ def test_cli_refuses_bad_tls_before_serving(case: str, pki: Pki, tmp_path: Path)
         args = ["--ssl-certfile", pki.server_cert, "--ssl-keyfile", pki.encrypted_key]
         args += ["--ssl-keyfile-password", "wrong"]
         expected = "--ssl-keyfile-password: wrong password"
-    result = run_cli("tests.apps:hello", "--port", "0", *args)
+    result = run_cli("tests.support.apps:hello", "--port", "0", *args)
     assert result.returncode == 2
     lines = result.stderr.splitlines()
     assert len(lines) == 1, result.stderr
@@ -215,7 +214,7 @@ def test_cli_password_from_environment(pki: Pki) -> None:
     """The password can stay out of the process list; a wrong one is named by its variable."""
     env = {"MYPKG_SSL_KEYFILE_PASSWORD": "wrong"}
     args = ["--ssl-certfile", pki.server_cert, "--ssl-keyfile", pki.encrypted_key]
-    result = run_cli("tests.apps:hello", "--port", "0", *args, env=env)
+    result = run_cli("tests.support.apps:hello", "--port", "0", *args, env=env)
     assert result.returncode == 2
     assert "wrong password" in result.stderr
 
@@ -243,7 +242,7 @@ def test_rfc4514_name() -> None:
 
 def test_wss_scope(http: str, pki: Pki) -> None:
     settings = {"ssl_certfile": pki.server_combined, "lifespan": "off"}
-    with serve(ext_apps.websocket_scope, http=http, **settings) as running:
+    with serve(extensions.websocket_scope, http=http, **settings) as running:
         url = f"wss://127.0.0.1:{running.port}/ws"
         with connect(url, ssl=pki.client_context(with_cert=False), open_timeout=5) as ws:
             report = json.loads(ws.recv(timeout=5))

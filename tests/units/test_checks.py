@@ -19,7 +19,7 @@ from mypkg.errors import ProtocolError
 from mypkg.http.protocol import HttpProtocol
 from mypkg.state import ServerState
 from mypkg.supervisor.pool import Backoff
-from tests import apps
+from tests.support import apps
 
 Headers = list[tuple[bytes, bytes]]
 HOST = (b"host", b"x")

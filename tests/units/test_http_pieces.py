@@ -14,7 +14,7 @@ from mypkg.http import framing
 from mypkg.http.headscan import HeadScanner
 from mypkg.http.protocol import split_target
 from mypkg.state import ServerState
-from tests.boundaries import LIMITS
+from tests.support.boundaries import LIMITS
 
 
 @pytest.mark.parametrize(

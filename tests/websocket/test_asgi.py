@@ -11,9 +11,10 @@ import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
-from tests import apps
-from tests.conftest import RawClient, request, serve
-from tests.wsutil import (
+from tests.support import apps
+from tests.support.clients import RawClient, request
+from tests.support.servers import serve
+from tests.support.websocket import (
     RawWebSocket,
     echo_app,
     frame,

@@ -7,8 +7,8 @@ import os
 
 import pytest
 
-from tests.cdp import browser_page, chromium_path
-from tests.conftest import serve
+from tests.support.cdp import browser_page, chromium_path
+from tests.support.servers import serve
 
 ROUND_TRIP = """
 new Promise((resolve, reject) => {

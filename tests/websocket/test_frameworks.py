@@ -10,8 +10,8 @@ from starlette.routing import WebSocketRoute
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
-from tests.conftest import serve
-from tests.wsutil import subprotocols
+from tests.support.servers import serve
+from tests.support.websocket import subprotocols
 
 api = FastAPI()
 disconnects: list[int] = []

@@ -11,9 +11,9 @@ import struct
 import time
 import tracemalloc
 
-from tests.conftest import Running, serve
-from tests.tls_helpers import capture_logs
-from tests.wsutil import (
+from tests.support.logs import capture_logs
+from tests.support.servers import Running, serve
+from tests.support.websocket import (
     BINARY,
     CLOSE,
     CONT,

@@ -10,8 +10,9 @@ import threading
 import time
 from typing import Any
 
-from tests.conftest import assert_on_time, serve
-from tests.wsutil import (
+from tests.support.servers import serve
+from tests.support.waiting import assert_on_time
+from tests.support.websocket import (
     BINARY,
     CLOSE,
     CONT,

@@ -18,9 +18,10 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import request, serve
-from tests.processes import ServerProcess
-from tests.wsutil import (
+from tests.support.clients import request
+from tests.support.processes import ServerProcess
+from tests.support.servers import serve
+from tests.support.websocket import (
     BINARY,
     CLOSE,
     PING,
@@ -77,7 +78,7 @@ def flood(
 def test_ping_flood_does_not_grow_memory() -> None:
     """A client sending pings nonstop and never reading the pongs: the server stops reading."""
     pings = b"".join(frame(PING, b"p" * 125) for _ in range(64))
-    with ServerProcess("tests.security_apps:ws_idle", "--ws-ping-interval", "0") as proc:
+    with ServerProcess("tests.support.apps.security:ws_idle", "--ws-ping-interval", "0") as proc:
         proc.wait_serving()
         with RawWebSocket(proc.port) as client:
             client.open()
@@ -99,7 +100,7 @@ def test_compressed_messages_are_bounded_by_bytes() -> None:
     """Highly compressed messages to an app that never reads: the queue is bounded in bytes."""
     message = deflated_message(4 * MIB)  # ~4 KiB on the wire, 4 MiB once inflated
     args = ("--ws-max-size", str(4 * MIB), "--ws-max-queue", "32", "--ws-ping-interval", "0")
-    with ServerProcess("tests.security_apps:ws_never_reads", *args) as proc:
+    with ServerProcess("tests.support.apps.security:ws_never_reads", *args) as proc:
         proc.wait_serving()
         with RawWebSocket(proc.port) as client:
             head = client.open(extra="Sec-WebSocket-Extensions: permessage-deflate\r\n")

@@ -7,7 +7,7 @@ import pytest
 from mypkg import Config
 from mypkg.cli import parse_config
 from mypkg.errors import ConfigError
-from tests.conftest import run_cli
+from tests.support.processes import run_cli
 
 
 def test_flags_parse() -> None:
@@ -37,7 +37,7 @@ def test_flags_parse() -> None:
 def test_bad_values_name_the_setting() -> None:
     with pytest.raises(ConfigError, match="ws_max_queue="):
         Config("app:app", ws_max_queue=0)
-    result = run_cli("tests.apps:hello", "--ws", "wsproto")
+    result = run_cli("tests.support.apps:hello", "--ws", "wsproto")
     assert result.returncode == 2
     assert (
         "--ws: expected one of auto, websockets, websockets-sansio, none; got 'wsproto'"

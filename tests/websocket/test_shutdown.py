@@ -12,8 +12,9 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
-from tests.conftest import Running, assert_on_time, serve
-from tests.wsutil import RawWebSocket, echo_app, handshake, wait_for
+from tests.support.servers import Running, serve
+from tests.support.waiting import assert_on_time
+from tests.support.websocket import RawWebSocket, echo_app, handshake, wait_for
 
 
 def stop(running: Running) -> float:

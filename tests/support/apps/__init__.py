@@ -7,7 +7,10 @@ import json
 import os
 import sys
 import threading
+from collections.abc import Callable
 from typing import Any
+
+from tests.support.waiting import wait_on
 
 
 async def hello(scope: Any, receive: Any, send: Any) -> None:
@@ -117,10 +120,8 @@ class Gate:
         await self.then(scope, receive, send)
 
     def wait_entered(self, count: int, timeout: float = 10.0) -> None:
-        with self.condition:
-            assert self.condition.wait_for(lambda: self.entered >= count, timeout), (
-                f"{self.entered} of {count} requests reached the app"
-            )
+        what = f"{count} requests in the app ({self.entered} so far)"
+        wait_on(self.condition, lambda: self.entered >= count, timeout, what)
 
     def open(self) -> None:
         self.is_open = True
@@ -160,8 +161,8 @@ class UntilDisconnect:
 
 
 # --------------------------------------------------------------------------- for real processes
-# These run in a mypkg subprocess (tests/processes.py); they talk to the test through files named
-# by environment variables, and through the requests themselves.
+# These run in a mypkg subprocess (tests/support/processes.py); they talk to the test through files
+# named by environment variables, and through the requests themselves.
 
 _release: asyncio.Event | None = None
 
@@ -171,7 +172,7 @@ async def held(scope: Any, receive: Any, send: Any) -> None:
     after reading the whole body (a request the test holds open by not finishing its body)."""
     global _release
     if scope["type"] == "lifespan":
-        await _lifespan_to_file(receive, send)
+        await lifespan_noting(receive, send)
         return
     if _release is None:
         _release = asyncio.Event()
@@ -197,19 +198,21 @@ def _note(event: str) -> None:
             file.write(event + "\n")
 
 
-async def _lifespan_to_file(receive: Any, send: Any) -> None:
+async def lifespan_noting(receive: Any, send: Any, note: Callable[[str], None] = _note) -> None:
+    """Complete startup and shutdown, calling ``note`` with "startup" and "shutdown" first."""
     while True:
         message = await receive()
         if message["type"] == "lifespan.startup":
-            _note("startup")
+            note("startup")
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
-            _note("shutdown")
+            note("shutdown")
             await send({"type": "lifespan.shutdown.complete"})
             return
 
 
 async def failing_startup(scope: Any, receive: Any, send: Any) -> None:
+    """Lifespan startup fails (a database that cannot be reached): a server that cannot boot."""
     if scope["type"] == "lifespan":
         await receive()
         await send({"type": "lifespan.startup.failed", "message": "database is unreachable"})

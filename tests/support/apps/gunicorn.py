@@ -8,6 +8,8 @@ import os
 import time
 from typing import Any
 
+from tests.support.apps import lifespan_noting
+
 
 def _mark(line: str) -> None:
     path = os.environ.get("TEST_MARKER")
@@ -21,24 +23,12 @@ _mark("importing")
 time.sleep(float(os.environ.get("TEST_IMPORT_DELAY", "0")))
 
 
-async def _lifespan(receive: Any, send: Any) -> None:
-    while True:
-        message = await receive()
-        if message["type"] == "lifespan.startup":
-            _mark("startup")
-            await send({"type": "lifespan.startup.complete"})
-        elif message["type"] == "lifespan.shutdown":
-            _mark("shutdown")
-            await send({"type": "lifespan.shutdown.complete"})
-            return
-
-
 async def app(scope: Any, receive: Any, send: Any) -> None:
     """/ answers with the worker's pid; /slow?S sleeps S seconds (asyncio); /block?S blocks the
     event loop for S seconds; /headers answers with the request headers once the body is read;
     /scope answers with parts of the scope as JSON."""
     if scope["type"] == "lifespan":
-        await _lifespan(receive, send)
+        await lifespan_noting(receive, send, _mark)
         return
     if scope["type"] == "websocket":
         await _echo(receive, send)
@@ -77,12 +67,6 @@ async def _echo(receive: Any, send: Any) -> None:
     await send({"type": "websocket.accept"})
     while (message := await receive())["type"] == "websocket.receive":
         await send({"type": "websocket.send", "text": message.get("text") or ""})
-
-
-async def failing_startup(scope: Any, receive: Any, send: Any) -> None:
-    if scope["type"] == "lifespan":
-        await receive()
-        await send({"type": "lifespan.startup.failed", "message": "database unreachable"})
 
 
 def wsgi(environ: Any, start_response: Any) -> list[bytes]:

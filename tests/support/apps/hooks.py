@@ -1,4 +1,4 @@
-"""Server hooks for tests/test_hooks_lifetime.py: each appends a line to MYPKG_TEST_HOOKS, and
+"""Server hooks for tests/processes/test_hooks.py: each appends a line to MYPKG_TEST_HOOKS, and
 post_fork sets up a tracer-like object, as an OpenTelemetry recipe does, that the app reports."""
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from tests.process_apps import app
+from tests.support.apps.workers import app
 
 with open(os.environ["MYPKG_TEST_IMPORTS"], "a") as _file:
     _file.write(f"{os.getpid()}\n")

@@ -1,4 +1,4 @@
-"""The demo app plus a held stream: what tests/test_deploy_nginx.py serves behind nginx.
+"""The demo app plus a held stream: what tests/deploy/test_nginx.py serves behind nginx.
 
 ``/stream`` sends one chunk, then waits until ``/release`` is requested before it sends the
 last one, so a test can tell a response that nginx passes on as it comes from one it holds

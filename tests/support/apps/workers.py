@@ -41,13 +41,6 @@ async def app(scope: Any, receive: Any, send: Any) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-async def failing_startup(scope: Any, receive: Any, send: Any) -> None:
-    """Lifespan startup fails: a worker that cannot boot."""
-    if scope["type"] == "lifespan":
-        await receive()
-        await send({"type": "lifespan.startup.failed", "message": "database unreachable"})
-
-
 def _logged() -> Any:
     """The app, with the error log also written to $MYPKG_TEST_LOG (for SIGUSR1 reopening)."""
     path = os.environ.get("MYPKG_TEST_LOG")

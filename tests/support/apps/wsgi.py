@@ -1,4 +1,4 @@
-"""WSGI apps for tests/test_wsgi.py: a plain one that reports what it sees, Flask, Django."""
+"""WSGI apps for tests/interfaces/test_wsgi.py: a plain one reporting what it saw, Flask, Django."""
 
 from __future__ import annotations
 

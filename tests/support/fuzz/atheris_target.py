@@ -1,11 +1,12 @@
 """Coverage-guided fuzzing (atheris) of each backend's request-head path, as a script.
 
 Run by ``scripts/fuzz --atheris RUNS``; not collected by pytest. Every input goes through both
-backends (tests/fuzz_harness.py); an exception that escapes a backend is a crash and stops the
-run with the input saved by libFuzzer. Disagreements between the backends do not stop it: they
-are counted and the first ones written to $MYPKG_FUZZ_REPORT, which tests/test_fuzz_differential
-.py also uses, and summed up at exit. atheris instruments mypkg and h11 (pure Python);
-httptools' llhttp is C and guides nothing, but every input still runs through it.
+backends (tests/support/fuzz/harness.py); an exception that escapes a backend is a crash and stops
+the run with the input saved by libFuzzer. Disagreements between the backends do not stop it: they
+are counted and the first ones written to $MYPKG_FUZZ_REPORT, which
+tests/http/test_fuzz_differential.py also uses, and summed up at exit. atheris instruments mypkg
+and h11 (pure Python); httptools' llhttp is C and guides nothing, but every input still runs
+through it.
 """
 
 from __future__ import annotations
@@ -24,9 +25,9 @@ with atheris.instrument_imports():
     import mypkg.http.h11_impl
     import mypkg.http.httptools_impl
     import mypkg.http.protocol  # noqa: F401
-    from tests.fuzz_harness import Harness, agree
+    from tests.support.fuzz.harness import Harness, agree
 
-from tests.fuzz_cases import LIMITS
+from tests.support.fuzz.cases import LIMITS
 
 HARNESSES = (Harness("httptools", **LIMITS), Harness("h11", **LIMITS))
 REPORT = os.environ.get("MYPKG_FUZZ_REPORT", "fuzz-atheris-disagreements.jsonl")
