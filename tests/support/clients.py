@@ -25,7 +25,22 @@ class Response:
         return None
 
 
-class RawClient:
+class SocketClient:
+    """A client over one socket (``self.sock``), closed at the end of its ``with`` block."""
+
+    sock: socket.socket
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class RawClient(SocketClient):
     """A socket speaking bytes we choose, reading responses one at a time."""
 
     def __init__(self, port: int, host: str = "127.0.0.1", timeout: float = 5.0) -> None:
@@ -97,15 +112,6 @@ class RawClient:
             return True
         except TimeoutError:
             return False
-
-    def close(self) -> None:
-        self.sock.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 def raw_get(path: str = "/", *extra: bytes, version: bytes = b"1.1") -> bytes:

@@ -22,7 +22,8 @@ from hyperframe.frame import (
     PingFrame,
     RstStreamFrame,
 )
-from typing_extensions import Self
+
+from tests.support.clients import SocketClient
 
 GET = [(b":method", b"GET"), (b":scheme", b"http"), (b":authority", b"localhost"), (b":path", b"/")]
 
@@ -34,7 +35,7 @@ def request_headers(method: bytes = b"GET", path: bytes = b"/", **extra: bytes) 
     return headers
 
 
-class H2Client:
+class H2Client(SocketClient):
     """One connection; ``events`` reads until a condition holds (bounded by ``timeout``)."""
 
     def __init__(
@@ -205,12 +206,3 @@ class H2Client:
             assert time.monotonic() < deadline, "the server kept the connection open"
             with contextlib.suppress(h2.exceptions.ProtocolError):
                 self.read()
-
-    def close(self) -> None:
-        self.sock.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
