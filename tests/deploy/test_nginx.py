@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 from collections.abc import Iterator
@@ -24,20 +23,13 @@ from websockets.sync.client import connect
 from mypkg.config import read_config_file
 from tests.support.load import Load
 from tests.support.pki import Pki
-from tests.support.processes import ROOT, Master, ServerProcess, free_port
+from tests.support.processes import ROOT, Master, ServerProcess, free_port, nginx_binary
 from tests.support.servers import BACKENDS
 
 NGINX_CONF = ROOT / "deploy" / "nginx" / "mypkg.conf"
 MYPKG_TOML = ROOT / "deploy" / "mypkg.toml"
 APP = "tests.support.apps.proxy:app"
 CLIENT = "127.0.0.2"  # the test client's own address: not nginx's 127.0.0.1
-
-
-def nginx_binary() -> str:
-    path = shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin:/sbin")
-    if path is None:
-        pytest.skip("nginx is not installed (Debian package nginx; see scripts/system-deps)")
-    return path
 
 
 def blocks(head: str) -> list[str]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import re
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -16,16 +15,7 @@ from mypkg.errors import ConfigError
 from mypkg.settings import SETTINGS
 from mypkg.workers import mapping
 from mypkg.workers.worker import AsgiH11Worker, AsgiWorker, build_config, ignored_variables
-
-
-def fake_worker(**settings: Any) -> Any:
-    """What the table's converters read from a worker: cfg, log, max_requests (with jitter)."""
-    cfg = GunicornConfig()
-    for name, value in settings.items():
-        cfg.set(name, value)
-    max_requests = cfg.max_requests + cfg.max_requests_jitter if cfg.max_requests else 0
-    log = SimpleNamespace(access_log_enabled=bool(cfg.accesslog))
-    return SimpleNamespace(cfg=cfg, log=log, max_requests=max_requests)
+from tests.support.gunicorn import fake_worker
 
 
 def test_every_gunicorn_setting_has_a_row() -> None:

@@ -10,9 +10,8 @@ from pathlib import Path
 import pytest
 
 from mypkg.workers import mapping
-from tests.gunicorn.test_mapping import fake_worker
 from tests.support.clients import RawClient
-from tests.support.gunicorn import WORKER_CLASSES, gunicorn, marks, send_slow
+from tests.support.gunicorn import WORKER_CLASSES, fake_worker, gunicorn, marks, send_slow
 from tests.support.processes import process_gone
 from tests.support.waiting import assert_on_time, wait_until
 

@@ -12,10 +12,9 @@ from pathlib import Path
 import pytest
 
 from mypkg.workers import mapping
-from tests.gunicorn.test_mapping import fake_worker
 from tests.support.boundaries import LIMITS
 from tests.support.clients import RawClient, Response
-from tests.support.gunicorn import WORKER_CLASSES, gunicorn, run_gunicorn, send_slow
+from tests.support.gunicorn import WORKER_CLASSES, fake_worker, gunicorn, run_gunicorn, send_slow
 from tests.support.waiting import assert_on_time, wait_until
 
 GET = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"

@@ -13,18 +13,10 @@ from typing import Any
 import pytest
 
 from tests.support import apps
-from tests.support.clients import RawClient
-from tests.support.servers import serve
+from tests.support.clients import RawClient, is_500
+from tests.support.servers import raw_exchange, serve
 
-CLOSE = b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
 KEEP = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
-
-
-def raw_exchange(app: Any, http: str, data: bytes = CLOSE) -> bytes:
-    """Every byte the server sends until it closes the connection."""
-    with serve(app, http=http) as running, RawClient(running.port) as client:
-        client.send(data)
-        return client.read_to_close()
 
 
 def start(status: int = 200, headers: list[Any] | None = None) -> dict[str, Any]:
@@ -33,10 +25,6 @@ def start(status: int = 200, headers: list[Any] | None = None) -> dict[str, Any]
 
 def body(data: bytes, more: bool = False) -> dict[str, Any]:
     return {"type": "http.response.body", "body": data, "more_body": more}
-
-
-def is_500(raw: bytes) -> bool:
-    return raw.startswith(b"HTTP/1.1 500 Internal Server Error\r\n")
 
 
 # --------------------------------------------------------------------------- response headers

@@ -12,39 +12,11 @@ import time
 import pytest
 
 from tests.support import apps
-from tests.support.boundaries import LIMITS
+from tests.support.boundaries import GOOD, LIMITS, SMALL_LIMITS, assert_healthy, assert_refused
 from tests.support.clients import RawClient, request
 from tests.support.processes import ServerProcess
 from tests.support.servers import serve
 from tests.support.waiting import assert_on_time
-
-GOOD = b"GET /good HTTP/1.1\r\nHost: x\r\n\r\n"
-SMALL_LIMITS = {
-    "limit_request_line": 100,
-    "limit_request_fields": 5,
-    "limit_request_field_size": 100,
-}
-
-
-def assert_refused(port: int, data: bytes, status: int, *, pieces: int = 1) -> None:
-    """Send ``data`` (in ``pieces`` sends); expect ``status`` with Connection: close, then EOF."""
-    with RawClient(port) as client:
-        size = -(-len(data) // pieces)
-        try:
-            for start in range(0, len(data), size):
-                client.send(data[start : start + size])
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the server answered and closed before we were done sending
-        response = client.response()
-        assert response.status == status, response
-        assert response.header("connection") == "close"
-        assert client.is_closed()
-
-
-def assert_healthy(port: int) -> None:
-    response = request(port, GOOD)
-    assert response.status == 200
-
 
 # --------------------------------------------------------------------------- sizes
 

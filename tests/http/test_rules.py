@@ -17,8 +17,8 @@ import pytest
 
 from mypkg.http import walk
 from mypkg.http.methods import KNOWN_METHODS
-from tests.http.test_limits import SMALL_LIMITS, assert_healthy, assert_refused
 from tests.support import apps, feed
+from tests.support.boundaries import SMALL_LIMITS, assert_healthy, assert_refused
 from tests.support.clients import RawClient, request
 from tests.support.servers import serve
 

@@ -13,11 +13,10 @@ import pytest
 
 from mypkg.http import protocol
 from mypkg.middleware import proxy_headers
-from tests.http.test_app_errors import is_500, raw_exchange
 from tests.support import apps
 from tests.support.apps import extensions
-from tests.support.clients import RawClient, request
-from tests.support.servers import serve
+from tests.support.clients import RawClient, is_500, request
+from tests.support.servers import raw_exchange, serve
 
 
 def test_exception_while_parsing_answers_400(

@@ -9,10 +9,9 @@ from pathlib import Path
 
 import h2.events
 
-from tests.deploy.test_nginx import nginx_binary
 from tests.support.apps import extensions
 from tests.support.h2client import H2Client, request_headers
-from tests.support.processes import ServerProcess, free_port
+from tests.support.processes import ServerProcess, free_port, nginx_binary
 from tests.support.servers import serve
 
 CONF = """events {{ worker_connections 64; }}

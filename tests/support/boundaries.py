@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from tests.support.clients import RawClient, request
+
 # setting -> (status past the limit, build a request whose measured size is exactly n)
 Builder = Callable[[int], bytes]
 
@@ -36,3 +38,32 @@ LIMITS: dict[str, tuple[int, Builder]] = {
     "limit_request_fields": (431, field_count),
     "limit_request_field_size": (431, field_size),
 }
+
+
+GOOD = b"GET /good HTTP/1.1\r\nHost: x\r\n\r\n"
+SMALL_LIMITS = {
+    "limit_request_line": 100,
+    "limit_request_fields": 5,
+    "limit_request_field_size": 100,
+}
+
+
+def assert_refused(port: int, data: bytes, status: int, *, pieces: int = 1) -> None:
+    """Send ``data`` (in ``pieces`` sends); expect ``status`` with Connection: close, then EOF."""
+    with RawClient(port) as client:
+        size = -(-len(data) // pieces)
+        try:
+            for start in range(0, len(data), size):
+                client.send(data[start : start + size])
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the server answered and closed before we were done sending
+        response = client.response()
+        assert response.status == status, response
+        assert response.header("connection") == "close"
+        assert client.is_closed()
+
+
+def assert_healthy(port: int) -> None:
+    """The server still answers a good request (after refusing a bad one)."""
+    response = request(port, GOOD)
+    assert response.status == 200

@@ -144,3 +144,8 @@ def json_body(response: bytes) -> Any:
     head, _, body = response.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 200"), head
     return json.loads(body)
+
+
+def is_500(raw: bytes) -> bool:
+    """``raw`` starts with the 500 mypkg sends when the app fails before its response."""
+    return raw.startswith(b"HTTP/1.1 500 Internal Server Error\r\n")

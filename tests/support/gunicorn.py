@@ -14,7 +14,10 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
+
+from gunicorn.config import Config as GunicornConfig
 
 from mypkg.sockets import bind_tcp
 from tests.support.clients import RawClient
@@ -110,3 +113,13 @@ def send_slow(master: ServerProcess, seconds: float, marker: Path) -> RawClient:
 
 def pids_in_log(log: str) -> list[int]:
     return [int(pid) for pid in re.findall(r"Booting worker with pid: (\d+)", log)]
+
+
+def fake_worker(**settings: Any) -> Any:
+    """What the table's converters read from a worker: cfg, log, max_requests (with jitter)."""
+    cfg = GunicornConfig()
+    for name, value in settings.items():
+        cfg.set(name, value)
+    max_requests = cfg.max_requests + cfg.max_requests_jitter if cfg.max_requests else 0
+    log = SimpleNamespace(access_log_enabled=bool(cfg.accesslog))
+    return SimpleNamespace(cfg=cfg, log=log, max_requests=max_requests)

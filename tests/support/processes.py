@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -22,6 +23,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
+import pytest
 from typing_extensions import Self
 
 from tests.support.clients import RawClient, Response
@@ -65,6 +67,14 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def nginx_binary() -> str:
+    """nginx's path; the test is skipped where it is not installed."""
+    path = shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin:/sbin")
+    if path is None:
+        pytest.skip("nginx is not installed (Debian package nginx; see scripts/system-deps)")
+    return path
 
 
 class ServerProcess:

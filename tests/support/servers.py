@@ -16,6 +16,7 @@ from typing import Any
 from mypkg import Config, Server
 from mypkg.server import run_loop
 from mypkg.sockets import bind_tcp
+from tests.support.clients import RawClient
 
 BACKENDS = ["httptools", "h11"]  # the ``http`` fixture (tests/conftest.py) runs a test on each
 
@@ -65,3 +66,13 @@ def serve(app: Any, *, http: str = "httptools", **settings: Any) -> Iterator[Run
             raise AssertionError(f"the server thread raised: {running.errors[0]!r}") from (
                 running.errors[0]
             )
+
+
+CLOSE = b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+
+
+def raw_exchange(app: Any, http: str, data: bytes = CLOSE) -> bytes:
+    """Every byte the server sends until it closes the connection."""
+    with serve(app, http=http) as running, RawClient(running.port) as client:
+        client.send(data)
+        return client.read_to_close()

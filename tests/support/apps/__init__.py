@@ -172,7 +172,7 @@ async def held(scope: Any, receive: Any, send: Any) -> None:
     after reading the whole body (a request the test holds open by not finishing its body)."""
     global _release
     if scope["type"] == "lifespan":
-        await lifespan_noting(receive, send)
+        await noted_lifespan(receive, send)
         return
     if _release is None:
         _release = asyncio.Event()
@@ -198,8 +198,8 @@ def _note(event: str) -> None:
             file.write(event + "\n")
 
 
-async def lifespan_noting(receive: Any, send: Any, note: Callable[[str], None] = _note) -> None:
-    """Complete startup and shutdown, calling ``note`` with "startup" and "shutdown" first."""
+async def noted_lifespan(receive: Any, send: Any, note: Callable[[str], None] = _note) -> None:
+    """A lifespan that succeeds and notes "startup" and "shutdown" as they happen."""
     while True:
         message = await receive()
         if message["type"] == "lifespan.startup":

@@ -8,7 +8,7 @@ import os
 import time
 from typing import Any
 
-from tests.support.apps import lifespan_noting
+from tests.support.apps import noted_lifespan
 
 
 def _mark(line: str) -> None:
@@ -28,7 +28,7 @@ async def app(scope: Any, receive: Any, send: Any) -> None:
     event loop for S seconds; /headers answers with the request headers once the body is read;
     /scope answers with parts of the scope as JSON."""
     if scope["type"] == "lifespan":
-        await lifespan_noting(receive, send, _mark)
+        await noted_lifespan(receive, send, _mark)
         return
     if scope["type"] == "websocket":
         await _echo(receive, send)
