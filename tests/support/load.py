@@ -25,19 +25,23 @@ from tests.support.waiting import wait_on
 
 @dataclass
 class Tally:
-    """What a load saw. Changes notify ``condition``, so waits end at once."""
+    """What a load saw. A waiter is woken when what it waits for may have come (``wake_at`` OK
+    responses, a new pid, a failure), not at every response: the load stays cheap."""
 
     ok: int = 0
     failures: list[str] = field(default_factory=list)
     closes: int = 0  # HTTP/1 responses with Connection: close (reconnected); HTTP/2 GOAWAYs
     pids: set[str] = field(default_factory=set)  # who answered: X-Pid, else the body
     condition: threading.Condition = field(default_factory=threading.Condition)
+    wake_at: float = float("inf")
 
     def count_ok(self, pid: str = "") -> None:
         with self.condition:
             self.ok += 1
+            new = pid not in self.pids
             self.pids.add(pid)
-            self.condition.notify_all()
+            if new or self.ok >= self.wake_at:
+                self.condition.notify_all()
 
     def fail(self, failure: str) -> None:
         with self.condition:
@@ -77,12 +81,16 @@ class LoadThreads:
 
     def wait_for(self, ok: int, timeout: float = 15.0) -> None:
         """Until at least ``ok`` requests succeeded in all, or one failed (the test asserts)."""
-        wait_on(
-            self.tally.condition,
-            lambda: self._check() and (self.tally.ok >= ok or bool(self.tally.failures)),
-            timeout,
-            f"{ok} OK responses ({self.tally})",
-        )
+        self.tally.wake_at = ok
+        try:
+            wait_on(
+                self.tally.condition,
+                lambda: self._check() and (self.tally.ok >= ok or bool(self.tally.failures)),
+                timeout,
+                f"{ok} OK responses ({self.tally})",
+            )
+        finally:
+            self.tally.wake_at = float("inf")
 
     def wait_served_by(self, pids: set[int], timeout: float = 15.0) -> None:
         """Until every one of these workers has answered (the load spreads as clients reconnect)."""
