@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import socket
-import time
 from typing import Any
 
 from mypkg.http.cycle import BODY_HIGH_WATER, RequestCycle
@@ -19,6 +18,7 @@ from mypkg.sockets import bind_tcp
 from tests.support import apps
 from tests.support.clients import RawClient
 from tests.support.servers import serve
+from tests.support.waiting import wait_until
 
 READ_SIZE = 256 * 1024  # the most asyncio or uvloop reads from a socket at once
 MB = 1024 * 1024
@@ -134,11 +134,8 @@ def test_send_waits_while_the_client_does_not_read(http: str) -> None:
     ):
         client.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
         client.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-        deadline = time.monotonic() + 10
         # Nothing else can tell us the app is parked in send(): poll that, with a deadline.
-        while not (connections and connections[0].drain_waiter is not None):
-            assert time.monotonic() < deadline, "send() never had to wait"
-            time.sleep(0.01)
+        wait_until(lambda: connections and connections[0].drain_waiter, 10, "send() to wait")
         conn = connections[0]
         high_water = conn.transport.get_write_buffer_limits()[1]
         assert progress["sent"] < pieces  # the app cannot get far ahead of the client

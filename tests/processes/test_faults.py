@@ -19,6 +19,7 @@ from mypkg.faults import Throttled
 from tests.support.clients import RawClient, request
 from tests.support.gunicorn import gunicorn
 from tests.support.processes import Master, ServerProcess
+from tests.support.waiting import wait_until
 
 GET = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
 
@@ -177,10 +178,8 @@ def test_worker_killed_mid_upload(http: str, tmp_path: Path) -> None:
         upload = RawClient(port, timeout=10)
         head = f"POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: {size}\r\n\r\n"
         upload.send(head.encode() + b"x" * 1024 * 1024)
-        deadline = time.monotonic() + 10
-        while not pid_file.exists() or not pid_file.read_text():  # written as the request starts
-            assert time.monotonic() < deadline, "the upload never reached the app"
-            time.sleep(0.01)
+        # The app writes its pid as the upload starts.
+        wait_until(lambda: pid_file.exists() and pid_file.read_text(), 10, "the upload's start")
         victim = int(pid_file.read_text())
         (other,) = set(clients) - {victim}
         streaming = clients[other]
@@ -193,10 +192,7 @@ def test_worker_killed_mid_upload(http: str, tmp_path: Path) -> None:
         streaming.send(b"GET /pid HTTP/1.1\r\nHost: x\r\n\r\n")
         again = streaming.response()
         master.wait_for(rf"\b{victim}\b", after=mark)  # the master noticed
-        deadline = time.monotonic() + 15
-        while len(master.workers() - {victim}) < 2:  # ... and respawned it
-            assert time.monotonic() < deadline, f"no replacement worker: {master.output}"
-            time.sleep(0.05)
+        master.wait_workers(lambda pids: len(pids - {victim}) >= 2, "a replacement worker")
         fresh = [request(port, b"GET /pid HTTP/1.1\r\nHost: x\r\n\r\n").status for _ in range(10)]
         for client in (*clients.values(), upload):
             client.close()
