@@ -20,36 +20,17 @@ from mypkg.sockets import bind_tcp, bind_unix
 from mypkg.websocket.connection import WebSocketConnection
 from tests.support import apps
 from tests.support.clients import RawClient, request
+from tests.support.logs import capture_logs
 from tests.support.processes import ROOT, run_cli
 from tests.support.servers import serve
 from tests.support.websocket import RawWebSocket, echo_app, handshake
 
 
-class Lines(logging.Handler):
-    """Collects formatted access lines."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.lines: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(record.getMessage())
-
-
 @pytest.fixture
 def access_lines() -> Iterator[list[str]]:
-    logger = logging.getLogger("mypkg.access")
-    handler = Lines()
-    old_level, old_propagate = logger.level, logger.propagate
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
-    logger.propagate = False
-    try:
-        yield handler.lines
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(old_level)
-        logger.propagate = old_propagate
+    """The access lines of the in-process server, as they are logged."""
+    with capture_logs("mypkg.access") as records:
+        yield records.lines
 
 
 async def with_headers(scope: Any, receive: Any, send: Any) -> None:

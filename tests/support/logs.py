@@ -8,12 +8,16 @@ from contextlib import contextmanager
 
 
 class Records(logging.Handler):
+    """Every record, and each one's message as it came (``lines``, a list that keeps filling)."""
+
     def __init__(self) -> None:
         super().__init__(logging.DEBUG)
         self.records: list[logging.LogRecord] = []
+        self.lines: list[str] = []
 
     def emit(self, record: logging.LogRecord) -> None:
         self.records.append(record)
+        self.lines.append(record.getMessage())
 
     def messages(self, level: int = logging.DEBUG) -> list[str]:
         return [r.getMessage() for r in self.records if r.levelno >= level]
