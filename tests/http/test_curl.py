@@ -4,28 +4,18 @@ chunked upload and a large upload with curl's own ``Expect: 100-continue``."""
 from __future__ import annotations
 
 import shutil
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.support import apps
+from tests.support.clients import curl
 from tests.support.servers import Running, serve
 
 pytestmark = pytest.mark.skipif(
     shutil.which("curl") is None, reason="curl is not installed (scripts/system-deps installs it)"
 )
-
-
-def curl(*args: str, data: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run(
-        ["curl", "--silent", "--show-error", "--max-time", "20", *args],
-        input=data,
-        capture_output=True,
-        timeout=30,
-        check=True,
-    )
 
 
 @pytest.fixture

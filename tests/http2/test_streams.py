@@ -29,7 +29,7 @@ from h2.errors import ErrorCodes
 from tests.support import apps
 from tests.support.apps import extensions
 from tests.support.cdp import browser_page, chromium_path
-from tests.support.clients import RawClient
+from tests.support.clients import RawClient, curl
 from tests.support.h2client import H2Client, request_headers
 from tests.support.pki import Pki
 from tests.support.processes import ROOT
@@ -39,14 +39,9 @@ CURL = shutil.which("curl")
 needs_curl = pytest.mark.skipif(CURL is None, reason="curl is not installed (scripts/system-deps)")
 
 
-def curl(*args: str) -> str:
-    result = subprocess.run(
-        ["curl", "--silent", "--show-error", "--max-time", "20", *args],
-        capture_output=True,
-        timeout=30,
-        check=True,
-    )
-    return result.stdout.decode()
+def curl_text(*args: str) -> str:
+    """What curl wrote to stdout (the body, and what ``-w`` adds)."""
+    return curl(*args).stdout.decode()
 
 
 @pytest.fixture
@@ -85,9 +80,9 @@ def test_without_the_extra_http2_fails_at_startup() -> None:
 
 @needs_curl
 def test_curl_prior_knowledge_and_http1_beside_it(echo: Running) -> None:
-    out = curl("--http2-prior-knowledge", "-w", " %{http_version}", "-d", "abc", echo.url("/p?q"))
-    assert out == "abc 2"
-    assert curl("--http1.1", "-w", " %{http_version}", "-d", "xyz", echo.url("/")) == "xyz 1.1"
+    fmt = ["-w", " %{http_version}"]
+    assert curl_text("--http2-prior-knowledge", *fmt, "-d", "abc", echo.url("/p?q")) == "abc 2"
+    assert curl_text("--http1.1", "-w", " %{http_version}", "-d", "xyz", echo.url("/")) == "xyz 1.1"
     with RawClient(echo.port) as client:  # a plain HTTP/1 request, byte for byte
         client.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
         assert client.response().status == 200
@@ -99,8 +94,8 @@ def test_curl_over_tls_picks_h2_by_alpn(http: str, pki: Pki) -> None:
     with serve(apps.echo, http=http, **settings) as running:
         url = f"https://127.0.0.1:{running.port}/tls"
         fmt = ["-w", " %{http_version}", "--cacert", pki.ca_file, "-d", "sec"]
-        assert curl("--http2", *fmt, url) == "sec 2"
-        assert curl("--http1.1", *fmt, url) == "sec 1.1"  # ALPN http/1.1: served as before
+        assert curl_text("--http2", *fmt, url) == "sec 2"
+        assert curl_text("--http1.1", *fmt, url) == "sec 1.1"  # ALPN http/1.1: served as before
 
 
 @pytest.mark.skipif(shutil.which("h2load") is None, reason="h2load: scripts/system-deps")

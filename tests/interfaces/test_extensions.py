@@ -16,18 +16,13 @@ import pytest
 
 from tests.support import apps
 from tests.support.apps import extensions
-from tests.support.clients import RawClient, Response
+from tests.support.clients import RawClient, Response, raw_get
 from tests.support.logs import capture_logs
 from tests.support.pki import Pki
 from tests.support.processes import ServerProcess
 from tests.support.servers import serve
 
 MB = 1024 * 1024
-
-
-def _get(path: str, *headers: str, version: str = "1.1") -> bytes:
-    lines = [f"GET {path} HTTP/{version}", "Host: x", *headers]
-    return ("\r\n".join(lines) + "\r\n\r\n").encode()
 
 
 def _read_chunked(client: RawClient) -> tuple[bytes, list[bytes]]:
@@ -62,10 +57,10 @@ def _make_file(path: Path, size: int) -> str:
 def test_extensions_advertised_per_http_version(http: str) -> None:
     with serve(apps.scope_json, http=http) as running:
         with RawClient(running.port) as client:
-            client.send(_get("/"))
+            client.send(raw_get("/"))
             v11 = client.response()
         with RawClient(running.port) as client:
-            client.send(_get("/", version="1.0"))
+            client.send(raw_get("/", version=b"1.0"))
             v10 = client.response()
     assert json.loads(v11.body)["extensions"] == {
         "http.response.pathsend": {},
@@ -86,9 +81,9 @@ def test_pathsend_small_and_medium_files(http: str, tmp_path: Path) -> None:
         serve(extensions.pathsend, http=http) as running,
         RawClient(running.port) as client,  # keep-alive across all three: framing is exact
     ):
-        client.send(_get(f"/?path={quote(str(small))}"))
+        client.send(raw_get(f"/?path={quote(str(small))}"))
         first = client.response()
-        client.send(_get(f"/?path={quote(str(medium))}"))
+        client.send(raw_get(f"/?path={quote(str(medium))}"))
         second = client.response()
         client.send(b"HEAD /?path=" + quote(str(medium)).encode() + b" HTTP/1.1\r\nHost: x\r\n\r\n")
         head = client.response(head_only=True)
@@ -164,7 +159,7 @@ def test_pathsend_large_file_bounded_memory(http: str, loop: str, tmp_path: Path
         peak_before, reads_before = _vm_hwm_kib(pid), _read_syscalls(pid)
         sha = hashlib.sha256()
         with RawClient(port, timeout=20) as client:
-            client.send(_get(f"/?path={quote(str(path))}"))
+            client.send(raw_get(f"/?path={quote(str(path))}"))
             head = client.read_until(b"\r\n\r\n")
             assert f"content-length: {size}".encode() in head
             sha.update(client.buffer)  # the body bytes that came with the head
@@ -197,7 +192,7 @@ def test_pathsend_client_gone_midway(http: str, loop: str, tmp_path: Path) -> No
     ):
         with RawClient(running.port) as client:
             client.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
-            client.send(_get(f"/?path={quote(str(path))}"))
+            client.send(raw_get(f"/?path={quote(str(path))}"))
             client.read_exactly(200_000)
             client.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00" * 2)
         after = httpx.get(running.url(f"/?path={quote(str(path))}"), timeout=10)  # still healthy
@@ -220,10 +215,10 @@ def test_pathsend_over_tls(http: str, tmp_path: Path, pki: Pki) -> None:
 
 def test_trailers_sent_when_the_client_accepts_them(http: str) -> None:
     with serve(extensions.trailers, http=http) as running, RawClient(running.port) as client:
-        client.send(_get("/", "TE: trailers"))
+        client.send(raw_get("/", b"TE: trailers"))
         head = client.read_until(b"\r\n\r\n")
         body, trailers = _read_chunked(client)
-        client.send(_get("/?split=1&one=1", "TE: deflate;q=0.5, Trailers"))
+        client.send(raw_get("/?split=1&one=1", b"TE: deflate;q=0.5, Trailers"))
         split_head = client.read_until(b"\r\n\r\n")
         split_body, split_trailers = _read_chunked(client)
     assert b"transfer-encoding: chunked" in head
@@ -237,14 +232,14 @@ def test_trailers_sent_when_the_client_accepts_them(http: str) -> None:
 def test_trailers_dropped_without_te_and_for_http10(http: str) -> None:
     with serve(extensions.trailers, http=http) as running:
         with RawClient(running.port) as client:
-            client.send(_get("/"))
+            client.send(raw_get("/"))
             streamed = client.response()
-            client.send(_get("/?one=1"))
+            client.send(raw_get("/?one=1"))
             whole = client.response()
-            client.send(_get("/"))  # the connection is still in step
+            client.send(raw_get("/"))  # the connection is still in step
             again = client.response()
         with RawClient(running.port) as client:
-            client.send(_get("/", "TE: trailers", version="1.0"))
+            client.send(raw_get("/", b"TE: trailers", version=b"1.0"))
             old = client.read_to_close()
     assert streamed.header("transfer-encoding") == "chunked" and streamed.body == b"hello world"
     assert whole.header("content-length") == "11" and whole.body == b"hello world"
@@ -256,7 +251,7 @@ def test_trailers_after_pathsend(http: str, tmp_path: Path) -> None:
     path = tmp_path / "f.bin"
     digest = _make_file(path, 300_000)  # above the small-file size: streamed in chunks
     with serve(extensions.pathsend, http=http) as running, RawClient(running.port) as client:
-        client.send(_get(f"/?path={quote(str(path))}&trailers=1", "TE: trailers"))
+        client.send(raw_get(f"/?path={quote(str(path))}&trailers=1", b"TE: trailers"))
         head = client.read_until(b"\r\n\r\n")
         body, trailers = _read_chunked(client)
     assert b"transfer-encoding: chunked" in head and b"content-length" not in head
@@ -270,12 +265,12 @@ def test_trailers_after_pathsend(http: str, tmp_path: Path) -> None:
 def test_early_hints_before_the_response(http: str) -> None:
     with serve(extensions.early_hints, http=http) as running:
         with RawClient(running.port) as client:
-            client.send(_get("/"))
+            client.send(raw_get("/"))
             first = client.response()
             second = client.response()
             final = client.response()
         with RawClient(running.port) as client:
-            client.send(_get("/", version="1.0"))
+            client.send(raw_get("/", version=b"1.0"))
             old = client.response()
     assert (first.status, first.reason) == (103, "Early Hints")
     assert first.headers == [("link", extensions.LINKS[0].decode())]
@@ -293,7 +288,7 @@ def test_early_hint_with_bad_link_is_an_app_error(http: str) -> None:
     with serve(app, http=http) as running:
         response: Response
         with RawClient(running.port) as client:
-            client.send(_get("/"))
+            client.send(raw_get("/"))
             response = client.response()
     assert response.status == 500
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import socket
 import ssl
+import subprocess
 from dataclasses import dataclass
 from typing import Any
 
@@ -149,3 +150,14 @@ def json_body(response: bytes) -> Any:
 def is_500(raw: bytes) -> bool:
     """``raw`` starts with the 500 mypkg sends when the app fails before its response."""
     return raw.startswith(b"HTTP/1.1 500 Internal Server Error\r\n")
+
+
+def curl(*args: str, data: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
+    """curl, a client people really use, with a deadline; fails the test on its errors."""
+    return subprocess.run(
+        ["curl", "--silent", "--show-error", "--max-time", "20", *args],
+        input=data,
+        capture_output=True,
+        timeout=30,
+        check=True,
+    )
