@@ -19,15 +19,16 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from mypkg.asgi import Scope
+from mypkg.config.values import DEFAULT_FORMAT
 
 access_logger = logging.getLogger("mypkg.access")
 error_logger = logging.getLogger("mypkg.error")
 
 # Gunicorn's default is Apache's combined format. mypkg's own default is the line it always wrote
 # (client address:port as uvicorn shows it, request line, status, body bytes, milliseconds) and
-# leaves the timestamp to the log handler, whose prefix already has one.
+# leaves the timestamp to the log handler, whose prefix already has one (the setting's default,
+# DEFAULT_FORMAT, is declared with the setting's parser in mypkg/config/values.py).
 GUNICORN_FORMAT = '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s"'
-DEFAULT_FORMAT = '%(client)s - "%(r)s" %(s)s %(b)s %(M)sms'
 # With mypkg's default format, a WebSocket handshake gets uvicorn's WebSocket line (the one mypkg
 # always wrote); any other --access-log-format applies to WebSocket handshakes as it is.
 WEBSOCKET_DEFAULT_FORMAT = '%(client)s - "WebSocket %(websocket_target)s" %(s)s'
@@ -269,24 +270,6 @@ _WEBSOCKET_ATOMS: dict[str, Getter] = {"websocket_target": _websocket_target}
 def atom_names(fmt: str) -> list[str]:
     """The atoms a format uses, in order, each once."""
     return list(dict.fromkeys(_ATOM.findall(fmt)))
-
-
-def check_format(value: object) -> str:
-    """The Setting parser: a format string that ``%`` accepts with any atom values."""
-    if not isinstance(value, str):
-        raise ValueError(f"expected a string, got {value!r}")
-
-    class Zeros(dict[str, int]):
-        def __missing__(self, key: str) -> int:
-            return 0
-
-    try:
-        value % Zeros()
-    except (ValueError, TypeError, KeyError) as exc:
-        raise ValueError(
-            f"not a valid access log format ({exc}); atoms look like %(h)s, a literal % is %%"
-        ) from None
-    return value
 
 
 class AccessLog:

@@ -12,7 +12,7 @@ import pathlib
 import sys
 
 from mypkg.config import Config  # noqa: F401  (imports every declaration)
-from mypkg.reference import migrating_markdown, reference_markdown
+from mypkg.config.reference import migrating_markdown, reference_markdown
 
 DOCS = pathlib.Path(__file__).resolve().parent.parent / "docs"
 DOC = DOCS / "settings.md"

@@ -173,7 +173,7 @@ def health_answer(path: str, ready: bool, metrics: Callable[[], str]) -> Answer:
 
 def bind_endpoint(target: object, reuse_port: bool = False) -> socket.socket:
     """The listening socket for --metrics-bind (SO_REUSEPORT when workers share it)."""
-    from mypkg.binds import BindTarget
+    from mypkg.config.binds import BindTarget
     from mypkg.sockets import bind_target
 
     assert isinstance(target, BindTarget)

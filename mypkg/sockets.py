@@ -14,8 +14,8 @@ import socket
 import stat
 from collections.abc import MutableMapping
 
-from mypkg.binds import BindTarget
 from mypkg.config import Config
+from mypkg.config.binds import BindTarget
 from mypkg.errors import StartupError
 
 logger = logging.getLogger("mypkg.error")

@@ -89,10 +89,31 @@ def task_starter(
     return create_in_fresh_context
 
 
+# Settings the connections read as they are, on the request path: copied once, by name, into
+# slots (a slot is what the hot path can afford; a Config attribute is a Python-level descriptor
+# call). Everything else a connection needs is derived from the config in ServerState._derive.
+COPIED_SETTINGS = (
+    "date_header",
+    "h2_max_concurrent_streams",
+    "limit_concurrency",
+    "limit_max_requests",
+    "limit_request_body",
+    "limit_request_fields",
+    "min_request_body_rate",
+    "root_path",
+    "server_header",
+    "timeout_keep_alive",
+    "timeout_request",
+    "timeout_request_body",
+    "timeout_request_head",
+)
+
+
 class ServerState:
     """Per-server constants and counters shared by all its connections."""
 
     __slots__ = (
+        *COPIED_SETTINGS,
         "_all_closed",
         "_last_second",
         "_ticker",
@@ -100,30 +121,24 @@ class ServerState:
         "access_log",
         "access_logger",
         "app",
+        "config",
         "connections",
         "context",
         "create_task",
-        "date_header",
         "default_header_list",
         "default_headers",
         "extra_headers",
         "fd_exhausted",
         "fd_warn_at",
-        "h2_max_concurrent_streams",
         "inflight",
         "lifespan_state",
-        "limit_concurrency",
-        "limit_max_requests",
-        "limit_request_body",
         "limit_request_field_size",
-        "limit_request_fields",
         "limit_request_line",
         "limit_request_target",
         "log_connections",
         "loop",
         "max_head_size",
         "metrics",
-        "min_request_body_rate",
         "now",
         "on_full",
         "on_max_requests",
@@ -132,34 +147,38 @@ class ServerState:
         "proxy_peers",
         "request_id_header",
         "request_ids",
-        "root_path",
         "root_path_bytes",
-        "server_header",
         "shutting_down",
         "start_task",
         "throttle",
         "tick_interval",
         "timed",
-        "timeout_keep_alive",
-        "timeout_request",
-        "timeout_request_body",
-        "timeout_request_head",
         "tls",
         "total_requests",
         "upgrade",
     )
+    # The types of COPIED_SETTINGS (the settings' own; tests/test_settings.py checks they match).
+    date_header: bool
+    h2_max_concurrent_streams: int
+    limit_concurrency: int | None
+    limit_max_requests: int | None
+    limit_request_body: int | None
+    limit_request_fields: int
+    min_request_body_rate: float
+    root_path: str
+    server_header: bool
+    timeout_keep_alive: float
+    timeout_request: float | None
+    timeout_request_body: float
+    timeout_request_head: float
 
     def __init__(self, config: Config, app: ASGI3App, loop: asyncio.AbstractEventLoop) -> None:
+        self.config = config  # for what is read once (server, protocols' setup), not per request
         self.app = app
         self.loop = loop
-        # Starts an app task (a request's, a WebSocket's): chosen once, so the hot path pays
-        # nothing for --reset-contextvars when it is off.
-        self.create_task = task_starter(loop, config.reset_contextvars)
         # The server's context, never entered by an app: requests started from inside another
         # request's task (pipelined) start from a copy of it, as a request read from the socket.
         self.context = contextvars.copy_context()
-        # The HTTP request's app, started once the read that completed its head is parsed.
-        self.start_task = task_starter(loop, config.reset_contextvars, eager=True)
         self.connections: set[Connection] = set()
         # Running out of descriptors: counted, and reported once per interval. uvloop refuses
         # the surplus connections silently, so nearing the limit is what we can see there.
@@ -168,53 +187,8 @@ class ServerState:
         # --log-level debug: a line per connection opened and closed (decided once, here).
         self.log_connections = logger.isEnabledFor(logging.DEBUG)
         self.lifespan_state: dict[str, Any] = {}
-        self.access_log = config.access_log and logging.getLogger("mypkg.access").isEnabledFor(
-            logging.INFO
-        )
-        self.access_logger = AccessLog(
-            config.access_log_format,
-            headers=config.access_log_header,
-            request_id=config.request_id_header is not None,
-        )
-        name = config.request_id_header
-        self.request_id_header = name.lower().encode("latin-1") if name else None
-        self.request_ids = RequestIds() if name else None
         self.throttle = Throttle()  # malformed-request log lines
-        # Plain counters for /metrics, only when it is served; a request is timed for either.
-        self.metrics = WorkerMetrics() if config.metrics_bind is not None else None
-        self.timed = self.access_log or self.metrics is not None
-        self.root_path = config.root_path
-        self.root_path_bytes = config.root_path.encode("latin-1")
-        self.limit_concurrency = config.limit_concurrency
-        self.limit_max_requests = config.limit_max_requests
-        self.limit_request_body = config.limit_request_body
-        self.limit_request_line = config.limit_request_line or 65536
-        self.limit_request_fields = config.limit_request_fields
-        self.limit_request_field_size = config.limit_request_field_size or 65536
-        # The whole head, counted as it arrives (h11 gets it as its incomplete-event limit too):
-        # never more than a full request line plus the maximum number of maximal fields.
-        self.max_head_size = min(
-            config.limit_request_head_size,
-            self.limit_request_line
-            + 4
-            + self.limit_request_fields * (self.limit_request_field_size + 2),
-        )
-        # llhttp hands over the target alone: a target this long or shorter fits in the request
-        # line whatever the method (at most 13 bytes), two spaces and "HTTP/1.1"; past it the
-        # parser measures the whole line.
-        self.limit_request_target = self.limit_request_line - 23
-        self.timeout_keep_alive = config.timeout_keep_alive
-        self.h2_max_concurrent_streams = config.h2_max_concurrent_streams
-        self.timeout_request_head = config.timeout_request_head
-        self.timeout_request_body = config.timeout_request_body
-        self.min_request_body_rate = config.min_request_body_rate
-        self.timeout_request = config.timeout_request
-        self.server_header = config.server_header
-        self.date_header = config.date_header
-        self.extra_headers = [
-            (name.lower().encode("latin-1"), value.encode("latin-1"))
-            for name, value in config.headers
-        ]
+        self._derive(config)
         self.default_headers = b""
         self.default_header_list: list[tuple[bytes, bytes]] = []
         self.total_requests = 0
@@ -228,11 +202,63 @@ class ServerState:
         self.accept_paused = False
         self.on_tick: Callable[[], None] | None = None
         self.tls: TlsInfo | None = None  # set by a server that serves HTTPS
+        self.tick_interval = self._tick_interval()
+        self.now = loop.time()
+        self._last_second = -1
+        self._ticker: asyncio.TimerHandle | None = None
+        self._all_closed: asyncio.Event | None = None
+        self._refresh_date()
+
+    def _derive(self, config: Config) -> None:
+        """The one place the request path's constants come from the config."""
+        for name in COPIED_SETTINGS:
+            setattr(self, name, getattr(config, name))
+        # Starts an app task (a request's, a WebSocket's): chosen once, so the hot path pays
+        # nothing for --reset-contextvars when it is off.
+        self.create_task = task_starter(self.loop, config.reset_contextvars)
+        # The HTTP request's app, started once the read that completed its head is parsed.
+        self.start_task = task_starter(self.loop, config.reset_contextvars, eager=True)
+        self.access_log = config.access_log and logging.getLogger("mypkg.access").isEnabledFor(
+            logging.INFO
+        )
+        self.access_logger = AccessLog(
+            config.access_log_format,
+            headers=config.access_log_header,
+            request_id=config.request_id_header is not None,
+        )
+        request_id = config.request_id_header
+        self.request_id_header = request_id.lower().encode("latin-1") if request_id else None
+        self.request_ids = RequestIds() if request_id else None
+        # Plain counters for /metrics, only when it is served; a request is timed for either.
+        self.metrics = WorkerMetrics() if config.metrics_bind is not None else None
+        self.timed = self.access_log or self.metrics is not None
+        self.root_path_bytes = config.root_path.encode("latin-1")
+        self.limit_request_line = config.limit_request_line or 65536
+        self.limit_request_field_size = config.limit_request_field_size or 65536
+        # The whole head, counted as it arrives (h11 gets it as its incomplete-event limit too):
+        # never more than a full request line plus the maximum number of maximal fields.
+        self.max_head_size = min(
+            config.limit_request_head_size,
+            self.limit_request_line
+            + 4
+            + self.limit_request_fields * (self.limit_request_field_size + 2),
+        )
+        # llhttp hands over the target alone: a target this long or shorter fits in the request
+        # line whatever the method (at most 13 bytes), two spaces and "HTTP/1.1"; past it the
+        # parser measures the whole line.
+        self.limit_request_target = self.limit_request_line - 23
+        self.extra_headers = [
+            (field.lower().encode("latin-1"), value.encode("latin-1"))
+            for field, value in config.headers
+        ]
         # Peers whose proxy headers are believed; None when --no-proxy-headers.
         self.proxy_peers = (
             TrustedPeers(config.forwarded_allow_ips) if config.proxy_headers else None
         )
         self.proxy_mode = config.proxy_headers_mode  # which header family they are read from
+
+    def _tick_interval(self) -> float:
+        """A quarter of the shortest deadline (within 0.05-1 s), finer while /metrics is served."""
         timeouts = [
             t
             for t in (
@@ -243,14 +269,10 @@ class ServerState:
             )
             if t > 0
         ]
-        self.tick_interval = max(0.05, min([1.0, *(t / 4 for t in timeouts)]))
+        interval = max(0.05, min([1.0, *(t / 4 for t in timeouts)]))
         if self.metrics is not None:  # /metrics lags the workers by at most a report interval
-            self.tick_interval = min(self.tick_interval, METRICS_TICK)
-        self.now = loop.time()
-        self._last_second = -1
-        self._ticker: asyncio.TimerHandle | None = None
-        self._all_closed: asyncio.Event | None = None
-        self._refresh_date()
+            interval = min(interval, METRICS_TICK)
+        return interval
 
     # ------------------------------------------------------------------ clock and deadlines
     def start(self) -> None:

@@ -24,6 +24,8 @@ import re
 from collections.abc import Iterable
 
 from mypkg.asgi import ASGI3App, Receive, Scope, Send
+from mypkg.config.values import FORWARDED, XFORWARDED, parse_peers
+from mypkg.config.values import PROXY_MODES as MODES
 
 _SCHEMES = {
     "http": ("http", "ws"),
@@ -35,11 +37,7 @@ _SCHEMES = {
 _PAIR = re.compile(r'\s*([!#$%&\'*+.^_`|~0-9A-Za-z-]+)=("(?:[^"\\]|\\.)*"|[^;,\s"]*)\s*([;,]|$)')
 _QUOTED = re.compile(r"\\(.)")
 _X_FORWARDED = frozenset((b"x-forwarded-for", b"x-forwarded-proto"))
-XFORWARDED, FORWARDED = "xforwarded", "forwarded"
-MODES = (XFORWARDED, FORWARDED)
 _CACHE_LIMIT = 1024
-
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 class TrustedPeers:
@@ -50,29 +48,8 @@ class TrustedPeers:
     def __init__(self, entries: str | Iterable[str]) -> None:
         if isinstance(entries, str):
             entries = [part.strip() for part in entries.split(",")]
-        self.always = False
-        self.unix = False
-        self.hosts: set[str] = set()
-        self.networks: list[Network] = []
+        self.always, self.unix, self.hosts, self.networks = parse_peers(entries)
         self._cache: dict[str, bool] = {}
-        for entry in entries:
-            if not entry:
-                continue
-            if entry == "*":
-                self.always = self.unix = True
-            elif entry == "unix:":
-                self.unix = True
-            else:
-                try:
-                    network = ipaddress.ip_network(entry, strict=False)
-                except ValueError:
-                    raise ValueError(
-                        f"not an IP address, network, '*' or 'unix:': {entry!r}"
-                    ) from None
-                if network.num_addresses == 1:
-                    self.hosts.add(str(network.network_address))
-                else:
-                    self.networks.append(network)
 
     def __contains__(self, host: object) -> bool:
         """Is ``host`` (an address string, or None for a UNIX-socket peer) trusted?"""

@@ -11,8 +11,9 @@ from __future__ import annotations
 import os
 
 from mypkg.config import Config
+from mypkg.config.descriptor import Setting
+from mypkg.config.settings import HookSettings, SupervisorSettings
 from mypkg.errors import ConfigError
-from mypkg.settings import HookSettings, Setting, SupervisorSettings
 
 _RELOAD_DETAILS = ("reload_dir", "reload_include", "reload_exclude", "reload_delay")
 

@@ -14,8 +14,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from mypkg.config.descriptor import SETTINGS
 from mypkg.errors import ConfigError
-from mypkg.settings import SETTINGS
 
 Kind = Literal["mapped", "gunicorn", "worker", "refused", "ignored", "n/a"]
 # (the Gunicorn value, the worker) -> the mypkg value; the worker gives max_requests with jitter.

@@ -29,9 +29,10 @@ from gunicorn.errors import AppImportError
 from gunicorn.workers.base import Worker
 
 from mypkg.config import Config
+from mypkg.config.descriptor import SETTINGS
+from mypkg.config.sources import from_environ
 from mypkg.errors import AppLoadError, ConfigError, StartupError
 from mypkg.server import Server, loop_factory, protocol_class
-from mypkg.settings import SETTINGS, from_environ
 from mypkg.workers import hooks, logs, mapping
 
 WORKER_BOOT_ERROR = 3  # Gunicorn's Arbiter.WORKER_BOOT_ERROR: the master stops instead of looping

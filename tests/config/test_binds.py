@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from mypkg import Config
-from mypkg.binds import BindTarget, parse_bind
+from mypkg.config.binds import BindTarget, parse_bind
 from mypkg.errors import ConfigError, StartupError
 from mypkg.sockets import bind_sockets, bind_tcp, bind_unix
 from tests.support import apps

@@ -1,15 +1,18 @@
 """Every setting reaches every surface; precedence; one-line errors; the generated reference.
 
-The checks walk ``mypkg.settings.SETTINGS``, so a setting added anywhere is covered without a new
-test: its value comes from ``Setting.example``, or is derived from its type and default. A setting
-whose value cannot be derived must declare ``example=``; the test says so.
+The checks walk ``SETTINGS`` (mypkg/config/descriptor.py), so a setting added anywhere is covered
+without a new test: its value comes from ``Setting.example``, or is derived from its type and
+default. A setting whose value cannot be derived must declare ``example=``; the test says so.
 """
 
 from __future__ import annotations
 
+import ast
+import contextlib
 import json
 import os
 import signal
+import typing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,11 +20,13 @@ from typing import Any
 import pytest
 
 import mypkg
-from mypkg.cli import build_parser, main
+from mypkg.cli import main
 from mypkg.config import Config
+from mypkg.config.argv import build_parser
+from mypkg.config.descriptor import SETTINGS, Setting
+from mypkg.config.reference import reference_markdown
 from mypkg.errors import EXIT_CONFIG, ConfigError
-from mypkg.reference import reference_markdown
-from mypkg.settings import SETTINGS, Setting
+from mypkg.state import COPIED_SETTINGS, ServerState
 from tests.support.processes import ROOT, ServerProcess, run_cli
 
 # These two name files that are read as the settings are loaded; they get tests of their own.
@@ -322,3 +327,38 @@ def test_help_lists_every_flag() -> None:
         if setting.kind != "positional":
             assert setting.flag in result.stdout
             assert setting.env in result.stdout
+
+
+@pytest.mark.parametrize("name", COPIED_SETTINGS)
+def test_server_state_copies_a_setting_with_its_type(name: str) -> None:
+    """ServerState declares the types of the settings it copies; they must be the settings'."""
+    setting = SETTINGS[name]
+    hint = typing.get_type_hints(ServerState)[name]
+    takes_none = False
+    with contextlib.suppress(ValueError):
+        takes_none = setting.parse(None) is None
+    assert isinstance(setting.default, hint), f"{name}: default {setting.default!r} is not {hint}"
+    assert isinstance(None, hint) == takes_none, f"{name}: {hint} vs None accepted: {takes_none}"
+    assert getattr(ServerState, name).__class__.__name__ == "member_descriptor"  # a slot
+
+
+def test_config_imports_nothing_from_the_runtime() -> None:
+    """The config layer sits under the runtime (docs: design.md §1): of mypkg it may import only
+    itself, the facade's version, errors, and asgi (app loading); deferred and type-checking
+    imports count too."""
+    allowed = ("mypkg.config", "mypkg.errors", "mypkg.asgi")
+    found = []
+    for path in sorted((ROOT / "mypkg" / "config").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            elif isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            else:
+                continue
+            found += [
+                f"{path.relative_to(ROOT)}: {name}"
+                for name in names
+                if name.startswith("mypkg.") and not name.startswith(allowed)
+            ]
+    assert not found

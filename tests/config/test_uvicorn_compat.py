@@ -21,10 +21,10 @@ import uvicorn
 from websockets.sync.client import connect
 
 from mypkg import Config, Server
-from mypkg.cli import build_parser
+from mypkg.config.argv import build_parser
+from mypkg.config.descriptor import SETTINGS, Setting
+from mypkg.config.reference import NOT_ACCEPTED, migrating_markdown
 from mypkg.docgen import UVICORN_DOC
-from mypkg.reference import NOT_ACCEPTED, migrating_markdown
-from mypkg.settings import SETTINGS, Setting
 from mypkg.sockets import bind_tcp
 from tests.support.clients import RawClient, request
 from tests.support.h2client import H2Client, request_headers
@@ -132,7 +132,7 @@ def test_a_toggle_before_the_app_does_not_swallow_it() -> None:
 
 @pytest.mark.parametrize("alias", ["limit_max_requests_jitter", "timeout_worker_healthcheck"])
 def test_aliases_reach_every_surface(alias: str) -> None:
-    from mypkg.settings import ALIASES
+    from mypkg.config.descriptor import ALIASES
 
     setting = SETTINGS[ALIASES[alias]]
     assert getattr(Config(**{alias: "9"}), setting.name) == setting.parse("9"), "keyword"

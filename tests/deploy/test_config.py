@@ -8,7 +8,8 @@ from pathlib import Path
 
 import httpx
 
-from mypkg.config import Config, read_config_file
+from mypkg.config import Config
+from mypkg.config.sources import read_config_file
 from tests.support.processes import ROOT, Master, run_cli
 
 MYPKG_TOML = ROOT / "deploy" / "mypkg.toml"

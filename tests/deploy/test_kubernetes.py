@@ -23,8 +23,8 @@ import kubernetes_validate  # type: ignore[import-untyped]
 import pytest
 import yaml
 
-from mypkg.cli import parse_config
 from mypkg.config import Config
+from mypkg.config.argv import parse_config
 from mypkg.supervisor.arbiter import STOP_MARGIN
 from tests.support.processes import ROOT, Master, free_port, mypkg_command, status_of
 

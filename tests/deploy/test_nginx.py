@@ -20,7 +20,7 @@ import httpx
 import pytest
 from websockets.sync.client import connect
 
-from mypkg.config import read_config_file
+from mypkg.config.sources import read_config_file
 from tests.support.load import Load
 from tests.support.pki import Pki
 from tests.support.processes import ROOT, Master, ServerProcess, free_port, nginx_binary

@@ -10,9 +10,9 @@ import pytest
 from gunicorn.config import KNOWN_SETTINGS
 from gunicorn.config import Config as GunicornConfig
 
+from mypkg.config.descriptor import SETTINGS
 from mypkg.docgen import GUNICORN_DOC, gunicorn_markdown
 from mypkg.errors import ConfigError
-from mypkg.settings import SETTINGS
 from mypkg.workers import mapping
 from mypkg.workers.worker import AsgiH11Worker, AsgiWorker, build_config, ignored_variables
 from tests.support.gunicorn import fake_worker

@@ -8,7 +8,7 @@ from typing import Any, cast
 
 import pytest
 
-from mypkg import values
+from mypkg.config import values
 from mypkg.errors import ProtocolError
 from mypkg.http import framing
 from mypkg.http.headscan import HeadScanner

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from mypkg import Config
-from mypkg.cli import parse_config
+from mypkg.config.argv import parse_config
 from mypkg.errors import ConfigError
 from tests.support.processes import run_cli
 

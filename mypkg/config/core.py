@@ -8,16 +8,18 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
-from mypkg import settings
 from mypkg.asgi import ASGI3App, load_app
+from mypkg.config.descriptor import Origin, apply
+from mypkg.config.settings import Settings
+from mypkg.config.sources import (
+    env_sources,
+    from_environ,
+    load_env_file,
+    read_config_file,
+    uvicorn_notes,
+)
+from mypkg.config.tlscontext import build_context
 from mypkg.errors import ConfigError
-from mypkg.settings import Origin, Settings
-from mypkg.tls import build_context
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
 
 
 class Config(Settings):
@@ -33,8 +35,8 @@ class Config(Settings):
         config_file = kwargs.pop("config", None)
         if config_file is not None:
             self.config = config_file
-            settings.apply(self, read_config_file(config_file), Origin("file", config_file))
-        settings.apply(self, kwargs, Origin("argument"))
+            apply(self, read_config_file(config_file), Origin("file", config_file))
+        apply(self, kwargs, Origin("argument"))
         if self.env_file:  # from_sources loads it itself, before reading MYPKG_* variables
             load_env_file(self.env_file, os.environ)
 
@@ -52,19 +54,19 @@ class Config(Settings):
         """
         environ = os.environ if environ is None else environ
         config = cls()
-        env_values = settings.from_environ(environ, foreign=foreign)
+        env_values = from_environ(environ, foreign=foreign)
         path = cli.get("config") or env_values.get("config")
         if path:
             config.config = str(path)
-            settings.apply(config, read_config_file(str(path)), Origin("file", str(path)))
+            apply(config, read_config_file(str(path)), Origin("file", str(path)))
         env_file = cli.get("env_file") or env_values.get("env_file") or config.env_file
         if env_file:
             config.env_file = str(env_file)
             load_env_file(str(env_file), environ)
-        for name, variable in settings.env_sources(environ, foreign).items():
-            settings.apply(config, {name: environ[variable]}, Origin("env", variable))
-        settings.apply(config, cli, Origin("cli"))
-        for note in settings.uvicorn_notes(environ) if foreign else ():
+        for name, variable in env_sources(environ, foreign).items():
+            apply(config, {name: environ[variable]}, Origin("env", variable))
+        apply(config, cli, Origin("cli"))
+        for note in uvicorn_notes(environ) if foreign else ():
             print(f"mypkg: note: {note}", file=sys.stderr)
         return config
 
@@ -96,36 +98,6 @@ class Config(Settings):
         self.ssl_context = build_context(self)
         if self.http2:
             check_http2(self.ssl_context)
-
-
-def read_config_file(path: str) -> dict[str, Any]:
-    """The settings in a TOML file; a pyproject.toml contributes its [tool.mypkg] table."""
-    try:
-        with open(path, "rb") as file:
-            data = tomllib.load(file)
-    except OSError as exc:
-        raise ConfigError(f"--config: cannot read {path}: {exc.strerror}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"--config: {path} is not valid TOML: {exc}") from None
-    if os.path.basename(path) == "pyproject.toml":
-        data = data.get("tool", {}).get("mypkg", {})
-    if not isinstance(data, dict):
-        raise ConfigError(f"--config: {path}: [tool.mypkg] must be a table")
-    return data
-
-
-def load_env_file(path: str, environ: Mapping[str, str]) -> None:
-    """Load a .env file into the environment; variables already set are kept."""
-    try:
-        from dotenv import dotenv_values  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        raise ConfigError("--env-file needs python-dotenv: pip install 'mypkg[dotenv]'") from None
-    if not os.path.isfile(path):
-        raise ConfigError(f"--env-file: no such file: {path}")
-    target: Any = environ
-    for key, value in dotenv_values(path).items():
-        if value is not None and key not in target:
-            target[key] = value
 
 
 def check_http2(context: ssl.SSLContext | None) -> None:

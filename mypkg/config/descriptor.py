@@ -1,7 +1,8 @@
 """The setting descriptor: one declaration, every surface.
 
 A ``Setting`` knows its command-line flags, ``MYPKG_*`` variables, TOML key, help, parser and
-what uvicorn calls it. The declarations themselves are in ``mypkg/settings.py``.
+what uvicorn calls it. The declarations themselves are in ``mypkg/config/settings/``; the
+sources that feed them in ``mypkg/config/sources.py`` (environment, files) and ``argv.py``.
 """
 
 from __future__ import annotations
@@ -10,8 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, Literal, TypeVar, overload
 
+from mypkg.config.values import Parser
 from mypkg.errors import ConfigError
-from mypkg.values import Parser
 
 T = TypeVar("T")
 Kind = Literal["value", "toggle", "switch", "append", "positional"]
@@ -158,33 +159,3 @@ def apply(target: object, values: Mapping[str, object], origin: Origin) -> None:
             where = f" in {origin.path}" if origin.path else ""
             raise ConfigError(f"unknown setting {key!r}{where}")
         target.__dict__[name] = setting.convert(value, origin)
-
-
-def from_environ(environ: Mapping[str, str], *, foreign: bool = False) -> dict[str, str]:
-    """The variables that name a setting: ``MYPKG_*``, and with ``foreign`` the ones uvicorn
-    users already set (``UVICORN_*``, ``WEB_CONCURRENCY``, ``FORWARDED_ALLOW_IPS``). Gunicorn
-    reads the latter itself, so its worker leaves them out."""
-    return {name: environ[variable] for name, variable in env_sources(environ, foreign).items()}
-
-
-def env_sources(environ: Mapping[str, str], foreign: bool) -> dict[str, str]:
-    """Each setting found in the environment -> the variable it is read from."""
-    found = {}
-    for name, setting in SETTINGS.items():
-        for variable in setting.environment_names(foreign):
-            if variable in environ:
-                found[name] = variable
-                break
-    return found
-
-
-def uvicorn_notes(environ: Mapping[str, str]) -> list[str]:
-    """One deprecation line per UVICORN_* variable that is read, naming its MYPKG_* name."""
-    return [
-        f"{setting.uvicorn_env} is read as {setting.env}; rename it (UVICORN_* variables are"
-        " deprecated in mypkg)"
-        for setting in SETTINGS.values()
-        if setting.uvicorn_env is not None
-        and setting.uvicorn_env in environ
-        and setting.env not in environ
-    ]

@@ -1,6 +1,6 @@
 """The generated references: docs/settings.md and docs/migrating-from-uvicorn.md.
 
-Both come from the setting declarations (mypkg/settings.py) alone; ``python -m mypkg.docgen``
+Both come from the setting declarations (mypkg/config/settings/) alone; ``python -m mypkg.docgen``
 writes them and the tests check that the files are current. The uvicorn page is also checked
 against uvicorn's own click options (tests/test_uvicorn_compat.py), so a flag uvicorn adds shows
 up as a failing test rather than a silent gap.
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mypkg.settings import ENV_PREFIX, SETTINGS, Setting
+from mypkg.config.descriptor import ENV_PREFIX, SETTINGS, Setting
 
 # uvicorn flags mypkg does not accept, and why. The test walking uvicorn's options checks this
 # list is complete and that mypkg's parser really refuses each.
@@ -26,7 +26,7 @@ def reference_markdown() -> str:
     lines = [
         "# Settings reference",
         "",
-        "Generated from `mypkg/settings.py` by `python -m mypkg.docgen`; do not edit by hand.",
+        "Generated from `mypkg/config/settings/` by `python -m mypkg.docgen`; do not edit by hand.",
         "Each setting can be given as a command-line flag, a `MYPKG_*` environment variable, a key",
         "in the TOML file named by `--config`, or a keyword argument of `mypkg.Config` /",
         '`mypkg.run`. Precedence: flag > environment > file > default. An alias ("Also") works',
@@ -83,7 +83,7 @@ def migrating_markdown() -> str:
 _MIGRATING_INTRO = [
     "# Migrating from uvicorn",
     "",
-    "Generated from `mypkg/settings.py` by `python -m mypkg.docgen`; do not edit by hand.",
+    "Generated from `mypkg/config/settings/` by `python -m mypkg.docgen`; do not edit by hand.",
     "Checked against uvicorn 0.54's own options by `tests/test_uvicorn_compat.py`.",
     "",
     "`uvicorn main:app --workers 4 --proxy-headers` becomes",

@@ -7,11 +7,11 @@ validated value, or raises ValueError with a message that reads well after the s
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import re
+import ssl
 from collections.abc import Callable, Iterable
 from typing import TypeVar
-
-from mypkg.middleware.proxy_headers import TrustedPeers
 
 T = TypeVar("T")
 Parser = Callable[[object], T]
@@ -153,7 +153,7 @@ def _field_value(text: str) -> bool:
 def address_list(value: object) -> list[str]:
     """IP addresses, CIDR networks, ``*`` or ``unix:``, validated at startup."""
     entries = listing(text)(value)
-    TrustedPeers(entries)  # the one parser of these entries; raises ValueError naming the bad one
+    parse_peers(entries)  # the one parser of these entries; raises ValueError naming the bad one
     return entries
 
 
@@ -163,3 +163,103 @@ def _range_text(minimum: float | None, maximum: float | None) -> str:
     if minimum is not None:
         return f">= {minimum}"
     return f"<= {maximum}"
+
+
+# --------------------------------------------------------------------------- TLS
+
+MIN_VERSIONS = {"TLSv1.2": ssl.TLSVersion.TLSv1_2, "TLSv1.3": ssl.TLSVersion.TLSv1_3}
+# uvicorn and Gunicorn take an ssl.PROTOCOL_* number; those that negotiate the best version
+# mean our default. PROTOCOL_TLSv1 (3) and PROTOCOL_TLSv1_1 (4) are refused, not weakened to.
+_PROTOCOL_NUMBERS = {2: "TLSv1.2", 5: "TLSv1.2", 16: "TLSv1.2", 17: "TLSv1.2"}
+CERT_REQS = {"none": ssl.CERT_NONE, "optional": ssl.CERT_OPTIONAL, "required": ssl.CERT_REQUIRED}
+
+
+def tls_version(value: object) -> str:
+    """``TLSv1.2`` or ``TLSv1.3`` (the minimum), or an ssl.PROTOCOL_* number as uvicorn takes."""
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        if value in _PROTOCOL_NUMBERS:
+            return _PROTOCOL_NUMBERS[value]
+        raise ValueError(f"ssl.PROTOCOL_* number {value} is not supported: use TLSv1.2 or TLSv1.3")
+    if value in MIN_VERSIONS:
+        return str(value)
+    raise ValueError(f"expected TLSv1.2 or TLSv1.3, got {value!r}")
+
+
+tls_version.options = tuple(MIN_VERSIONS)  # type: ignore[attr-defined]
+
+
+def cert_reqs(value: object) -> str:
+    """``none``, ``optional`` or ``required``; uvicorn's and Gunicorn's 0, 1, 2 mean the same."""
+    names = list(CERT_REQS)
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < len(names):
+        return names[value]
+    if value in CERT_REQS:
+        return str(value)
+    raise ValueError(f"expected none, optional or required (or 0, 1, 2), got {value!r}")
+
+
+cert_reqs.options = tuple(CERT_REQS)  # type: ignore[attr-defined]
+
+
+# --------------------------------------------------------------------------- the access log
+
+# mypkg's default access line (mypkg/accesslog.py compiles it): client address:port as uvicorn
+# shows it, request line, status, body bytes, milliseconds.
+DEFAULT_FORMAT = '%(client)s - "%(r)s" %(s)s %(b)s %(M)sms'
+
+
+def check_format(value: object) -> str:
+    """The Setting parser: a format string that ``%`` accepts with any atom values."""
+    if not isinstance(value, str):
+        raise ValueError(f"expected a string, got {value!r}")
+
+    class Zeros(dict[str, int]):
+        def __missing__(self, key: str) -> int:
+            return 0
+
+    try:
+        value % Zeros()
+    except (ValueError, TypeError, KeyError) as exc:
+        raise ValueError(
+            f"not a valid access log format ({exc}); atoms look like %(h)s, a literal % is %%"
+        ) from None
+    return value
+
+
+# --------------------------------------------------------------------------- proxies
+
+XFORWARDED, FORWARDED = "xforwarded", "forwarded"
+PROXY_MODES = (XFORWARDED, FORWARDED)
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def parse_peers(entries: Iterable[str]) -> tuple[bool, bool, set[str], list[Network]]:
+    """``--forwarded-allow-ips`` entries as (everyone, UNIX peers, single hosts, networks).
+
+    The one parser of these entries: the setting validates with it, and the runtime's
+    ``TrustedPeers`` (mypkg/middleware/proxy_headers.py) is built from its result.
+    """
+    always = unix = False
+    hosts: set[str] = set()
+    networks: list[Network] = []
+    for entry in entries:
+        if not entry:
+            continue
+        if entry == "*":
+            always = unix = True
+        elif entry == "unix:":
+            unix = True
+        else:
+            try:
+                network = ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(f"not an IP address, network, '*' or 'unix:': {entry!r}") from None
+            if network.num_addresses == 1:
+                hosts.add(str(network.network_address))
+            else:
+                networks.append(network)
+    return always, unix, hosts, networks
