@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from mypkg.asgi import Scope
+from mypkg.asgi import Scope, path_info
 from mypkg.config.values import DEFAULT_FORMAT
 
 access_logger = logging.getLogger("mypkg.access")
@@ -88,13 +88,6 @@ def _escaped(code: int) -> str:
 
 # --------------------------------------------------------------------------- the request, by scope
 # Plain values computed from an ASGI scope; the Gunicorn worker's request hooks use them too.
-
-
-def path_info(scope: Scope) -> str:
-    """The decoded path without the root_path prefix (WSGI's PATH_INFO)."""
-    path: str = scope["path"]
-    root: str = scope["root_path"]
-    return path[len(root) :] if root and path.startswith(root) else path
 
 
 def raw_uri(scope: Scope) -> str:

@@ -17,6 +17,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from mypkg import __version__
+from mypkg.backends import loop_factory, protocol_class
 from mypkg.sockets import describe
 
 if TYPE_CHECKING:
@@ -35,8 +36,6 @@ def _version(distribution: str) -> str:
 def runtime_line(config: Config, workers: str) -> str:
     """mypkg and Python versions, and the loop, parser (and HTTP/2 library) and WebSocket
     implementation that ``--loop``, ``--http`` (``--http2``) and ``--ws`` resolve to here."""
-    from mypkg.server import loop_factory, protocol_class
-
     loop = "uvloop" if loop_factory(config.loop).__module__.startswith("uvloop") else "asyncio"
     http = "httptools" if "httptools" in protocol_class(config.http).__module__ else "h11"
     ws = "off"

@@ -14,54 +14,12 @@ import errno
 import logging
 import os
 import sys
-import time
-from collections.abc import Callable
 
-logger = logging.getLogger("mypkg.error")
+from mypkg.ratelimit import Throttled
 
-REPORT_INTERVAL = 10.0  # seconds between two lines about the same fault
 # accept() failing for lack of a resource: asyncio retries a second later, libuv at once.
 RESOURCE_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
 FD_HEADROOM = 8  # descriptors a worker keeps for files, logs and pipes it opens later
-
-
-class Throttled:
-    """Counts occurrences of one fault; logs the first at once, then one line per interval with
-    the number seen meanwhile (so an operator learns the rate, not only that it happens)."""
-
-    __slots__ = ("clock", "count", "interval", "last", "level", "message", "pending")
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        interval: float = REPORT_INTERVAL,
-        level: int = logging.WARNING,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.message = message
-        self.interval = interval
-        self.level = level
-        self.clock = clock
-        self.count = 0  # since start: the metric
-        self.pending = 0  # since the last line
-        self.last = float("-inf")
-
-    def report(self, detail: object) -> None:
-        self.count += 1
-        self.pending += 1
-        now = self.clock()
-        if now - self.last < self.interval:
-            return
-        seen, self.pending, self.last = self.pending, 0, now
-        logger.log(
-            self.level,
-            "%s: %s (%d time(s) since the last report; next report in %.0f s at the earliest)",
-            self.message,
-            detail,
-            seen,
-            self.interval,
-        )
 
 
 def raise_open_file_limit() -> tuple[int, int]:

@@ -10,6 +10,13 @@ from __future__ import annotations
 import asyncio
 
 
+def wake(waiter: asyncio.Future[None] | None) -> None:
+    """Resolve a waiter just taken out of its slot: None when nobody waits, done when the
+    waiting task was cancelled (setting its result then would raise)."""
+    if waiter is not None and not waiter.done():
+        waiter.set_result(None)
+
+
 class FlowControlProtocol(asyncio.Protocol):
     """An ``asyncio.Protocol`` with pause/resume of reading, a drain waiter, and abort."""
 
@@ -39,11 +46,8 @@ class FlowControlProtocol(asyncio.Protocol):
 
     def release_drain(self) -> None:
         """Wake a ``send`` waiting in ``drain`` (room again, or the connection is gone)."""
-        waiter = self.drain_waiter
-        if waiter is not None:
-            self.drain_waiter = None
-            if not waiter.done():
-                waiter.set_result(None)
+        waiter, self.drain_waiter = self.drain_waiter, None
+        wake(waiter)
 
     # ------------------------------------------------------------------ reading
     def pause_reading(self) -> None:

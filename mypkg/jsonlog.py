@@ -1,10 +1,10 @@
-"""--log-format json, request ids, and rate-limited logging of malformed requests.
+"""--log-format json and request ids.
 
 ``JsonFormatter`` writes one JSON object per line (json.dumps escapes every control character,
 so nothing a client sends can break or forge a line). The access log passes its fields as
 ``LogRecord`` extras (``ACCESS_FIELDS``) whatever the format, so a user's own formatter can use
 them too. ``RequestIds`` takes the id a client (or proxy) sent in ``--request-id-header`` or makes
-one; ``Throttle`` bounds the lines a flood of junk requests can write.
+one.
 """
 
 from __future__ import annotations
@@ -82,33 +82,3 @@ class RequestIds:
 def _is_token(value: bytes) -> bool:
     """Visible ASCII only: what goes back into a response header and into logs unescaped."""
     return value.isascii() and all(33 <= byte <= 126 for byte in value)
-
-
-class Throttle:
-    """At most ``limit`` lines per ``window`` seconds; then one line saying how many were not
-    written. The clock is the server's coarse one (no time call per rejected request)."""
-
-    __slots__ = ("limit", "suppressed", "used", "window", "window_end")
-
-    def __init__(self, limit: int = 10, window: float = 10.0) -> None:
-        self.limit = limit
-        self.window = window
-        self.window_end = 0.0
-        self.used = 0
-        self.suppressed = 0
-
-    def allow(self, logger: logging.Logger, now: float) -> bool:
-        if now >= self.window_end:
-            if self.suppressed:
-                logger.warning(
-                    "%d more malformed-request line(s) were not logged in %gs (rate limit)",
-                    self.suppressed,
-                    self.window,
-                )
-            self.window_end = now + self.window
-            self.used = self.suppressed = 0
-        if self.used < self.limit:
-            self.used += 1
-            return True
-        self.suppressed += 1
-        return False

@@ -13,6 +13,8 @@ import json
 import os
 from typing import Any
 
+from mypkg.pids import alive
+
 # Request duration histogram bounds, in seconds (Prometheus' usual defaults).
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 MAX_METHODS = 16  # distinct method labels per status class; the rest count as OTHER
@@ -224,22 +226,8 @@ class SharedFigures:
                     aggregate.update(pid, file.read())
             except OSError:
                 continue
-            if _alive(pid):
+            if alive(pid):
                 live.append(pid)
             else:
                 aggregate.exited(pid, None)
         return aggregate, live
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as file:
-            return file.read().rpartition(b")")[2].split()[0] != b"Z"  # a zombie has exited
-    except (OSError, IndexError):
-        return True

@@ -16,10 +16,11 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from typing import Any
 
 from mypkg.asgi import ASGI3App
+from mypkg.backends import protocol_class, run_loop
 from mypkg.banner import listen_line, press_ctrl_c, runtime_line
 from mypkg.config import Config
 from mypkg.errors import ConfigError
@@ -31,6 +32,7 @@ from mypkg.faults import (
 )
 from mypkg.lifespan import Lifespan
 from mypkg.logging import configure_logging, logging_configured
+from mypkg.procinfo import resident_memory
 from mypkg.sockets import bind_sockets, describe, remove_socket_files
 from mypkg.state import DRAIN_IDLE_GRACE, ServerState, settle
 from mypkg.tls import TlsInfo, quiet_tls_errors
@@ -41,23 +43,6 @@ HANDLED_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 # From 3.13 asyncio and uvloop unlink a UNIX socket's file when its server closes; the file belongs
 # to whoever bound it (the master), and the next workers still serve on it.
 KEEP_UNIX_FILE: dict[str, Any] = {"cleanup_socket": False} if sys.version_info >= (3, 13) else {}
-
-
-def protocol_class(http: str) -> type[asyncio.Protocol]:
-    """The HTTP backend class for the --http setting."""
-    if http in ("auto", "httptools"):
-        try:
-            from mypkg.http.httptools_impl import HttptoolsProtocol
-        except ImportError:
-            if http == "httptools":
-                raise ConfigError(
-                    "--http httptools: the httptools package is not installed"
-                ) from None
-        else:
-            return HttptoolsProtocol
-    from mypkg.http.h11_impl import H11Protocol
-
-    return H11Protocol
 
 
 def websocket_upgrade(config: Config, state: ServerState) -> Callable[..., None] | None:
@@ -75,39 +60,6 @@ def websocket_upgrade(config: Config, state: ServerState) -> Callable[..., None]
             ) from None
         return None  # auto: upgrade requests are answered as plain HTTP
     return Upgrader(config, state)
-
-
-def loop_factory(loop: str) -> Callable[[], asyncio.AbstractEventLoop]:
-    """uvloop's or asyncio's event loop constructor, as the --loop setting says."""
-    if loop in ("auto", "uvloop"):
-        try:
-            import uvloop
-        except ImportError:
-            if loop == "uvloop":
-                raise ConfigError("--loop uvloop: the uvloop package is not installed") from None
-        else:
-            factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
-            return factory
-    return asyncio.new_event_loop
-
-
-def run_loop(main: Coroutine[Any, Any, None], loop: str) -> None:
-    """Run ``main`` on uvloop or asyncio's own loop, as the --loop setting says."""
-    try:
-        factory = loop_factory(loop)
-    except ConfigError:
-        main.close()
-        raise
-    if sys.version_info >= (3, 11):
-        with asyncio.Runner(loop_factory=factory) as runner:
-            runner.run(main)
-    else:  # pragma: no cover - Python 3.10
-        event_loop = factory()
-        asyncio.set_event_loop(event_loop)
-        try:
-            event_loop.run_until_complete(main)
-        finally:
-            event_loop.close()
 
 
 def setup_logging(config: Config) -> None:
@@ -455,7 +407,6 @@ class Server:
     def _answer(self, path: str) -> tuple[int, str, bytes]:
         from mypkg.endpoint import health_answer
         from mypkg.metrics import Aggregate, render
-        from mypkg.supervisor.pool import resident_memory
 
         def metrics() -> str:
             shared = self.shared_figures

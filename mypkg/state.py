@@ -18,10 +18,11 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from mypkg.accesslog import AccessLog
 from mypkg.asgi import ASGI3App
-from mypkg.faults import Throttled, connection_budget
-from mypkg.jsonlog import RequestIds, Throttle
+from mypkg.faults import connection_budget
+from mypkg.jsonlog import RequestIds
 from mypkg.metrics import WorkerMetrics, connection_counts
 from mypkg.middleware.proxy_headers import TrustedPeers
+from mypkg.ratelimit import Throttle, Throttled
 
 if TYPE_CHECKING:
     from mypkg.config import Config

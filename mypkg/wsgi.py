@@ -17,8 +17,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from mypkg.accesslog import path_info
-from mypkg.asgi import Message, Receive, Scope, Send
+from mypkg.asgi import Message, Receive, Scope, Send, path_info
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 logger = logging.getLogger("mypkg.error")

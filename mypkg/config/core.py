@@ -8,7 +8,7 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
-from mypkg.asgi import ASGI3App, load_app
+from mypkg.asgi import ASGI3App
 from mypkg.config.descriptor import Origin, apply
 from mypkg.config.settings import Settings
 from mypkg.config.sources import (
@@ -20,6 +20,7 @@ from mypkg.config.sources import (
 )
 from mypkg.config.tlscontext import build_context
 from mypkg.errors import ConfigError
+from mypkg.loader import load_app
 
 
 class Config(Settings):

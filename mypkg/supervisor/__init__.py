@@ -1,9 +1,11 @@
 """mypkg's own pre-fork master: ``mypkg-supervise -w N main:app``.
 
 One module per job: ``arbiter`` (the loop, signals, policy), ``pool`` (the worker processes),
-``child`` (a worker from fork to exit), ``heartbeat`` (liveness written by the worker's loop),
-``channel`` (worker -> master messages), ``reload`` (file watching), ``systemd`` (notify),
-``pidfile``, ``privileges`` (--user/--group) and ``checks`` (when the master runs, its settings).
+``child`` (a worker from fork to exit; once the app is loaded it runs the one worker runtime,
+``mypkg.runtime``, as Gunicorn's worker class does), ``heartbeat`` (liveness written by the
+worker's loop), ``channel`` (worker -> master messages), ``reload`` (file watching), ``systemd``
+(notify), ``pidfile``, ``privileges`` (--user/--group) and ``checks`` (when the master runs,
+its settings).
 """
 
 from __future__ import annotations

@@ -1,14 +1,13 @@
 """A worker process: what a forked child does, from fork to ``os._exit``.
 
 It becomes a worker (title, signals, identity), loads the app unless the master preloaded it,
-and ends in ``Server(config).serve(sockets)`` on the sockets inherited from the master. The
-server's own ticker, run by the event loop, writes the heartbeat and reports readiness; the
-master hears of readiness, recycling and boot failures through the channel.
+and hands over to the worker runtime (``mypkg.runtime``), which serves on the sockets inherited
+from the master. What is this manager's own stays here: the heartbeat in shared memory, and the
+channel through which the master hears of readiness, figures, recycling and boot failures.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import importlib
 import logging
@@ -16,18 +15,17 @@ import os
 import signal
 import socket
 import sys
-import traceback
 from dataclasses import dataclass, field
-from types import FrameType
 from typing import NoReturn
 
 from setproctitle import setproctitle
 
 from mypkg.asgi import ASGI3App
+from mypkg.backends import loop_factory, protocol_class
 from mypkg.config import Config
 from mypkg.errors import EXIT_STARTUP, AppLoadError, ConfigError, StartupError
-from mypkg.logging import reopen_log_files
-from mypkg.server import Server, loop_factory, protocol_class, run_loop
+from mypkg.runtime import WorkerRuntime, install_abort_handler
+from mypkg.server import Server
 from mypkg.supervisor.channel import Channel
 from mypkg.supervisor.heartbeat import Heartbeat
 from mypkg.supervisor.hooks import Hooks, HookWorker
@@ -88,15 +86,16 @@ def _run(spec: WorkerSpec, hook_worker: HookWorker) -> int:
         spec.identity.apply()
         spec.config.limit_max_requests = spec.max_requests
         app = spec.app if spec.app is not None else load_app(spec.config)
+        new_loop = loop_factory(spec.config.loop)
     except ConfigError as exc:
         return _boot_failed(spec, exc.exit_code, str(exc))
     if hooks is not None:
         hook_worker.app = app
         hooks.call("post_worker_init", hook_worker)
         app = hooks.wrap(app, hook_worker)
-    worker = Worker(spec, app)
+    worker = SupervisedRuntime(spec, app)
     try:
-        run_loop(worker.main(), spec.config.loop)
+        worker.run(worker.serve(spec.sockets), new_loop)
     except (ConfigError, StartupError) as exc:
         if not worker.ready:
             return _boot_failed(spec, exc.exit_code, str(exc))
@@ -116,7 +115,7 @@ def _become_worker(spec: WorkerSpec) -> None:
         signal.signal(sig, signal.SIG_IGN)
     for sig in _DEFAULT:
         signal.signal(sig, signal.SIG_DFL)
-    signal.signal(signal.SIGABRT, _on_abort)
+    install_abort_handler("--worker-timeout", _exit_aborted)
     for fd in spec.close_fds:
         with contextlib.suppress(OSError):
             os.close(fd)
@@ -154,47 +153,30 @@ def import_serving_stack(config: Config) -> None:
         importlib.import_module("mypkg.http.h2_negotiate")
 
 
+def _exit_aborted() -> NoReturn:
+    os._exit(EXIT_ABORTED)
+
+
 def _boot_failed(spec: WorkerSpec, code: int, reason: str) -> int:
     logger.error("%s", reason)
     spec.channel.send("failed", f"{code} {reason}")
     return code
 
 
-def _on_abort(signum: int, frame: FrameType | None) -> None:
-    """The master found our event loop blocked: say where it was stuck, then go."""
-    where = "".join(traceback.format_stack(frame, limit=12)) if frame else "(unknown)\n"
-    logger.error(
-        "Worker %d aborted: its event loop was blocked (--worker-timeout). It was here:\n%s",
-        os.getpid(),
-        where.rstrip("\n"),
-    )
-    os._exit(EXIT_ABORTED)
+class SupervisedRuntime(WorkerRuntime):
+    """The worker runtime under mypkg's master: heartbeat in shared memory, messages through the
+    channel (ready, stats, recycle), signals handled once serving."""
 
-
-class Worker:
-    """The serving worker: heartbeat, readiness, recycling requests, signals from the master."""
+    QUICK_SIGNALS = (signal.SIGQUIT,)  # SIGINT (a terminal's Ctrl-C) is the master's alone
+    DELAYS_SHUTDOWN = False  # the master waits out --shutdown-delay before its SIGTERM
 
     def __init__(self, spec: WorkerSpec, app: ASGI3App) -> None:
+        server = Server(spec.config)
+        server.app = app
+        server.own_endpoint = False  # the master serves --metrics-bind for every worker
+        super().__init__(server, spec.master_pid)
         self.spec = spec
-        self.server = Server(spec.config)
-        self.server.app = app
-        self.server.own_endpoint = False  # the master serves --metrics-bind for every worker
         self.next_report = 0.0
-        self.ready = False
-        self.leaving = False  # asked the master for a replacement
-        self.stopping = False
-
-    async def main(self) -> None:
-        try:
-            await self.server.serve(
-                self.spec.sockets,
-                install_signal_handlers=False,
-                on_tick=self.on_tick,
-                on_max_requests=self.on_max_requests,
-                announce=False,  # the master says it once for all workers
-            )
-        finally:
-            self.report()  # the last figures: nothing served is lost from the master's counters
 
     def report(self) -> None:
         """Send the master this worker's /metrics figures (cumulative since it started)."""
@@ -202,41 +184,16 @@ class Worker:
         if state is not None and state.metrics is not None:
             self.spec.channel.send("stats", state.metrics_snapshot())
 
-    def on_tick(self) -> None:
-        """Run by the server's ticker in the event loop: the proof that the loop runs."""
+    def beat(self) -> None:
         self.spec.heartbeat.beat()
         state = self.server.state
         if state is not None and state.metrics is not None and state.now >= self.next_report:
             self.next_report = state.now + REPORT_INTERVAL
             self.report()
-        if not self.ready:
-            self.ready = True
-            self._install_signal_handlers()
-            self.spec.channel.send("ready")
-        elif os.getppid() != self.spec.master_pid and not self.stopping:
-            logger.warning("The master is gone; finishing in-flight requests and exiting")
-            self.stop()
 
-    def on_max_requests(self) -> None:
-        if self.leaving:
-            return
-        self.leaving = True
-        served = self.server.state.total_requests if self.server.state else 0
-        reason = f"served {served} requests (--limit-max-requests)"
-        self.report()  # current figures before the master starts the replacement
-        if not self.spec.channel.send("recycle", reason):
-            self.stop()  # no master to start a replacement first: just go
+    def on_ready(self) -> None:
+        self.install_signal_handlers()  # until now TERM/QUIT kill: there is nothing to drain
+        self.spec.channel.send("ready")
 
-    def stop(self, force: bool = False) -> None:
-        """Graceful once (a repeated TERM, e.g. from systemd and the master, is not a QUIT)."""
-        if force:
-            self.server.request_exit(force=True)
-        elif not self.stopping:
-            self.server.request_exit()
-        self.stopping = True
-
-    def _install_signal_handlers(self) -> None:
-        loop = asyncio.get_running_loop()
-        loop.add_signal_handler(signal.SIGTERM, self.stop)
-        loop.add_signal_handler(signal.SIGQUIT, self.stop, True)
-        loop.add_signal_handler(signal.SIGUSR1, reopen_log_files)
+    def replace_me(self, reason: str) -> bool:
+        return self.spec.channel.send("recycle", reason)  # False: no master to start one

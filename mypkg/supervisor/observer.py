@@ -14,8 +14,9 @@ from collections.abc import Callable
 from mypkg.config import Config
 from mypkg.endpoint import Endpoint, bind_endpoint, health_answer, selector_watch
 from mypkg.metrics import Aggregate, render
+from mypkg.procinfo import resident_memory
 from mypkg.sockets import describe
-from mypkg.supervisor.pool import Child, Pool, resident_memory
+from mypkg.supervisor.pool import Child, Pool
 
 logger = logging.getLogger("mypkg.error")
 

@@ -12,6 +12,7 @@ import os
 import tempfile
 
 from mypkg.errors import StartupError
+from mypkg.pids import alive
 
 
 class Pidfile:
@@ -21,7 +22,7 @@ class Pidfile:
 
     def create(self, pid: int) -> None:
         other = self.read()
-        if other is not None and other != pid and _alive(other):
+        if other is not None and other != pid and alive(other):
             raise StartupError(f"--pid: {self.path} names running process {other}; stop it first")
         directory, name = os.path.split(self.path)
         temporary = None
@@ -58,13 +59,3 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # exists, owned by someone else
-    return True

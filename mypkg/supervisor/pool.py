@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+from mypkg.procinfo import resident_memory
 from mypkg.supervisor.child import WorkerSpec, run_worker
 from mypkg.supervisor.heartbeat import Heartbeat
 
@@ -21,7 +22,6 @@ logger = logging.getLogger("mypkg.error")
 
 # Signals in the order they escalate: a worker is never sent a milder one after a harsher one.
 _ESCALATION = (signal.SIGTERM, signal.SIGQUIT, signal.SIGABRT, signal.SIGKILL)
-_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 
 @dataclass(eq=False)
@@ -148,15 +148,6 @@ class Pool:
                 if rss > limit:
                     found.append((child, rss))
         return found
-
-
-def resident_memory(pid: int) -> int:
-    """Bytes of resident memory of a process (Linux /proc); 0 if it is gone."""
-    try:
-        with open(f"/proc/{pid}/statm", "rb") as file:
-            return int(file.read().split()[1]) * _PAGE
-    except (OSError, IndexError, ValueError):
-        return 0
 
 
 def describe_exit(code: int) -> str:

@@ -302,11 +302,7 @@ class WebSocketConnection(AsgiSession):
         inbox = self.inbox
         inbox.append(message)
         self.queued_bytes += size
-        waiter = self.waiter
-        if waiter is not None:
-            self.waiter = None
-            if not waiter.done():
-                waiter.set_result(None)
+        self.wake_receive()
         if len(inbox) >= self.options.max_queue or self.queued_bytes >= self.options.max_size:
             self.pause_reading()  # the app is behind: let TCP push back on the client
 
@@ -344,9 +340,7 @@ class WebSocketConnection(AsgiSession):
         self.final = {"type": "websocket.disconnect", "code": int(code), "reason": reason}
         self.inbox.append(self.final)
         self.resume_reading()
-        waiter, self.waiter = self.waiter, None
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+        self.wake_receive()
 
     # ------------------------------------------------------------------ deadlines, shutdown
     def on_deadline(self) -> None:

@@ -75,48 +75,45 @@ _AFTER = {
 }
 
 
-def _rows(**rows: State | None) -> dict[Event, State | None]:
-    return {Event[name]: state for name, state in rows.items()}
+def _live(**rows: State | None) -> dict[Event, State | None]:
+    """A state in which the connection still lives: the peer's data is kept (for the app, or
+    held back until it answers the handshake), the peer's close or a protocol failure ends it
+    for the app, a lost transport ends it for everyone."""
+    table: dict[Event, State | None] = {
+        Event.PEER_DATA: None,
+        Event.PEER_CLOSE: DISCONNECTED,
+        Event.LOST: GONE,
+    }
+    table.update((Event[name], state) for name, state in rows.items())
+    return table
 
 
 # state -> event -> next state (None: unchanged). A missing event is illegal in that state.
 TRANSITIONS: dict[State, dict[Event, State | None]] = {
-    CONNECTING: _rows(
+    CONNECTING: _live(
         ACCEPT=OPEN,
         CLOSE=REFUSED,  # 403
         RESPONSE_START=DENYING,
-        PEER_DATA=None,  # held back until the app answers
-        PEER_CLOSE=DISCONNECTED,  # the client went away during the handshake
         REFUSE=REFUSED,
         SHUTDOWN=REFUSED,  # 503
         APP_ENDED=REFUSED,  # 500
-        LOST=GONE,
     ),
-    DENYING: _rows(
+    DENYING: _live(
         RESPONSE_BODY=None,
         RESPONSE_END=REFUSED,
-        PEER_DATA=None,
-        PEER_CLOSE=DISCONNECTED,
         SHUTDOWN=None,  # the app is answering: let it finish
         APP_ENDED=REFUSED,  # 500 (a denial is only sent when complete)
-        LOST=GONE,
     ),
-    OPEN: _rows(
+    OPEN: _live(
         SEND=None,
         CLOSE=CLOSED,
-        PEER_DATA=None,
-        PEER_CLOSE=DISCONNECTED,
         SHUTDOWN=CLOSING,  # 1012
         APP_ENDED=CLOSING,  # 1000, or 1011 when it raised
-        LOST=GONE,
     ),
-    CLOSING: _rows(
+    CLOSING: _live(  # peer data is still delivered until the peer answers our close
         CLOSE=CLOSED,
-        PEER_DATA=None,  # still delivered until the peer answers our close
-        PEER_CLOSE=DISCONNECTED,
         SHUTDOWN=None,
         APP_ENDED=None,
-        LOST=GONE,
     ),
     DISCONNECTED: {**_AFTER, Event.CLOSE: CLOSED},
     CLOSED: dict(_AFTER),

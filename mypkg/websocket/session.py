@@ -22,7 +22,7 @@ from websockets.protocol import OPEN as WS_OPEN
 
 from mypkg.asgi import Message
 from mypkg.errors import ClientDisconnected
-from mypkg.flow import FlowControlProtocol
+from mypkg.flow import FlowControlProtocol, wake
 from mypkg.websocket import handshake
 from mypkg.websocket.machine import (
     APP_EVENTS,
@@ -119,6 +119,11 @@ class AsgiSession(FlowControlProtocol):
             self._send_refusal(500, "Internal Server Error")  # a denial is only sent when complete
         elif before is OPEN:
             self._server_close(code, "")
+
+    def wake_receive(self) -> None:
+        """A message is in the inbox: the app's ``receive`` may go on."""
+        waiter, self.waiter = self.waiter, None
+        wake(waiter)
 
     async def receive(self) -> Message:
         inbox = self.inbox

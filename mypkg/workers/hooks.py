@@ -14,8 +14,8 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from mypkg.accesslog import CGI, path_info, raw_uri
-from mypkg.asgi import ASGI3App, Message, Receive, Scope, Send
+from mypkg.accesslog import CGI, raw_uri
+from mypkg.asgi import ASGI3App, Message, Receive, Scope, Send, path_info
 
 logger = logging.getLogger("mypkg.error")
 Hook = Callable[..., object]

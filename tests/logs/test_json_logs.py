@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from mypkg.jsonlog import Throttle
+from mypkg.ratelimit import Throttle
 from tests.support import apps
 from tests.support.clients import RawClient, request
 from tests.support.gunicorn import gunicorn

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from mypkg.faults import Throttled
+from mypkg.ratelimit import Throttled
 from tests.support.clients import RawClient, request
 from tests.support.gunicorn import gunicorn
 from tests.support.processes import Master, ServerProcess

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from mypkg.errors import EXIT_CONFIG
+from mypkg.errors import EXIT_CONFIG, StartupError
+from mypkg.pids import alive
 from mypkg.supervisor.pidfile import Pidfile
 from tests.support.processes import ROOT, run_cli
 
@@ -35,6 +36,25 @@ def test_pidfile_never_writes_through_a_planted_link(tmp_path: Path) -> None:
     assert sorted(p.name for p in path.parent.iterdir() if not p.is_symlink()) == ["mypkg.pid"]
     pidfile.remove()
     assert not path.exists() and victim.read_text() == "precious\n"
+
+
+def test_pidfile_naming_an_exited_process_is_taken_over(tmp_path: Path) -> None:
+    """A pid file left by a master that has exited, even one its parent has not reaped yet (a
+    zombie), does not stop a new master; one naming a live process does."""
+    path = tmp_path / "mypkg.pid"
+    child = subprocess.Popen([sys.executable, "-c", ""])
+    os.waitid(os.P_PID, child.pid, os.WEXITED | os.WNOWAIT)  # exited, not reaped: a zombie
+    try:
+        assert not alive(child.pid)
+        path.write_text(f"{child.pid}\n")
+        Pidfile(str(path)).create(os.getpid())
+        assert path.read_text() == f"{os.getpid()}\n"
+    finally:
+        child.wait(timeout=10)
+    assert not alive(child.pid)  # reaped
+    path.write_text(f"{os.getppid()}\n")
+    with pytest.raises(StartupError, match=f"names running process {os.getppid()}"):
+        Pidfile(str(path)).create(os.getpid())
 
 
 def _umask() -> int:

@@ -121,13 +121,19 @@ def test_repeated_deaths_back_off() -> None:
     ("path", "ending"),
     [
         # The loop is blocked in time.sleep: SIGABRT's handler says where, and the worker exits.
-        ("/block", [r"aborted: its event loop was blocked", r"exited \(exit code 6\)"]),
+        (
+            "/block",
+            [
+                r"WORKER TIMEOUT \(pid:{pid}\): the event loop was blocked",
+                r"Worker {pid} exited \(exit code 6\)",
+            ],
+        ),
         # The loop is blocked with SIGABRT masked: SIGKILL follows.
         (
             "/block-hard",
             [
-                r"did not exit in time after SIGABRT; sending SIGKILL",
-                r"exited \(killed by SIGKILL\)",
+                r"Worker {pid} did not exit in time after SIGABRT; sending SIGKILL",
+                r"Worker {pid} exited \(killed by SIGKILL\)",
             ],
         ),
     ],
@@ -144,7 +150,7 @@ def test_hung_worker_is_aborted_and_replaced(path: str, ending: list[str]) -> No
         # looks about once a second: a one-second "tick" either way.
         assert_on_time(hung - fired, 3.0, tick=1.0)
         for line in ending:
-            master.wait_for(rf"Worker {pid} {line}", after=mark)
+            master.wait_for(line.format(pid=pid), after=mark)
         if path == "/block":
             master.wait_for(r"time\.sleep\(60\)", after=mark)  # the stuck line, logged
         new = int(master.wait_for(r"Worker (\d+) ready", after=mark).group(1))

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mypkg import Config, Server
-from mypkg.server import run_loop
+from mypkg.backends import run_loop
 from mypkg.sockets import bind_tcp
 from tests.support.clients import RawClient
 

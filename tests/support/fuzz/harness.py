@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mypkg import Config
-from mypkg.server import protocol_class
+from mypkg.backends import protocol_class
 from mypkg.state import ServerState
 
 _STATUS = re.compile(rb"HTTP/1\.1 (\d{3}) ")
