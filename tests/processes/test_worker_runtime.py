@@ -7,10 +7,9 @@ once serving is the runtime's, so it must not depend on who forked it.
 from __future__ import annotations
 
 import os
-import re
 import signal
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,9 +17,10 @@ from pathlib import Path
 import pytest
 
 from scripts.import_cycles import cycles, graph_of
-from tests.conftest import ROOT, RawClient
-from tests.gunicorn_support import gunicorn, marks, process_gone, wait_until
-from tests.master import Master
+from tests.support.clients import RawClient
+from tests.support.gunicorn import gunicorn, marks
+from tests.support.processes import ROOT, Master, ServerProcess, process_gone
+from tests.support.waiting import wait_until
 
 MANAGERS = ("supervisor", "gunicorn")
 
@@ -32,7 +32,7 @@ class Running:
     port: int
     master_pid: int
     worker_pid: int
-    log: Callable[[], str]
+    master: ServerProcess  # Master or GunicornMaster: the same log waits
 
 
 @contextmanager
@@ -44,27 +44,23 @@ def one_worker(manager: str, app: str, tmp_path: Path) -> Iterator[Running]:
         with Master(*args, env=env) as master:
             port = master.ready()
             [pid] = master.workers()
-            yield Running(port, master.process.pid, pid, lambda: master.output)
+            yield Running(port, master.pid, pid, master)
     else:
-        with gunicorn(tmp_path, app=app, env=env) as running:
+        with gunicorn(app=app, env=env) as running:
             [pid] = running.workers()
-            yield Running(running.port, running.pid, pid, running.log)
-
-
-def wait_log(running: Running, pattern: str, timeout: float = 10) -> str:
-    return wait_until(lambda: re.search(pattern, running.log()), timeout, pattern).group(0)  # type: ignore[no-any-return]
+            yield Running(running.port, running.pid, pid, running)
 
 
 @pytest.mark.parametrize("manager", MANAGERS)
 def test_parent_death_finishes_in_flight_requests_then_exits(manager: str, tmp_path: Path) -> None:
     """SIGKILL to the master: the worker notices on its next tick, answers what it was
     serving, and exits instead of serving on as an orphan."""
-    with one_worker(manager, "tests.gunicorn_apps:app", tmp_path) as running:
+    with one_worker(manager, "tests.support.apps.gunicorn:app", tmp_path) as running:
         client = RawClient(running.port, timeout=10)
         client.send(b"GET /slow?1.5 HTTP/1.1\r\nHost: x\r\n\r\n")
         wait_until(lambda: marks(tmp_path / "marks", "slow") == 1, 5, "the request to start")
         os.kill(running.master_pid, signal.SIGKILL)
-        wait_log(running, rf"The parent process {running.master_pid} is gone; finishing")
+        running.master.wait_for(rf"The parent process {running.master_pid} is gone; finishing")
         response = client.response()
         assert (response.status, response.body) == (200, b"slept")
         wait_until(lambda: process_gone(running.worker_pid), 10, "the worker to exit")
@@ -74,13 +70,13 @@ def test_parent_death_finishes_in_flight_requests_then_exits(manager: str, tmp_p
 def test_quit_cuts_a_hanging_lifespan_shutdown_short(manager: str, tmp_path: Path) -> None:
     """SIGQUIT to a worker whose app never finishes lifespan shutdown: it exits within about a
     second (QUICK_EXIT_BUDGET), not at the master's SIGKILL."""
-    with one_worker(manager, "tests.runtime_apps:hanging_shutdown", tmp_path) as running:
+    with one_worker(manager, "tests.support.apps.runtime:hanging_shutdown", tmp_path) as running:
         started = time.monotonic()
         os.kill(running.worker_pid, signal.SIGQUIT)
         wait_until(lambda: process_gone(running.worker_pid), 10, "the worker to exit")
         elapsed = time.monotonic() - started
-        wait_log(running, "Quick exit: lifespan shutdown cut short")
-        assert "SIGKILL" not in running.log()
+        running.master.wait_for("Quick exit: lifespan shutdown cut short")
+        assert "SIGKILL" not in running.master.output
     assert elapsed < 3.0, elapsed  # 0.7 s budget, on a loaded machine; SIGKILL would be >= 5 s
 
 

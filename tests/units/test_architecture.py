@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from scripts.import_cycles import cycles, graph_of
+from tests.support.processes import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 MYPKG = ROOT / "mypkg"
 
 # Modules whose cycles this branch removed (asgi -> wsgi -> accesslog -> asgi; the two rate

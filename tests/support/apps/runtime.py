@@ -1,4 +1,4 @@
-"""Apps for tests/test_worker_runtime.py, run by real workers of both process managers."""
+"""Apps for tests/processes/test_worker_runtime.py, run by real workers of both process managers."""
 
 from __future__ import annotations
 
