@@ -158,7 +158,7 @@ class ServerProcess:
         assert match is not None, f"no log line matching {pattern!r}; log:\n{self.output}"
         return match
 
-    def wait_for_line(self, text: str, timeout: float = 10.0, count: int = 1) -> str:
+    def wait_for_line(self, text: str, timeout: float = 15.0, count: int = 1) -> str:
         """The ``count``-th log line containing ``text`` (no regex)."""
         return self.wait_for(re.escape(text), timeout, count=count).string
 
