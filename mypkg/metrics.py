@@ -186,9 +186,10 @@ def simple(out: list[str], name: str, kind: str, help: str, value: object) -> No
     out.append(f"{name} {value}")
 
 
-def connection_counts(connections: set[Any], http_type: type) -> tuple[int, int]:
-    """(HTTP, WebSocket) among a server's open connections."""
-    http = sum(1 for conn in connections if isinstance(conn, http_type))
+def connection_counts(connections: set[Any]) -> tuple[int, int]:
+    """(HTTP, WebSocket) among a server's open connections. An HTTP connection class says so
+    (``SERVES_HTTP``), so that the state need not import the protocols that import it."""
+    http = sum(1 for conn in connections if getattr(conn, "SERVES_HTTP", False))
     return http, len(connections) - http
 
 

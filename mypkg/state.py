@@ -353,10 +353,8 @@ class ServerState:
 
     def metrics_snapshot(self) -> str:
         """This server's /metrics figures as one line (see mypkg.metrics)."""
-        from mypkg.http.protocol import HttpProtocol
-
         assert self.metrics is not None
-        http, websocket = connection_counts(self.connections, HttpProtocol)
+        http, websocket = connection_counts(self.connections)
         return self.metrics.snapshot(self.inflight, http, websocket)
 
     def too_busy(self) -> bool:

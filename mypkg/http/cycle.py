@@ -19,7 +19,6 @@ from mypkg.http import extensions, framing, timelimits
 from mypkg.metrics import BUCKETS
 
 if TYPE_CHECKING:
-    from mypkg.http.protocol import HttpProtocol
     from mypkg.state import ServerState
 
 logger = logging.getLogger("mypkg.error")
@@ -38,26 +37,16 @@ _DISCONNECT: dict[str, Any] = {"type": "http.disconnect"}
 NO_TRAILERS, TRAILERS_SEND, TRAILERS_DROP, TRAILERS_DUE, TRAILERS_OPEN = range(5)
 
 
-class CycleConnection(Protocol):
+class CycleConnection(extensions.Writer, Protocol):
     """What a cycle needs from its connection: an HTTP/1 protocol, or one HTTP/2 stream (whose
     cycle subclass overrides the methods that put HTTP/1 framing on ``transport``)."""
 
     @property
     def state(self) -> ServerState: ...
     @property
-    def loop(self) -> asyncio.AbstractEventLoop: ...
-    @property
-    def scheme(self) -> str: ...
-    @property
-    def transport(self) -> asyncio.Transport: ...
-    @property
-    def write_paused(self) -> bool: ...
-    @property
     def eof(self) -> bool: ...
-    async def drain(self) -> None: ...
     def pause_reading(self) -> None: ...
     def resume_reading(self) -> None: ...
-    def close(self) -> None: ...
     def on_response_complete(self, cycle: RequestCycle) -> None: ...
 
 
@@ -138,7 +127,7 @@ class RequestCycle:
         self.body.append(data)
         self.body_size += len(data)
         if self.body_timer == timelimits.ARMED:
-            timelimits.body_received(cast("HttpProtocol", self.conn), len(data))
+            timelimits.body_received(cast("timelimits.TimedConnection", self.conn), len(data))
         if self.body_size > BODY_HIGH_WATER:
             self.conn.pause_reading()
         self._wake()
@@ -146,7 +135,7 @@ class RequestCycle:
     def end_body(self) -> None:
         self.more_body = False
         if self.body_timer == timelimits.ARMED:
-            timelimits.body_done(cast("HttpProtocol", self.conn), self)
+            timelimits.body_done(cast("timelimits.TimedConnection", self.conn), self)
         self._wake()
 
     def on_disconnect(self) -> None:
@@ -230,7 +219,7 @@ class RequestCycle:
             if self.status is None and not self.disconnected:
                 self._continue()
                 if self.body_timer == timelimits.AFTER_CONTINUE and self.more_body:
-                    timelimits.expect_body(cast("HttpProtocol", self.conn), self)
+                    timelimits.expect_body(cast("timelimits.TimedConnection", self.conn), self)
         while not self.body and (self.more_body or self.delivered_end):
             if self.disconnected or self.complete:
                 return _DISCONNECT.copy()

@@ -12,14 +12,36 @@ from __future__ import annotations
 import asyncio
 import os
 import stat
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
 from mypkg.errors import ClientDisconnected
 from mypkg.http import framing
 
 if TYPE_CHECKING:
-    from mypkg.http.cycle import CycleConnection
     from mypkg.tls import TlsInfo
+
+
+class Carrier(Protocol):
+    """A connection's loop and transport, and whether its writing is paused (HTTP/1's protocol,
+    HTTP/2's connection and streams all have them)."""
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop: ...
+    @property
+    def scheme(self) -> str: ...
+    @property
+    def transport(self) -> asyncio.Transport: ...
+    @property
+    def write_paused(self) -> bool: ...
+
+
+class Writer(Carrier, Protocol):
+    """Where a response's bytes go, with flow control: what file sending needs (and the base of
+    cycle.CycleConnection, which this module cannot import: the cycle imports it)."""
+
+    async def drain(self) -> None: ...
+    def close(self) -> None: ...
+
 
 PATHSEND = "http.response.pathsend"
 TRAILERS = "http.response.trailers"
@@ -85,7 +107,7 @@ def open_regular_file(path: Any) -> tuple[BinaryIO, int]:
         raise
 
 
-async def send_file(conn: CycleConnection, file: Any, size: int, chunked: bool) -> int:
+async def send_file(conn: Writer, file: Any, size: int, chunked: bool) -> int:
     """Write ``size`` bytes of ``file`` after the head already written; the count written.
 
     A client that goes away raises ClientDisconnected (and closes the connection).

@@ -19,8 +19,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
-from typing import Any
-from urllib.parse import unquote
+from typing import Any, ClassVar
 
 import h2.config
 import h2.connection
@@ -32,8 +31,8 @@ from hyperframe.frame import GoAwayFrame
 
 from mypkg.errors import ProtocolError
 from mypkg.http.h2_stream import H2Cycle, H2Stream, Headers
-from mypkg.http.protocol import HttpProtocol, request_id
-from mypkg.middleware.proxy_headers import apply_proxy_headers
+from mypkg.http.protocol import HttpProtocol
+from mypkg.http.scope import build_scope
 from mypkg.state import DRAIN_IDLE_GRACE
 
 logger = logging.getLogger("mypkg.error")
@@ -76,6 +75,7 @@ class H2Protocol(asyncio.Protocol):
         "transport",
         "write_paused",
     )
+    SERVES_HTTP: ClassVar[bool] = True  # counted as HTTP in /metrics (metrics.connection_counts)
 
     def __init__(self, http1: HttpProtocol) -> None:
         state = self.state = http1.state
@@ -307,29 +307,9 @@ class H2Protocol(asyncio.Protocol):
         if authority is not None and not has_host:
             headers.insert(0, (b"host", authority))
         raw_path, _, query = path.partition(b"?")
-        decoded = raw_path.decode("latin-1")
-        if "%" in decoded:
-            decoded = unquote(decoded)
-        scope = {
-            "type": "http",
-            "asgi": {"version": "3.0", "spec_version": "2.4"},
-            "http_version": "2",
-            "server": self.server,
-            "client": self.client,
-            "scheme": self.scheme,
-            "method": method.decode("ascii"),
-            "root_path": state.root_path,
-            "path": state.root_path + decoded,
-            "raw_path": state.root_path_bytes + raw_path if state.root_path else raw_path,
-            "query_string": query,
-            "headers": headers,
-            "state": state.lifespan_state.copy(),
-            "extensions": self.extensions.copy(),
-        }
-        if state.request_ids is not None:
-            request_id(scope, headers, state.request_id_header, state.request_ids)
-        if self.proxy_trusted and state.proxy_peers is not None:
-            apply_proxy_headers(scope, state.proxy_peers, state.proxy_mode)
+        scope = build_scope(
+            self, "2", method.decode("ascii"), raw_path, query, headers, self.extensions.copy()
+        )
         return scope, expect_100
 
     def _on_data(self, event: h2.events.DataReceived) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from h2.errors import ErrorCodes
 
@@ -28,7 +28,6 @@ from mypkg.http.cycle import (
 )
 
 if TYPE_CHECKING:
-    from mypkg.http.h2_impl import H2Protocol
     from mypkg.state import ServerState
 
 # Response headers that only mean something to one HTTP/1 connection (RFC 9113 §8.2.2).
@@ -36,6 +35,22 @@ CONNECTION_SPECIFIC = frozenset(
     (b"connection", b"keep-alive", b"proxy-connection", b"transfer-encoding", b"upgrade")
 )
 Headers = list[tuple[bytes, bytes]]
+
+
+class H2Connection(extensions.Carrier, Protocol):
+    """What a stream asks of its connection (h2_impl.H2Protocol, which imports this module)."""
+
+    @property
+    def state(self) -> ServerState: ...
+    def flush_soon(self) -> None: ...
+    def send_headers(self, stream_id: int, headers: Headers, end: bool) -> None: ...
+    def window(self, stream_id: int) -> int: ...
+    def send_data(self, stream_id: int, data: bytes, end: bool) -> None: ...
+    def end_stream(self, stream_id: int, trailers: Headers | None) -> None: ...
+    def reset_stream(self, stream_id: int, code: int) -> None: ...
+    def acknowledge(self, stream_id: int, count: int) -> None: ...
+    def on_response_complete(self, stream: H2Stream) -> None: ...
+    def forget(self, stream: H2Stream) -> None: ...
 
 
 class H2Stream:
@@ -56,7 +71,7 @@ class H2Stream:
         "waiter",
     )
 
-    def __init__(self, proto: H2Protocol, stream_id: int) -> None:
+    def __init__(self, proto: H2Connection, stream_id: int) -> None:
         self.proto = proto
         self.stream_id = stream_id
         self.cycle: RequestCycle = None  # type: ignore[assignment]  # set right after

@@ -1,8 +1,10 @@
-"""The HTTP/1.1 connection lifecycle shared by both parsers.
+"""The HTTP/1.1 connection lifecycle shared by both parsers: the asyncio side of connection.py.
 
 A backend (httptools_impl, h11_impl) only turns bytes into ``on_request_head`` / body pieces /
-end-of-message calls. Everything else lives here: request-head checks that refuse smuggling, the
-ASGI scope, keep-alive and pipelining, deadlines, flow control, upgrade hand-off and shutdown.
+end-of-message calls. Everything else lives here: it asks headcheck.py for the verdict on each
+head and scope.py for its scope, and it decides which event of the connection's table
+(connection.py) happened: keep-alive, pipelining, deadlines, flow control, upgrade hand-off and
+shutdown. ``phase`` changes only by a lookup in one of the table's rows.
 """
 
 from __future__ import annotations
@@ -11,26 +13,32 @@ import asyncio
 import logging
 from collections import deque
 from typing import Any, ClassVar
-from urllib.parse import unquote
 
 from mypkg.accesslog import client_text
 from mypkg.errors import ProtocolError
 from mypkg.flow import FlowControlProtocol
 from mypkg.http import extensions, framing, timelimits
 from mypkg.http.chunked import ChunkedBody
+from mypkg.http.connection import (
+    HEAD,
+    IDLE,
+    ON_BYTES,
+    ON_CLOSE,
+    ON_KEEP_ALIVE,
+    ON_NEXT,
+    ON_REFUSE,
+    ON_REQUEST,
+    ON_SWITCH,
+    ON_UPGRADE,
+    UPGRADING,
+    Phase,
+)
 from mypkg.http.cycle import BODY_HIGH_WATER, RequestCycle
-from mypkg.jsonlog import RequestIds
-from mypkg.middleware.proxy_headers import apply_proxy_headers
+from mypkg.http.headcheck import check_head
+from mypkg.http.scope import build_scope
 from mypkg.state import ServerState
 
 logger = logging.getLogger("mypkg.error")
-
-# Connection phases, for deadlines: waiting for or reading a head; idle between requests; busy.
-HEAD, IDLE, BUSY = 0, 1, 2
-
-_SPECIAL_REQUEST_HEADERS = frozenset(
-    (b"host", b"content-length", b"transfer-encoding", b"connection", b"expect", b"upgrade")
-)
 
 
 def socket_address(info: Any) -> tuple[str, int] | None:
@@ -75,7 +83,7 @@ class HttpProtocol(FlowControlProtocol):
         self.starting: RequestCycle | None = None  # self.cycle, its app not started yet
         self.parsing: RequestCycle | None = None  # the request whose body is being read
         self.pipeline: deque[RequestCycle] = deque()
-        self.phase = HEAD
+        self.phase: Phase = HEAD
         self.deadline = 0.0
         self.body_deadline = 0.0  # these two: see timelimits.py
         self.app_deadline = 0.0
@@ -103,6 +111,7 @@ class HttpProtocol(FlowControlProtocol):
     # A backend that holds bytes back while a response is being written (h11) parses them in
     # next_message(); httptools parses everything it is fed at once and queues the cycles.
     HOLDS_BYTES: ClassVar[bool] = False
+    SERVES_HTTP: ClassVar[bool] = True  # counted as HTTP in /metrics (metrics.connection_counts)
 
     def next_message(self) -> None:
         """The previous response is done and the connection stays open: parse on."""
@@ -134,6 +143,7 @@ class HttpProtocol(FlowControlProtocol):
         if self.state.log_connections:
             logger.debug("Connection from %s closed", client_text(self.client))
         self.state.discard(self)
+        self.phase = ON_CLOSE[self.phase]
         self.deadline = 0.0
         for cycle in (self.cycle, self.parsing, *self.pipeline):
             if cycle is not None:
@@ -143,10 +153,9 @@ class HttpProtocol(FlowControlProtocol):
         self.release_drain()
 
     def data_received(self, data: bytes) -> None:
-        if self.phase == IDLE:
-            self.phase = HEAD
-            timeout = self.state.timeout_request_head
-            self.deadline = self.state.now + timeout if timeout > 0 else 0.0
+        idle = self.phase is IDLE
+        if idle:
+            self.phase = ON_BYTES[IDLE]
         metrics = self.state.metrics
         if metrics is not None:
             metrics.bytes_in += len(data)
@@ -156,6 +165,9 @@ class HttpProtocol(FlowControlProtocol):
             self.reject(exc.status, exc.reason)
         except Exception as exc:  # a bug must not escape into the transport and drop the rest
             self.parse_failed(exc)
+        if idle and self.phase is HEAD:  # a head begun, not ended: from now on it is due
+            timeout = self.state.timeout_request_head  # (one that ended set no deadline)
+            self.deadline = self.state.now + timeout if timeout > 0 else 0.0
         starting = self.starting
         if starting is not None:
             # Once the whole read is parsed (a body that came with the head is there already;
@@ -208,94 +220,36 @@ class HttpProtocol(FlowControlProtocol):
     ) -> None:
         """A complete, parsed request head: check it, build the scope, start or queue the cycle."""
         state = self.state
-        self.phase = BUSY
         self.deadline = 0.0
-        if version != "1.1" and version != "1.0":
-            if version == "0.9":  # llhttp reads "GET /" as 0.9: not an HTTP/1 request line
-                raise ProtocolError(400, "HTTP/0.9 requests are not supported")
-            raise ProtocolError(505, f"HTTP version {version} is not supported")
-        keep_alive = version == "1.1"
-        expect_100 = upgrade = False
-        hosts = 0
-        length: int | None = None
-        chunked = False
-        for name, value in headers:
-            if name in _SPECIAL_REQUEST_HEADERS:
-                if name == b"host":
-                    hosts += 1
-                elif name == b"content-length":
-                    if length is not None or not value.isdigit():
-                        raise ProtocolError(400, "invalid or repeated Content-Length")
-                    if len(value) > 19 and _out_of_range(value):
-                        raise ProtocolError(400, "Content-Length out of range")
-                    length = int(value)
-                elif name == b"transfer-encoding":
-                    if chunked or value.strip().lower() != b"chunked":
-                        raise ProtocolError(400, "unsupported Transfer-Encoding")
-                    if version == "1.0":  # RFC 9112 §6.1: faulty framing, whatever else it says
-                        raise ProtocolError(400, "Transfer-Encoding in an HTTP/1.0 request")
-                    chunked = True
-                elif name == b"connection":
-                    tokens = {token.strip() for token in value.lower().split(b",")}
-                    if b"close" in tokens:
-                        keep_alive = False
-                    elif b"keep-alive" in tokens:
-                        keep_alive = True
-                    upgrade = upgrade or b"upgrade" in tokens
-                elif name == b"expect":
-                    expect_100 = value.lower() == b"100-continue"
-        if chunked:
-            if length is not None:
-                raise ProtocolError(400, "both Content-Length and Transfer-Encoding")
-            # The one value allowed, spelled one way (h11 hands it over lowercased already).
+        keep_alive, upgrade, expect_100, length, chunked, raw_path, query = check_head(
+            method, target, version, headers, state.limit_request_body
+        )
+        if chunked:  # the one value allowed, spelled one way (h11 hands it over lowercased)
             headers[:] = [(n, b"chunked" if n == b"transfer-encoding" else v) for n, v in headers]
-        if length and state.limit_request_body is not None and length > state.limit_request_body:
-            raise ProtocolError(413, "request body too large")  # before the app, before 100
-        self.content_length = length or 0
-        if hosts != 1 and (version == "1.1" or hosts > 1):
-            raise ProtocolError(400, "a request needs exactly one Host header")
-        if target[:1] == b"/" and b"#" not in target:  # origin form, the usual case
-            raw_path, _, query = target.partition(b"?")
-        else:
-            raw_path, query = split_target(target)
-            if raw_path == b"*" and method != "OPTIONS":  # RFC 9112 §3.2.4
-                raise ProtocolError(400, "asterisk-form target is for OPTIONS only")
-        path = raw_path.decode("latin-1")
-        if "%" in path:
-            path = unquote(path)
-        scope = {
-            "type": "http",
-            "asgi": {"version": "3.0", "spec_version": "2.4"},
-            "http_version": version,
-            "server": self.server,
-            "client": self.client,
-            "scheme": self.scheme,
-            "method": method,
-            "root_path": state.root_path,
-            "path": state.root_path + path,
-            "raw_path": state.root_path_bytes + raw_path if state.root_path else raw_path,
-            "query_string": query,
-            "headers": headers,
-            "state": state.lifespan_state.copy(),
-            "extensions": (
+        self.content_length = length
+        scope = build_scope(
+            self,
+            version,
+            method,
+            raw_path,
+            query,
+            headers,
+            (
                 self.extensions.copy()
                 if version == "1.1"
                 else extensions.for_http10(self.extensions)
             ),
-        }
-        if state.request_ids is not None:
-            request_id(scope, headers, state.request_id_header, state.request_ids)
-        if self.proxy_trusted and state.proxy_peers is not None:
-            apply_proxy_headers(scope, state.proxy_peers, state.proxy_mode)
+        )
         if upgrade:
             # The parser cannot carry on past an upgrade request: it is the connection's last.
             keep_alive = False
             if state.upgrade is not None and _header(headers, b"upgrade") == b"websocket":
+                self.phase = ON_UPGRADE[self.phase]
                 self.upgrade_scope = scope
                 return
+        self.phase = ON_REQUEST[self.phase]
         if state.shutting_down or not state.timeout_keep_alive:
             keep_alive = False  # stopping, or keep-alive turned off (--timeout-keep-alive 0)
-        expect_100 = expect_100 and version == "1.1"
         cycle = RequestCycle(self, scope, keep_alive, expect_100, chunked or bool(length))
         self.parsing = cycle
         if chunked:
@@ -338,6 +292,7 @@ class HttpProtocol(FlowControlProtocol):
             return
         scope, self.upgrade_scope = self.upgrade_scope, None
         assert scope is not None and self.state.upgrade is not None
+        self.phase = ON_SWITCH[self.phase]
         if self.state.log_connections:
             logger.debug("Connection from %s upgraded to WebSocket", client_text(self.client))
         self.state.discard(self)
@@ -381,6 +336,7 @@ class HttpProtocol(FlowControlProtocol):
             self.switch_protocols(rest)
             return
         if self.pipeline:
+            self.phase = ON_NEXT[self.phase]
             self._start(self.pipeline.popleft())
             self.resume_reading()
             return
@@ -388,7 +344,7 @@ class HttpProtocol(FlowControlProtocol):
             self.transport.write(self.pending_error)
             self.close()
             return
-        self.phase = IDLE
+        self.phase = ON_KEEP_ALIVE[self.phase]
         timeout = state.timeout_keep_alive
         self.deadline = state.now + timeout if timeout > 0 else 0.0
         if self.reading_paused:
@@ -437,6 +393,7 @@ class HttpProtocol(FlowControlProtocol):
             self.transport.write(error)
             self.close()
         else:
+            self.phase = ON_REFUSE[self.phase]
             self.pending_error = error  # after the responses ahead of it, in order
             self.pause_reading()
 
@@ -452,10 +409,11 @@ class HttpProtocol(FlowControlProtocol):
     def on_deadline(self) -> None:
         """Called by the server's ticker when this connection's deadline has passed."""
         self.deadline = 0.0
-        if self.phase == HEAD:
+        phase = self.phase
+        if phase is HEAD:
             self.reject(408, "request head not received in time")
-        elif self.phase == IDLE:
-            self.close()
+        elif phase is IDLE or (phase is UPGRADING and self.cycle is None):
+            self.close()  # kept alive long enough (or an upgrade's body never came)
         else:
             timelimits.on_busy_deadline(self)
 
@@ -475,48 +433,13 @@ class HttpProtocol(FlowControlProtocol):
                 self.deadline = deadline
 
     def close(self) -> None:
+        self.phase = ON_CLOSE[self.phase]
         if not self.transport.is_closing():
             self.transport.close()
 
     def abort(self) -> asyncio.Task[None] | None:
         """The graceful timeout ran out: cut the connection and cancel the app."""
         return self.abort_task(self.cycle.task if self.cycle is not None else None)
-
-
-def _out_of_range(digits: bytes) -> bool:
-    """A Content-Length of 2^64 or more, as llhttp refuses it, or of more than 20 digits, as h11
-    refuses it even with leading zeros: one rule on both backends, and int() stays cheap."""
-    return len(digits) > 20 or int(digits) >> 64 != 0
-
-
-def split_target(target: bytes) -> tuple[bytes, bytes]:
-    """Path and query of an origin-form or absolute-form request target (no fragment)."""
-    if b"#" in target:
-        target = target.partition(b"#")[0]
-    if not target.startswith(b"/"):
-        if target == b"*":
-            return target, b""
-        scheme_end = target.find(b"://")
-        if scheme_end <= 0:
-            raise ProtocolError(400, "invalid request target")
-        authority = scheme_end + 3
-        ends = (target.find(b"/", authority), target.find(b"?", authority))
-        target = target[min((end for end in ends if end != -1), default=len(target)) :]
-        if not target.startswith(b"/"):
-            target = b"/" + target  # "http://host" or "http://host?query"
-    path, _, query = target.partition(b"?")
-    return path, query
-
-
-def request_id(
-    scope: dict[str, Any],
-    headers: list[tuple[bytes, bytes]],
-    name: bytes | None,
-    ids: RequestIds,
-) -> None:
-    """--request-id-header: the client's id (or a new one) in scope["state"]["request_id"]."""
-    incoming = next((value for key, value in headers if key == name), None)
-    scope["state"]["request_id"] = ids.take(incoming).decode("ascii")
 
 
 def _header(headers: list[tuple[bytes, bytes]], name: bytes) -> bytes | None:

@@ -16,27 +16,67 @@ request starts or cancels a timer. While a connection is busy its deadline is th
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from typing import TYPE_CHECKING
+from collections.abc import MutableMapping
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from mypkg.http.cycle import RequestCycle
-    from mypkg.http.protocol import HttpProtocol
+    from mypkg.state import ServerState
 
 logger = logging.getLogger("mypkg.error")
+
+
+class TimedCycle(Protocol):
+    """What the limits need from a request (cycle.RequestCycle)."""
+
+    body_timer: int
+    keep_alive: bool
+
+    @property
+    def task(self) -> asyncio.Task[None] | None: ...
+    @property
+    def complete(self) -> bool: ...
+    @property
+    def head_written(self) -> bool: ...
+    @property
+    def scope(self) -> MutableMapping[str, Any]: ...
+    def on_disconnect(self) -> None: ...
+    def respond_error(self, status: int) -> None: ...
+
+
+class TimedConnection(Protocol):
+    """What the limits need from an HTTP/1 connection (protocol.HttpProtocol). A protocol type
+    here, so that this module imports neither the connection nor the cycle (both import it)."""
+
+    deadline: float
+    body_deadline: float
+    app_deadline: float
+
+    @property
+    def state(self) -> ServerState: ...
+    @property
+    def client(self) -> tuple[str, int] | None: ...
+    @property
+    def reading_paused(self) -> bool: ...
+    @property
+    def cycle(self) -> TimedCycle | None: ...
+    def reject(self, status: int, reason: str) -> None: ...
+    def close(self) -> None: ...
+
 
 # RequestCycle.body_timer: not timed (the default, and any connection but HTTP/1's); to be armed
 # once the 100 Continue goes out; armed (body pieces credit the connection's deadline).
 AFTER_CONTINUE, ARMED = 1, 2
 
 
-def arm(conn: HttpProtocol) -> None:
+def arm(conn: TimedConnection) -> None:
     """Set the connection's deadline to the nearer of its body and app deadlines (0: none)."""
     body, app = conn.body_deadline, conn.app_deadline
     conn.deadline = min(body, app) if body and app else body or app
 
 
-def expect_body(conn: HttpProtocol, cycle: RequestCycle) -> None:
+def expect_body(conn: TimedConnection, cycle: TimedCycle) -> None:
     """``cycle``'s request body is due from now on."""
     state = conn.state
     cycle.body_timer = ARMED
@@ -44,7 +84,7 @@ def expect_body(conn: HttpProtocol, cycle: RequestCycle) -> None:
     arm(conn)
 
 
-def body_received(conn: HttpProtocol, size: int) -> None:
+def body_received(conn: TimedConnection, size: int) -> None:
     """Credit ``size`` bytes: ``size / rate`` seconds more, capped at the stall timeout."""
     state = conn.state
     ceiling = state.now + state.timeout_request_body
@@ -54,26 +94,26 @@ def body_received(conn: HttpProtocol, size: int) -> None:
     arm(conn)
 
 
-def body_done(conn: HttpProtocol, cycle: RequestCycle) -> None:
+def body_done(conn: TimedConnection, cycle: TimedCycle) -> None:
     cycle.body_timer = 0
     conn.body_deadline = 0.0
     arm(conn)
 
 
-def reading_resumed(conn: HttpProtocol) -> None:
+def reading_resumed(conn: TimedConnection) -> None:
     """The server paused reading (the app was not consuming): the client gets a fresh budget."""
     state = conn.state
     conn.body_deadline = max(conn.body_deadline, state.now + state.timeout_request_body)
     arm(conn)
 
 
-def app_started(conn: HttpProtocol) -> None:
+def app_started(conn: TimedConnection) -> None:
     state = conn.state
     conn.app_deadline = state.now + state.timeout_request  # type: ignore[operator]
     arm(conn)
 
 
-def on_busy_deadline(conn: HttpProtocol) -> None:
+def on_busy_deadline(conn: TimedConnection) -> None:
     """The ticker found a busy connection's deadline passed: which one, and what to do."""
     state = conn.state
     now = state.now
@@ -92,7 +132,7 @@ def on_busy_deadline(conn: HttpProtocol) -> None:
     arm(conn)
 
 
-def _cancel(conn: HttpProtocol, cycle: RequestCycle) -> None:
+def _cancel(conn: TimedConnection, cycle: TimedCycle) -> None:
     """--timeout-request ran out: answer 504 if nothing is on the wire, else cut; cancel the app."""
     task = cycle.task
     if cycle.complete or task is None or task.done():

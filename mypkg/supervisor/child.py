@@ -58,6 +58,9 @@ class WorkerSpec:
     max_requests: int | None = None  # --limit-max-requests plus this worker's jitter
     close_fds: list[int] = field(default_factory=list)  # the master's own descriptors
     hooks: Hooks | None = None  # server hooks from the config (post_fork, worker_exit, ...)
+    # The signal mask to restore once the child's own dispositions are set (pool.py blocks
+    # signals across the fork); None: the mask is left as it is.
+    signal_mask: set[int | signal.Signals] | None = None
 
 
 def run_worker(spec: WorkerSpec) -> NoReturn:
@@ -116,6 +119,8 @@ def _become_worker(spec: WorkerSpec) -> None:
     for sig in _DEFAULT:
         signal.signal(sig, signal.SIG_DFL)
     install_abort_handler("--worker-timeout", _exit_aborted)
+    if spec.signal_mask is not None:  # a stop sent since the fork is acted on now: TERM kills
+        signal.pthread_sigmask(signal.SIG_SETMASK, spec.signal_mask)
     for fd in spec.close_fds:
         with contextlib.suppress(OSError):
             os.close(fd)

@@ -73,7 +73,15 @@ class Pool:
         for stream in (sys.stdout, sys.stderr):  # or the child would write our buffers again
             with contextlib.suppress(OSError, ValueError):
                 stream.flush()
+        # Signals are blocked across the fork: until the child drops the master's handlers, a
+        # SIGTERM sent to it (a stop right after a reload started it) would run them there and
+        # be lost, and the worker would boot and serve on until SIGKILL. The child restores
+        # the mask once its own dispositions are set (child.py), the master right away.
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals())
+        spec.signal_mask = mask
         pid = os.fork()
+        if pid != 0:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         if pid == 0:  # pragma: no cover - the child's own coverage is not collected
             try:
                 for other in self.children.values():

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from mypkg.http import protocol
+from mypkg.http import scope as http_scope
 from mypkg.middleware import proxy_headers
 from tests.support import apps
 from tests.support.apps import extensions
@@ -31,7 +31,7 @@ def test_exception_while_parsing_answers_400(
             raise RuntimeError("forced parsing failure")
         real(scope, *args)
 
-    monkeypatch.setattr(protocol, "apply_proxy_headers", failing)
+    monkeypatch.setattr(http_scope, "apply_proxy_headers", failing)
     pipelined = b"GET /ok HTTP/1.1\r\nHost: x\r\n\r\nGET /boom HTTP/1.1\r\nHost: x\r\n\r\n"
     with serve(apps.scope_json, http=http) as running, RawClient(running.port) as client:
         client.send(pipelined)

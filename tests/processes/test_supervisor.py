@@ -64,6 +64,9 @@ def test_workers_serve_with_titles_and_master_does_not_import_app(tmp_path: Path
         assert {int(_get(port).text) for _ in range(20)} <= workers
         imported = {int(line) for line in imports.read_text().split()}
         assert imported == workers  # the master never imported the app
+        # Signals are blocked across each fork only: no process keeps any blocked afterwards.
+        for pid in (master.process.pid, *workers):
+            assert int(status_of(pid)["SigBlk"], 16) == 0, (pid, status_of(pid)["SigBlk"])
         master.signal(signal.SIGTERM)
         assert master.wait() == 0
 

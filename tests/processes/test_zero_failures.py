@@ -15,7 +15,9 @@ import pytest
 from tests.support.load import Load
 from tests.support.processes import Master, mypkg_command
 
-APP = "tests.support.apps.workers:app"
+APP = "tests.process_apps:app"
+# How Load records a connect that failed, so that nothing was sent (see the test below).
+NEVER_OPENED = ("connect: ConnectionRefusedError(", "connect: ConnectionResetError(")
 
 
 def _master(http: str, *extra: str, workers: int = 2) -> Master:
@@ -144,7 +146,15 @@ def test_graceful_term_finishes_in_flight_requests(http: str) -> None:
 def test_term_with_clients_that_keep_reconnecting(http: str, loop: str) -> None:
     """Like wrk: after Connection: close a client connects again at once. A connection the
     kernel queued while the workers stopped accepting is served or refused, never reset after
-    its request was sent (the stopping workers take what the accept queue holds)."""
+    its request was sent (the stopping workers take what the accept queue holds).
+
+    A connect may still fail with a reset: the kernel completes handshakes on a listening
+    socket until its last descriptor is closed, so one that lands between the last worker's
+    final accept and its close is reset by that close. When the reset beats the client's
+    connect, nothing was sent: like a refusal, a connection that never opened. When the client
+    was quicker and sent its request, that is a failure, and this test reports it (the window
+    is microseconds unless that worker is preempted in it; closing it needs the kernel to stop
+    completing handshakes first, which the server does not do yet)."""
     args = ("-w", "2", APP, "--port", "0", "--http", http, "--loop", loop, "--no-access-log")
     # Both workers on one CPU, as under real load: each takes longer to stop accepting.
     with Master(command=["taskset", "-c", "0", *mypkg_command(*args)]) as master:
@@ -153,7 +163,8 @@ def test_term_with_clients_that_keep_reconnecting(http: str, loop: str) -> None:
             load.wait_for(500)
             master.signal(signal.SIGTERM)
             assert master.wait() == 0
-    refused = [f for f in load.tally.failures if "ConnectionRefusedError" in f]
-    failures = [f for f in load.tally.failures if f not in refused]
+    never_opened = [f for f in load.tally.failures if f.startswith(NEVER_OPENED)]
+    failures = [f for f in load.tally.failures if f not in never_opened]
+    refused = [f for f in never_opened if "ConnectionRefusedError" in f]
     assert refused, "no client tried to reconnect after the stop: the test proved nothing"
     assert not failures, f"{len(failures)} failed: {failures[:5]}"

@@ -48,37 +48,57 @@ class RecordingTransport:
         self.reading = True
 
 
-def run(http: str, app: Any, pieces: list[bytes], **settings: Any) -> bytes:
-    """Feed ``pieces`` as separate reads (running the app between them); all that was written."""
-    loop = asyncio.new_event_loop()
-    try:
-        state = ServerState(Config(app, http=http, **settings), app, loop)
-        protocol = PROTOCOLS[http](state)
-        transport = RecordingTransport()
-        protocol.connection_made(transport)  # type: ignore[arg-type]
+class Feed:
+    """One real protocol (parser, lifecycle, app) on its own loop, fed read by read; the test
+    looks at ``protocol.phase`` and ``transport.written`` between reads. Close it when done."""
+
+    def __init__(self, http: str, app: Any, **settings: Any) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.state = ServerState(Config(app, http=http, **settings), app, self.loop)
+        self.protocol = PROTOCOLS[http](self.state)
+        self.transport = RecordingTransport()
+        self.protocol.connection_made(self.transport)  # type: ignore[arg-type]
+
+    def settle(self) -> None:
+        """Run the loop until every app task is done or waiting for the client."""
 
         async def settle() -> None:
-            """Until every app task is done or waiting for the client."""
             for _ in range(50):
                 await asyncio.sleep(0)
 
-        async def drive() -> None:
-            for piece in pieces:
-                if transport.closed:
-                    break
-                if not piece:
-                    continue  # asyncio never reports an empty read (h11 would take it for EOF)
-                protocol.data_received(piece)
-                await settle()
-            protocol.connection_lost(None)
-            await settle()
+        self.loop.run_until_complete(asyncio.wait_for(settle(), 10))
 
-        loop.run_until_complete(asyncio.wait_for(drive(), 10))
-        return bytes(transport.written)
-    finally:
-        tasks = asyncio.all_tasks(loop)
-        for task in tasks:
-            task.cancel()
-        if tasks:
-            loop.run_until_complete(asyncio.wait(tasks))
-        loop.close()
+    def send(self, data: bytes) -> bytes:
+        """One read of ``data``, then settle; what was written meanwhile."""
+        before = len(self.transport.written)
+        if data:  # asyncio never reports an empty read (h11 would take it for EOF)
+            self.protocol.data_received(data)
+        self.settle()
+        return bytes(self.transport.written[before:])
+
+    def close(self) -> None:
+        if not self.loop.is_closed():
+            self.protocol.connection_lost(None)
+            self.settle()
+            tasks = asyncio.all_tasks(self.loop)
+            for task in tasks:
+                task.cancel()
+            if tasks:
+                self.loop.run_until_complete(asyncio.wait(tasks))
+            self.loop.close()
+
+    def __enter__(self) -> Feed:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def run(http: str, app: Any, pieces: list[bytes], **settings: Any) -> bytes:
+    """Feed ``pieces`` as separate reads (running the app between them); all that was written."""
+    with Feed(http, app, **settings) as feed:
+        for piece in pieces:
+            if feed.transport.closed:
+                break
+            feed.send(piece)
+        return bytes(feed.transport.written)

@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
-from websockets.sync.client import connect
+from websockets.asyncio.client import connect as ws_connect
 
 from mypkg import Config
 from mypkg.errors import ConfigError
@@ -240,12 +240,23 @@ def test_rfc4514_name() -> None:
     assert rfc4514_name({}) is None
 
 
+async def wss_first_message(url: str, context: ssl.SSLContext) -> Any:
+    """Open ``url`` and return its first message, JSON-decoded.
+
+    websockets' asyncio client, not its threaded one: that one reads the TLS socket in a
+    background thread while the caller writes to it, and OpenSSL's SSL object is not safe for
+    that. When TLS 1.3's session tickets arrive just as the upgrade request is written, the
+    request can be lost (the server has read only the handshake) and the open times out.
+    """
+    async with ws_connect(url, ssl=context, open_timeout=10) as ws:
+        return json.loads(await asyncio.wait_for(ws.recv(), 10))
+
+
 def test_wss_scope(http: str, pki: Pki) -> None:
     settings = {"ssl_certfile": pki.server_combined, "lifespan": "off"}
     with serve(extensions.websocket_scope, http=http, **settings) as running:
         url = f"wss://127.0.0.1:{running.port}/ws"
-        with connect(url, ssl=pki.client_context(with_cert=False), open_timeout=5) as ws:
-            report = json.loads(ws.recv(timeout=5))
+        report = asyncio.run(wss_first_message(url, pki.client_context(with_cert=False)))
     assert report["scheme"] == "wss"
     assert report["extensions"] == ["tls", "websocket.http.response"]  # no http.response.*
     assert report["tls_version"] == 0x0304

@@ -11,8 +11,8 @@ import pytest
 from mypkg.config import values
 from mypkg.errors import ProtocolError
 from mypkg.http import framing
+from mypkg.http.headcheck import split_target
 from mypkg.http.headscan import HeadScanner
-from mypkg.http.protocol import split_target
 from mypkg.state import ServerState
 from tests.support.boundaries import LIMITS
 
