@@ -215,7 +215,7 @@ def test_upstream_connections_are_kept_alive_and_reused(stack: Stack) -> None:
 
 def test_websocket_echo_through_nginx(stack: Stack) -> None:
     # websockets' asyncio client: its threaded one reads the TLS socket in a background thread
-    # while the caller writes, which OpenSSL does not allow (see tests/test_tls.py).
+    # while the caller writes, which OpenSSL does not allow (see tests/tls/test_tls.py).
     context = stack.site.pki.client_context(with_cert=False)
     url = f"wss://127.0.0.1:{stack.site.https_port}/ws"
 

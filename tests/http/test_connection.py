@@ -1,6 +1,6 @@
 """The HTTP/1 connection's state machine (mypkg/http/connection.py), fed bytes without sockets.
 
-Each test drives the real protocol class of each parser read by read (tests/protocol_feed.py)
+Each test drives the real protocol class of each parser read by read (tests/support/feed.py)
 and checks the phase the connection's table put it in: keep-alive, pipelining, upgrade, a bad
 request behind a good one, deadlines and draining. The table itself is checked as data.
 """
@@ -30,7 +30,7 @@ from mypkg.http.connection import (
     after,
 )
 from mypkg.metrics import connection_counts
-from tests.protocol_feed import Feed
+from tests.support.feed import Feed
 
 GET = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
 SLOW = b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n"

@@ -16,7 +16,7 @@ from mypkg.errors import ProtocolError
 from mypkg.http.headcheck import Headers, Verdict, check_head
 from mypkg.http.protocol import HttpProtocol
 from mypkg.state import ServerState
-from tests import apps
+from tests.support import apps
 
 HOST = (b"host", b"x")
 CL, TE, CONN, EXPECT = b"content-length", b"transfer-encoding", b"connection", b"expect"

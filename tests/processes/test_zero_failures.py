@@ -15,7 +15,7 @@ import pytest
 from tests.support.load import Load
 from tests.support.processes import Master, mypkg_command
 
-APP = "tests.process_apps:app"
+APP = "tests.support.apps.workers:app"
 # How Load records a connect that failed, so that nothing was sent (see the test below).
 NEVER_OPENED = ("connect: ConnectionRefusedError(", "connect: ConnectionResetError(")
 
