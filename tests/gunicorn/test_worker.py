@@ -14,7 +14,14 @@ import pytest
 from mypkg.workers import mapping
 from tests.support.boundaries import LIMITS
 from tests.support.clients import RawClient, Response
-from tests.support.gunicorn import WORKER_CLASSES, fake_worker, gunicorn, run_gunicorn, send_slow
+from tests.support.gunicorn import (
+    WORKER_CLASSES,
+    GunicornMaster,
+    fake_worker,
+    gunicorn,
+    run_gunicorn,
+    send_slow,
+)
 from tests.support.waiting import assert_on_time, wait_until
 
 GET = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
@@ -214,6 +221,19 @@ def test_boot_failure_stops_gunicorn(
     assert output.count("Booting worker") == 1  # stopped, not respawned
 
 
+def rewrite_until_reloaded(master: GunicornMaster, module: Path, text: str) -> None:
+    """Write ``text`` into ``module`` until the worker is replaced (a second "Serving on").
+
+    Gunicorn's reloader notes each file's mtime on its first pass, which may come after a write
+    made as soon as the log said "Serving on": then write again, newer."""
+    for attempt in range(5):
+        module.write_text(f"{text}# {attempt}\n")
+        with contextlib.suppress(AssertionError):
+            master.wait_for_line("Serving on", count=2, timeout=3)
+            return
+    master.wait_for_line("Serving on", count=2)
+
+
 def test_reload_restarts_the_worker_when_the_app_changes(tmp_path: Path) -> None:
     module = tmp_path / "reloaded_app.py"
     source = """
@@ -226,15 +246,7 @@ async def app(scope, receive, send):
     args = ("--reload", "--chdir", str(tmp_path))
     with gunicorn(*args, app="reloaded_app:app") as master:
         assert master.request("/").body == b"v1"
-        # Gunicorn's reloader notes each file's mtime on its first pass, which may come after
-        # this write (the log now shows "Serving on" at once): write again, newer, until the
-        # worker is replaced.
-        for attempt in range(5):
-            module.write_text(source.replace("VERSION", "v2") + f"# {attempt}\n")
-            with contextlib.suppress(AssertionError):
-                master.wait_for_line("Serving on", count=2, timeout=3)
-                break
-        master.wait_for_line("Serving on", count=2)
+        rewrite_until_reloaded(master, module, source.replace("VERSION", "v2"))
         assert master.request("/").body == b"v2"
 
 
@@ -245,13 +257,13 @@ def test_reload_serves_a_syntax_error_until_it_is_fixed(tmp_path: Path) -> None:
     with gunicorn(*args, app="broken_app:app") as master:
         response = master.request("/")
         assert response.status == 500 and b"SyntaxError" in response.body
-        module.write_text(
+        fixed = (
             "async def app(scope, receive, send):\n"
             "    if scope['type'] == 'http':\n"
             "        await send({'type': 'http.response.start', 'status': 200, 'headers': []})\n"
             "        await send({'type': 'http.response.body', 'body': b'fixed'})\n"
         )
-        master.wait_for_line("Serving on", count=2)
+        rewrite_until_reloaded(master, module, fixed)
         assert master.request("/").body == b"fixed"
 
 
