@@ -29,18 +29,18 @@ PYTHONS = ["3.10", "3.11", "3.12", "3.13"]  # keep the classifiers in pyproject.
 # loading, both HTTP parsers, limits, TLS, WebSockets, lifespan, the CLI): ~500 tests in ~20 s,
 # a tenth of the suite's time. Names that no longer exist are reported and dropped.
 QUICK = [
-    "tests/test_units.py",
-    "tests/test_settings.py",
-    "tests/test_smoke.py",
-    "tests/test_app_loading.py",
-    "tests/test_http_protocol.py",
-    "tests/test_http_scope.py",
-    "tests/test_http_limits.py",
-    "tests/test_tls.py",
-    "tests/test_lifespan.py",
-    "tests/test_websocket.py",
-    "tests/test_websocket_protocol.py",
-    "tests/test_accesslog.py",
+    "tests/units/test_http_pieces.py",
+    "tests/config/test_settings.py",
+    "tests/http/test_smoke.py",
+    "tests/config/test_app_loading.py",
+    "tests/http/test_protocol.py",
+    "tests/http/test_scope.py",
+    "tests/http/test_limits.py",
+    "tests/tls/test_tls.py",
+    "tests/lifecycle/test_lifespan.py",
+    "tests/websocket/test_asgi.py",
+    "tests/websocket/test_protocol.py",
+    "tests/logs/test_accesslog.py",
 ]
 
 nox.options.download_python = "never"

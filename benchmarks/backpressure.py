@@ -2,11 +2,12 @@
 
     python -m benchmarks.backpressure [--seconds 5] [--connections 64] [--limit 8]
 
-A slow app (``tests.operator_apps:sleepy``, /slow?0.05: 50 ms per request) under one mypkg worker
-with --limit-concurrency LIMIT and far more wrk connections than that. With the default the
-overflow is answered 503 at once (failed requests, short latencies); with --backpressure the
-worker stops accepting and the overflow waits in the listen backlog (no failures, latency is
-queueing). Prints one line per mode: requests, failures (non-2xx, socket errors), p99.
+A slow app (``tests.support.apps.operator:sleepy``, /slow?0.05: 50 ms per request) under one
+mypkg worker with --limit-concurrency LIMIT and far more wrk connections than that. With the
+default the overflow is answered 503 at once (failed requests, short latencies); with
+--backpressure the worker stops accepting and the overflow waits in the listen backlog (no
+failures, latency is queueing). Prints one line per mode: requests, failures (non-2xx, socket
+errors), p99.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def measure(backpressure: bool, seconds: int, connections: int, limit: int) -> str:
     command = [
-        sys.executable, "-m", "mypkg", "tests.operator_apps:sleepy", "--port", "0",
+        sys.executable, "-m", "mypkg", "tests.support.apps.operator:sleepy", "--port", "0",
         "--workers", "1", "--limit-concurrency", str(limit), "--no-access-log",
         *(["--backpressure"] if backpressure else []),
     ]  # fmt: skip

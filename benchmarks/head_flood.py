@@ -2,8 +2,8 @@
 
     python benchmarks/head_flood.py --http h11 --connections 500
 
-Starts ``python -m mypkg tests.apps:hello`` (one process), opens N connections that each send
-100 fields of 8 KiB (about 800 KiB, every field within the default limits) without the blank
+Starts ``python -m mypkg tests.support.apps:hello`` (one process), opens N connections that each
+send 100 fields of 8 KiB (about 800 KiB, every field within the default limits) without the blank
 line that would end the head, then reads every answer. Prints the server's peak RSS growth
 (VmHWM), how many connections got which status within 5 s, and how long a plain GET takes
 afterwards. Issue 15 measured the h11 path before the head-size limit: +340-460 MiB, 327 of 500
@@ -21,8 +21,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.conftest import RawClient
-from tests.processes import ServerProcess
+from tests.support.clients import RawClient
+from tests.support.processes import ServerProcess
 
 FIELD = b"X-Field: " + b"v" * 8183 + b"\r\n"  # 8 KiB lines
 HEAD = b"GET / HTTP/1.1\r\nHost: x\r\n" + FIELD * 99
@@ -37,7 +37,7 @@ def main() -> int:
     parser.add_argument("--http", default="h11", choices=["h11", "httptools"])
     parser.add_argument("--connections", type=int, default=500)
     options = parser.parse_args()
-    with ServerProcess("tests.apps:hello", "--http", options.http) as proc:
+    with ServerProcess("tests.support.apps:hello", "--http", options.http) as proc:
         port = proc.wait_serving()
         with RawClient(port) as warm:
             warm.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")

@@ -19,8 +19,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests import protocol_feed
-from tests.test_http_rules import scope_after_body
+from tests.http.test_rules import scope_after_body
+from tests.support import feed
 
 SEEDS = [
     b"GET /a?b=1 HTTP/1.1\r\nHost: x\r\nX-A: v\r\n\r\n",
@@ -52,7 +52,7 @@ def mutate(rng: random.Random, data: bytes) -> bytes:
 
 
 def answer(http: str, pieces: list[bytes]) -> Answer:
-    written = protocol_feed.run(http, scope_after_body, pieces)
+    written = feed.run(http, scope_after_body, pieces)
     result = []
     for raw in written.split(b"HTTP/1.1 ")[1:]:
         status = raw[:3]

@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from mypkg import Config
 from mypkg.state import ServerState
-from tests.protocol_feed import PROTOCOLS, RecordingTransport
+from tests.support.feed import PROTOCOLS, RecordingTransport
 
 REQUEST = (
     b"GET /plaintext HTTP/1.1\r\nHost: localhost:8080\r\nUser-Agent: wrk\r\nAccept: */*\r\n"

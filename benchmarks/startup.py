@@ -128,7 +128,7 @@ HEADINGS = ("first 200", "all ready", "SIGKILL -> ready", "SIGHUP -> serving")
 
 
 # --------------------------------------------------------------------------------------------
-# Statistics and lines (pure: tests/test_benchmarks.py checks them)
+# Statistics and lines (pure: tests/deploy/test_benchmarks.py checks them)
 # --------------------------------------------------------------------------------------------
 
 

@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from mypkg import Config
 from mypkg.state import ServerState
 from mypkg.websocket.upgrade import Upgrader
-from tests.protocol_feed import PROTOCOLS, RecordingTransport
+from tests.support.feed import PROTOCOLS, RecordingTransport
 
 HANDSHAKE = (
     b"GET /ws HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
