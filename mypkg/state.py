@@ -158,7 +158,7 @@ class ServerState:
         "total_requests",
         "upgrade",
     )
-    # The types of COPIED_SETTINGS (the settings' own; tests/test_settings.py checks they match).
+    # The types of COPIED_SETTINGS: the settings' own (tests/config/test_settings.py checks it).
     date_header: bool
     h2_max_concurrent_streams: int
     limit_concurrency: int | None

@@ -2,8 +2,8 @@
 
 Both come from the setting declarations (mypkg/config/settings/) alone; ``python -m mypkg.docgen``
 writes them and the tests check that the files are current. The uvicorn page is also checked
-against uvicorn's own click options (tests/test_uvicorn_compat.py), so a flag uvicorn adds shows
-up as a failing test rather than a silent gap.
+against uvicorn's own click options (tests/config/test_uvicorn_compat.py), so a flag uvicorn adds
+shows up as a failing test rather than a silent gap.
 """
 
 from __future__ import annotations
@@ -84,7 +84,7 @@ _MIGRATING_INTRO = [
     "# Migrating from uvicorn",
     "",
     "Generated from `mypkg/config/settings/` by `python -m mypkg.docgen`; do not edit by hand.",
-    "Checked against uvicorn 0.54's own options by `tests/test_uvicorn_compat.py`.",
+    "Checked against uvicorn 0.54's own options by `tests/config/test_uvicorn_compat.py`.",
     "",
     "`uvicorn main:app --workers 4 --proxy-headers` becomes",
     "`mypkg-supervise main:app --workers 4 --proxy-headers`: every uvicorn flag below is accepted",

@@ -4,7 +4,7 @@ Both parsers hand every head here before anything else looks at it: the rules th
 request smuggling out (RFC 9112 §6.1, §6.3: one Content-Length, digits only, below 2^64; only
 ``chunked`` as Transfer-Encoding, never with Content-Length, never in HTTP/1.0; exactly one
 Host), the HTTP version, the request target, and the body limit. A pure function of its inputs:
-no connection, no parser, no I/O; tests/test_http_headcheck.py holds the table.
+no connection, no parser, no I/O; tests/http/test_headcheck.py holds the table.
 """
 
 from __future__ import annotations

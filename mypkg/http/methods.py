@@ -4,7 +4,7 @@ RFC 9110 §9.1 lets any token be a method, but llhttp (httptools) refuses a meth
 know before mypkg sees the request, and has no switch for that; h11 takes any token. So that a
 request gets the same answer from both parsers, h11 requests are held to llhttp's list (the
 registered methods llhttp implements, case-sensitive as methods are): anything else is 400 on
-both. tests/test_http_rules.py checks this list against the installed llhttp.
+both. tests/http/test_rules.py checks this list against the installed llhttp.
 """
 
 from __future__ import annotations

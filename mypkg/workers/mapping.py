@@ -181,7 +181,7 @@ TABLE: dict[str, Row] = {
         "timeout_keep_alive", "Idle keep-alive timeout; 0 turns keep-alive off.", _float
     ),
     # ---- Security
-    # Gunicorn's meaning, boundaries included (tests/test_gunicorn_parsing.py walks each limit
+    # Gunicorn's meaning, boundaries included (tests/gunicorn/test_parsing.py walks each limit
     # beside Gunicorn's own sync worker): the request line without its CRLF; a field line with
     # its CRLF; mypkg counts both the same way (README, "Request parsing rules").
     "limit_request_line": to(

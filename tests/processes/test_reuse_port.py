@@ -21,12 +21,11 @@ from mypkg.config import Config
 from mypkg.errors import EXIT_STARTUP, StartupError
 from mypkg.sockets import bind_tcp, reserve_sockets
 from mypkg.supervisor.slots import Slots
-from tests.conftest import free_port, run_cli
-from tests.gunicorn_support import WORKER_CLASSES, gunicorn
-from tests.load import Load
-from tests.master import Master
+from tests.support.gunicorn import WORKER_CLASSES, gunicorn
+from tests.support.load import Load
+from tests.support.processes import Master, free_port, run_cli
 
-APP = "tests.process_apps:app"
+APP = "tests.support.apps.workers:app"
 LISTEN = "0A"  # TCP_LISTEN in /proc/net/tcp's st column
 
 
@@ -160,14 +159,12 @@ def test_slots_are_taken_over_and_trimmed() -> None:
 
 
 @pytest.mark.parametrize("worker", WORKER_CLASSES)
-def test_gunicorns_reuse_port_gives_each_worker_class_its_own_socket(
-    tmp_path: Path, worker: str
-) -> None:
+def test_gunicorns_reuse_port_gives_each_worker_class_its_own_socket(worker: str) -> None:
     """What docs/gunicorn.md says of Gunicorn's reuse_port: its workers bind their own sockets,
     which the mypkg worker serves. (A fixed port: with port 0 each worker would get another.)"""
     port = free_port()
     bind = f"127.0.0.1:{port}"
-    with gunicorn(tmp_path, "--reuse-port", app=APP, worker=worker, workers=2, bind=bind):
+    with gunicorn("--reuse-port", app=APP, worker=worker, workers=2, bind=bind):
         listening = listening_inodes(port)
         with Load(port, connections=8, keep_alive=False) as load:
             load.wait_for(200)
