@@ -7,6 +7,19 @@ from mypkg.config.descriptor import Setting, Uvicorn
 from mypkg.config.values import boolean, integer, listing, number, octal, optional, text
 
 
+def _watched(help: str, metavar: str, example: str, uvicorn_param: str) -> Setting[list[str]]:
+    """One of --reload's lists (directories, globs to include, globs to exclude)."""
+    return Setting[list[str]](
+        [],
+        listing(text),
+        f"{help}; repeat for more.",
+        kind="append",
+        metavar=metavar,
+        example=[example],
+        uvicorn=Uvicorn(param=uvicorn_param),
+    )
+
+
 class SupervisorSettings:
     """The master's own settings (mypkg/supervisor/); each needs the master, see ``--workers``."""
 
@@ -122,33 +135,23 @@ class SupervisorSettings:
             ),
         ),
     )
-    reload_dir = Setting[list[str]](
-        [],
-        listing(text),
-        "A directory to watch with --reload (default: the current directory); repeat for more.",
-        kind="append",
-        metavar="DIR",
-        example=["src"],
-        uvicorn=Uvicorn(param="reload_dirs"),
+    reload_dir = _watched(
+        "A directory to watch with --reload (default: the current directory)",
+        "DIR",
+        "src",
+        "reload_dirs",
     )
-    reload_include = Setting[list[str]](
-        [],
-        listing(text),
-        "A glob pattern of files to watch besides *.py, e.g. '*.html'; repeat for more.",
-        kind="append",
-        metavar="GLOB",
-        example=["*.toml"],
-        uvicorn=Uvicorn(param="reload_includes"),
+    reload_include = _watched(
+        "A glob pattern of files to watch besides *.py, e.g. '*.html'",
+        "GLOB",
+        "*.toml",
+        "reload_includes",
     )
-    reload_exclude = Setting[list[str]](
-        [],
-        listing(text),
-        "A glob pattern of files not to watch (hidden files, *.py[cod] and __pycache__ never"
-        " are); repeat for more.",
-        kind="append",
-        metavar="GLOB",
-        example=["tests/*"],
-        uvicorn=Uvicorn(param="reload_excludes"),
+    reload_exclude = _watched(
+        "A glob pattern of files not to watch (hidden files, *.py[cod] and __pycache__ never are)",
+        "GLOB",
+        "tests/*",
+        "reload_excludes",
     )
     reload_delay = Setting(
         0.25,
