@@ -43,6 +43,7 @@ MODULES = (
     "mypkg.http.protocol",
     "mypkg.http.scope",
     "mypkg.http.timelimits",
+    "mypkg.state",
     "mypkg.websocket.connection",
     "mypkg.websocket.session",
 )
