@@ -9,13 +9,15 @@ Interpreters are looked up by hand (``pythonX.Y`` on PATH, then ``~/.pyenv/versi
 each candidate is run once: a pyenv shim for a version that is not enabled is on PATH but fails.
 Nox never downloads an interpreter (only package registries are reachable).
 
-Each session's virtualenv is reused; the dev extra is installed again only when pyproject.toml
-changes (a stamp in the venv, like scripts/setup's), so a repeated run starts testing at once.
+Each session's virtualenv is reused; mypkg[dev] is installed again only when what it is built from
+changes (pyproject.toml, setup.py, the compiled modules' sources: a stamp in the venv, like
+scripts/setup's), so a repeated run starts testing at once. The quick subset runs twice: compiled,
+then with MYPKG_PURE=1 (the pure-Python modules a stale or compiler-less install runs).
 """
 
 from __future__ import annotations
 
-import hashlib
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -42,6 +44,8 @@ QUICK = [
     "tests/websocket/test_protocol.py",
     "tests/logs/test_accesslog.py",
 ]
+
+PURE = "MYPKG_PURE"  # mypkg/compiled.py: run the compiled modules from source
 
 nox.options.download_python = "never"
 nox.options.error_on_missing_interpreters = False  # nox's default is True when $CI is set
@@ -71,11 +75,22 @@ def find_python(version: str) -> str | None:
 FOUND = {version: path for version in PYTHONS if (path := find_python(version))}
 
 
+def install_digest() -> str:
+    """mypkg/compiled.py's digest of what an install is built from (loaded by path: importing
+    mypkg would need its dependencies in nox's interpreter)."""
+    spec = importlib.util.spec_from_file_location("_compiled", ROOT / "mypkg" / "compiled.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return str(module.install_digest())
+
+
 def install(session: nox.Session) -> None:
-    """Install mypkg[dev] editable, unless this venv already has it for this pyproject.toml."""
+    """Install mypkg[dev] editable (compiling the request path for this interpreter), unless
+    this venv already has it for these sources."""
     venv = Path(str(session.virtualenv.location))
     stamp = venv / ".mypkg-installed"
-    want = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    want = install_digest()
     if stamp.exists() and stamp.read_text() == want:
         return
     session.install("-q", "--upgrade", "pip")
@@ -124,10 +139,12 @@ def define(version: str) -> None:
     def quick(session: nox.Session) -> None:
         install(session)
         keep_tmpdir(session)
-        session.run("python", "-m", "pytest", "-q", *quick_files(session), *session.posargs)
+        files = quick_files(session)
+        session.run("python", "-m", "pytest", "-q", *files, *session.posargs)
+        session.run("python", "-m", "pytest", "-q", *files, *session.posargs, env={PURE: "1"})
 
     tests.__doc__ = f"The whole suite on CPython {version} ({path}); extra args go to pytest."
-    quick.__doc__ = f"The quick subset on CPython {version} ({path})."
+    quick.__doc__ = f"The quick subset on CPython {version} ({path}), compiled then pure."
     nox.session(name=f"tests-{version}", python=path)(tests)
     nox.session(name=f"quick-{version}", python=path)(quick)
 

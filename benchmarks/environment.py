@@ -88,10 +88,28 @@ def _interpreter() -> dict[str, Any]:
     return found
 
 
+def _mypkg_build() -> str:
+    """Whether the servers' interpreter runs this checkout's request path compiled (a build for
+    that interpreter, matching the sources) or pure Python: mypkg/compiled.py."""
+    probe = "import mypkg.compiled as c; print(c.flavour())"
+    try:
+        return subprocess.run(
+            [PYTHON[0], "-W", "ignore", "-c", probe],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+            cwd=REPO_ROOT,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "?"
+
+
 def environment() -> dict[str, Any]:
     target = _interpreter()
     versions = dict(target["versions"])
-    versions["mypkg"] = _working_tree_version() or versions.get("mypkg")
+    tree = _working_tree_version()
+    versions["mypkg"] = f"{tree}, {_mypkg_build()}" if tree else versions.get("mypkg")
     return {
         "python": target["python"],
         "python_executable": PYTHON[0],

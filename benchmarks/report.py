@@ -385,5 +385,6 @@ def write_json(
             for r in records
         ],
     }
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(payload, indent=2, default=str) + "\n")
     print(f"\nJSON written to {path}")

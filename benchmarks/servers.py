@@ -142,6 +142,16 @@ def _reuse_port(build: CommandBuilder) -> CommandBuilder:
     return with_reuse_port
 
 
+def _pure(build: CommandBuilder) -> CommandBuilder:
+    """The same server running its compiled modules from source (mypkg/compiled.py): what the
+    compiled build gains, in the same run."""
+
+    def pure(target: str, port: int, workers: int) -> list[str]:
+        return ["env", "MYPKG_PURE=1", *build(target, port, workers)]  # env execs: same pid
+
+    return pure
+
+
 def _gunicorn_has_setting(class_name: str) -> bool:
     try:
         import gunicorn.config
@@ -183,6 +193,8 @@ SERVERS: dict[str, ServerSpec] = {
         ServerSpec("gunicorn-mypkg", _gunicorn_mypkg),
         ServerSpec("mypkg-reuseport", _reuse_port(_mypkg)),
         ServerSpec("mypkg-h11", _h11(_mypkg)),
+        ServerSpec("mypkg-pure", _pure(_mypkg)),
+        ServerSpec("mypkg-h11-pure", _pure(_h11(_mypkg))),
         ServerSpec(
             "uvicorn-h11", _h11(_uvicorn), _missing_module("uvicorn", "uvicorn not installed")
         ),

@@ -50,6 +50,13 @@ SERVERS: dict[str, Callable[[int], list[str]]] = {
         "-m", "mypkg", APP, "--host", HOST, "--port", str(port),
         "--http", "httptools", "--loop", "uvloop", "--ws", "websockets", *QUIET,
     ),
+    # mypkg's compiled modules run from source (mypkg/compiled.py): what compiling gains
+    "mypkg-pure": lambda port: [
+        "env", "MYPKG_PURE=1", *_python(
+            "-m", "mypkg", APP, "--host", HOST, "--port", str(port),
+            "--http", "httptools", "--loop", "uvloop", "--ws", "websockets", *QUIET,
+        ),
+    ],
     "uvicorn": lambda port: _python(
         "-m", "uvicorn", APP, "--host", HOST, "--port", str(port),
         "--http", "httptools", "--loop", "uvloop", "--ws", "websockets", *QUIET,

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from mypkg.version import __version__
+from mypkg import compiled
+
+compiled.use_source_if_stale()  # before any compiled module is imported: see compiled.py
+
+from mypkg.version import __version__  # noqa: E402
 
 
 def run(app: Any, **kwargs: Any) -> None:

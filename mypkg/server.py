@@ -285,11 +285,14 @@ class Server:
     async def _resume_accepting(self) -> None:
         """Below the limit again: listen on fresh duplicates of the sockets."""
         state = self.state
-        while state is not None and not (self.stopping or state.accept_paused or self._listeners):
+        while state is not None and not (self._not_accepting(state) or self._listeners):
             await self._open_listeners(duplicate=True)
-            if self.stopping or state.accept_paused:  # it changed while they were being made
+            if self._not_accepting(state):  # it changed while they were being made
                 listeners, self._listeners = self._listeners, []
                 await self._close_listeners(listeners)
+
+    def _not_accepting(self, state: ServerState) -> bool:
+        return self.stopping or state.accept_paused
 
     async def _close_listeners(self, listeners: list[asyncio.base_events.Server]) -> None:
         """Stop accepting without dropping a connection already on its way in (see below)."""

@@ -12,6 +12,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
+from mypkg import compiled
 from mypkg.config.core import Config
 from mypkg.config.descriptor import SETTINGS, Setting
 from mypkg.version import __version__
@@ -103,7 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--version",
         action="version",
-        version=f"mypkg {__version__} (Python {sys.version.split()[0]})",
+        version=f"mypkg {__version__} (Python {sys.version.split()[0]}, {compiled.flavour()})",
     )
     groups: dict[str, argparse._ArgumentGroup] = {}
     for setting in SETTINGS.values():

@@ -12,6 +12,8 @@ httptools; h11 is then only asked about heads and Content-Length bodies.
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 import h11
 
 from mypkg.errors import ProtocolError
@@ -64,7 +66,7 @@ class H11Protocol(HttpProtocol):
                     self.conn.receive_data(data[:end])
                     self._process()
                     data = data[end:]
-                    if self.chunked_body is not None:
+                    if self.reads_chunked_body():  # the head just parsed began one
                         self._chunked(data)
                         return
         self.conn.receive_data(data)
@@ -107,7 +109,9 @@ class H11Protocol(HttpProtocol):
             elif isinstance(event, h11.Data):
                 cycle = self.parsing
                 if cycle is not None and not cycle.complete:
-                    cycle.feed_body(event.data)
+                    # h11 hands out bytearrays though its type says bytes (read as Any, so
+                    # that the compiled module does not check it); ASGI's body is bytes.
+                    cycle.feed_body(bytes(cast("Any", event).data))
             elif isinstance(event, h11.EndOfMessage):
                 self.message_done = True
                 cycle = self.parsing

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from h2.errors import ErrorCodes
 
-from mypkg.asgi import Message
+from mypkg.asgi import Message, Scope
 from mypkg.errors import ClientDisconnected
 from mypkg.http import extensions, framing
 from mypkg.http.cycle import (
@@ -226,17 +226,22 @@ class H2Stream:
 class H2Cycle(RequestCycle):
     """The shared cycle with HTTP/2 framing: only the methods that write differ."""
 
-    __slots__ = ()
-    conn: H2Stream
+    __slots__ = ("stream",)
+
+    def __init__(
+        self, conn: H2Stream, scope: Scope, keep_alive: bool, expect_100: bool, more_body: bool
+    ) -> None:
+        super().__init__(conn, scope, keep_alive, expect_100, more_body)
+        self.stream = conn  # ``conn``, typed as what it is here (a subclass cannot narrow it)
 
     async def receive(self) -> Message:
         message = await super().receive()
         if message["type"] == "http.request":
-            self.conn.consumed()
+            self.stream.consumed()
         return message
 
     def _continue(self) -> None:
-        self.conn.informational([(b":status", b"100")])
+        self.stream.informational([(b":status", b"100")])
 
     def _write_head(self, body: bytes, more_body: bool) -> None:
         status = self.status or 500
@@ -258,8 +263,8 @@ class H2Cycle(RequestCycle):
             self.headers.append((b"content-length", b"%d" % len(body)))
         else:
             self.bytes_sent += len(body)
-        if self.conn.state.request_id_header is not None:
-            self._echo_request_id(self.conn.state.request_id_header)
+        if self.stream.state.request_id_header is not None:
+            self._echo_request_id(self.stream.state.request_id_header)
         head = [(b":status", b"%d" % status)]
         own: set[bytes] = set()
         for name, value in self.headers:
@@ -267,17 +272,17 @@ class H2Cycle(RequestCycle):
             own.add(lowered)
             if lowered not in CONNECTION_SPECIFIC:
                 head.append((lowered, value))
-        defaults = self.conn.state.default_header_list
+        defaults = self.stream.state.default_header_list
         head[1:1] = [item for item in defaults if item[0] not in own] if own else defaults
         self.head_written = True
         if more_body:
-            self.conn.send_head(head, body, False)
+            self.stream.send_head(head, body, False)
             return
         if self.length_left:  # shorter than its Content-Length: never let it look complete
-            self.conn.send_head(head, body, False)
-            self.conn.reset(ErrorCodes.INTERNAL_ERROR)
+            self.stream.send_head(head, body, False)
+            self.stream.reset(ErrorCodes.INTERNAL_ERROR)
         else:
-            self.conn.send_head(head, body, True)
+            self.stream.send_head(head, body, True)
         self._finish()
 
     def _body(self, body: bytes, more_body: bool) -> None:
@@ -292,12 +297,12 @@ class H2Cycle(RequestCycle):
             self.bytes_sent += len(body)
         if more_body:
             if body:
-                self.conn.send(body, False)
+                self.stream.send(body, False)
             return
         if self.length_left:
-            self.conn.reset(ErrorCodes.INTERNAL_ERROR)
+            self.stream.reset(ErrorCodes.INTERNAL_ERROR)
         else:
-            self.conn.send(body, True)
+            self.stream.send(body, True)
         self._finish()
 
     def _trailer_mode(self) -> int:
@@ -309,17 +314,17 @@ class H2Cycle(RequestCycle):
     def _trailer_fields(self, message: Message) -> None:
         if self.trailers == TRAILERS_DROP:
             return
-        fields = self.conn.trailers if self.conn.trailers is not None else []
+        fields = self.stream.trailers if self.stream.trailers is not None else []
         for name, value in message.get("headers", ()):
             lowered = framing.header_name(name)
             if framing.INVALID_VALUE.search(value):
                 raise ValueError("trailer values must not contain control characters")
             if lowered not in CONNECTION_SPECIFIC:
                 fields.append((lowered, value))
-        self.conn.trailers = fields
+        self.stream.trailers = fields
         self.trailers = TRAILERS_OPEN
         if not message.get("more_trailers", False):
-            self.conn.end(fields)
+            self.stream.end(fields)
             self._finish()
 
     def _early_hint(self, message: Message) -> None:
@@ -331,7 +336,7 @@ class H2Cycle(RequestCycle):
                 raise ValueError(
                     f"invalid early hint link {link!r}: bytes without control characters"
                 )
-        self.conn.informational([(b":status", b"103"), *((b"link", link) for link in links)])
+        self.stream.informational([(b":status", b"103"), *((b"link", link) for link in links)])
 
     async def _pathsend(self, message: Message) -> None:
         """The file as the whole body, read off the loop in pieces, with flow control."""
@@ -352,7 +357,7 @@ class H2Cycle(RequestCycle):
 
     async def _send_file_pieces(self, fd: int, size: int, more_after: bool) -> None:
         sent = 0
-        loop = self.conn.loop
+        loop = self.stream.loop
         while sent < size:
             piece = min(extensions.FILE_CHUNK, size - sent)
             data: bytes = await loop.run_in_executor(None, os.pread, fd, piece, sent)
@@ -363,5 +368,5 @@ class H2Cycle(RequestCycle):
             self._body(data, more_after or not last)
             if last:
                 return
-            if self.conn.write_paused:
-                await self.conn.drain()
+            if self.stream.write_paused:
+                await self.stream.drain()

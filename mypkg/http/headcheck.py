@@ -86,7 +86,7 @@ def _out_of_range(digits: bytes) -> bool:
 
 def split_target(target: bytes) -> tuple[bytes, bytes]:
     """Path and query of an origin-form or absolute-form request target (no fragment)."""
-    if b"#" in target:
+    if target.find(b"#") != -1:  # not `in`: see docs/architecture.md
         target = target.partition(b"#")[0]
     if not target.startswith(b"/"):
         if target == b"*":

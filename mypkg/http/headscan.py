@@ -86,7 +86,7 @@ class HeadScanner:
         state = self.state
         end = data.find(b"\r\n\r\n") + 4
         first = data.find(b"\r\n")
-        if end == 3 or end > state.max_head_size or b"\n" in data[:first]:
+        if end == 3 or end > state.max_head_size or data.find(b"\n", 0, first) != -1:
             return -1
         self._request_line(data[:first], complete=True)
         fields = data[first + 2 : end - 2]  # each line with its CRLF
@@ -98,7 +98,7 @@ class HeadScanner:
         ):
             return -1  # (a field line "name:value" is at most 3 bytes short of its count)
         lengths = _CONTENT_LENGTH.findall(fields)
-        if len(lengths) > 1 or (lengths and b"," in lengths[0]):
+        if len(lengths) > 1 or (lengths and lengths[0].find(b",") != -1):
             return -1
         self.encoded = _TRANSFER_ENCODING.search(fields) is not None
         self.seen_line = True
@@ -119,7 +119,7 @@ class HeadScanner:
             line = line[:-1]  # perhaps the line's own CR
         if not self.seen_line:
             self._request_line(line, complete=False)
-        elif b"\r" in line or (cr and line and b":" not in line):
+        elif line.find(b"\r") != -1 or (cr and line and line.find(b":") == -1):
             raise ProtocolError(400, "invalid HTTP request: CR not followed by LF, or in a name")
         else:
             self._field_part(line)
@@ -137,7 +137,7 @@ class HeadScanner:
         version = _VERSION.match(line)
         if version is not None and version.group(1) not in _VERSIONS:
             raise ProtocolError(505, "unsupported HTTP version")
-        if b"\r" in line:
+        if line.find(b"\r") != -1:
             raise ProtocolError(400, "invalid HTTP request: CR not followed by LF")
         if complete and _REQUEST_LINE.fullmatch(line) is None:
             raise ProtocolError(400, "invalid HTTP request: bad request line")
@@ -186,7 +186,7 @@ class HeadScanner:
         name = name.lower()
         if name == b"content-length":
             self.lengths += 1
-            if self.lengths > 1 or b"," in value:
+            if self.lengths > 1 or value.find(b",") != -1:
                 raise ProtocolError(400, "invalid HTTP request: repeated Content-Length")
         elif name == b"transfer-encoding":
             self.encoded = True

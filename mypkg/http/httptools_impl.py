@@ -60,7 +60,7 @@ class HttptoolsProtocol(HttpProtocol):
             data = data[end:]  # the next request
         skip = self.body_left
         if skip < len(data) and (
-            self.in_head or b"  " in data or len(data) > self.state.max_head_size
+            self.in_head or data.find(b"  ") != -1 or len(data) > self.state.max_head_size
         ):  # (a read that is all body needs no look)
             self._feed_checked(data)
             return
@@ -72,7 +72,7 @@ class HttptoolsProtocol(HttpProtocol):
         part = self.head_part if self.in_head else None  # a head begun in an earlier read
         size = len(data) + (len(part) if part is not None else 0)
         if (
-            b"  " in data
+            data.find(b"  ") != -1
             or size > self.state.max_head_size
             or (part is not None and self.line_open)
         ):

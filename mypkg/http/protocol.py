@@ -266,6 +266,11 @@ class HttpProtocol(FlowControlProtocol):
             self.pipeline.append(cycle)
             self.pause_reading()
 
+    def reads_chunked_body(self) -> bool:
+        """(A call, not an attribute test: a parse in between can change it, which the type
+        checker and the compiled code would not see after an earlier test of the attribute.)"""
+        return self.chunked_body is not None
+
     def feed_chunked(self, data: bytes) -> int:
         """Bytes of the chunked body being read: the offset just past its end, or -1."""
         body = self.chunked_body

@@ -12,6 +12,7 @@ unmarked tests are instant consistency checks (changelog vs version, classifiers
 from __future__ import annotations
 
 import ast
+import importlib.machinery
 import os
 import re
 import signal
@@ -33,6 +34,7 @@ import httpx
 import pytest
 
 import mypkg
+from mypkg import compiled
 from tests.support.processes import ROOT
 
 if sys.version_info >= (3, 11):
@@ -60,7 +62,8 @@ def dists(tmp_path_factory: pytest.TempPathFactory) -> Dists:
     """Build the sdist, then the wheel from it, as ``python -m build`` does for a release."""
     out = tmp_path_factory.mktemp("dist")
     build = run([sys.executable, "-m", "build", "--outdir", str(out), str(ROOT)], timeout=240)
-    return Dists(out / f"{NAME}.tar.gz", out / f"{NAME}-py3-none-any.whl", build)
+    (wheel,) = out.glob(f"{NAME}-*.whl")  # this interpreter's: the request path is compiled
+    return Dists(out / f"{NAME}.tar.gz", wheel, build)
 
 
 @pytest.fixture(scope="module")
@@ -78,11 +81,18 @@ def release(test: F) -> F:
     return pytest.mark.timeout(300)(pytest.mark.release(test))  # type: ignore[no-any-return]
 
 
-def run(cmd: list[str], *, timeout: float = 180, cwd: Path | None = None) -> str:
+def run(
+    cmd: list[str],
+    *,
+    timeout: float = 180,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+) -> str:
     """Run ``cmd`` away from the checkout's import path; return its output, fail with it."""
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
+    environ = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
+    environ.update(env or {})
     done = subprocess.run(
-        cmd, capture_output=True, text=True, timeout=timeout, cwd=cwd, env=env, check=False
+        cmd, capture_output=True, text=True, timeout=timeout, cwd=cwd, env=environ, check=False
     )
     output = done.stdout + done.stderr
     assert done.returncode == 0, f"{cmd} exited {done.returncode}:\n{output}"
@@ -154,6 +164,12 @@ def test_wheel_has_licence_types_marker_and_metadata(dists: Dists) -> None:
     info = f"{NAME}.dist-info"
     assert f"{info}/licenses/LICENSE" in names
     assert "mypkg/py.typed" in names
+    # The request path compiled for this interpreter, the sources beside it, and their record.
+    suffix = importlib.machinery.EXTENSION_SUFFIXES[0]
+    for module in compiled.MODULES:
+        path = module.replace(".", "/")
+        assert f"{path}{suffix}" in names and f"{path}.py" in names, module
+    assert f"mypkg/{compiled.RECORD.name}" in names
     assert all(n.startswith(("mypkg/", info)) for n in names), names  # no tests/, no examples/
     assert not [n for n in names if JUNK.search(n)]
     meta = Parser().parsestr(zipfile.ZipFile(dists.wheel).read(f"{info}/METADATA").decode())
@@ -186,13 +202,43 @@ def tracked_files(*dirs: str) -> set[str]:
 
 
 @release
-def test_installed_command_reports_the_version(venv: Path) -> None:
+def test_installed_command_reports_the_version_and_runs_compiled(venv: Path) -> None:
     output = run([str(venv / "bin" / "mypkg-supervise"), "--version"], cwd=venv)
     assert output.startswith(f"mypkg {mypkg.__version__} "), output
+    assert output.rstrip().endswith(", compiled)"), output
+
+
+@release
+def test_a_machine_without_a_c_compiler_gets_a_pure_python_install(
+    dists: Dists, tmp_path: Path
+) -> None:
+    """The extensions are optional: with no compiler the wheel builds without them (setuptools
+    says which failed) and mypkg runs from source, quietly."""
+    env = {"CC": "false", "LDSHARED": "false"}
+    log = run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(tmp_path),
+         str(dists.sdist)],
+        timeout=240,
+        env=env,
+    )  # fmt: skip
+    (wheel,) = tmp_path.glob(f"{NAME}-*.whl")
+    assert not [n for n in zipfile.ZipFile(wheel).namelist() if n.endswith(".so")], log
+    where = tmp_path / "venv"
+    run([sys.executable, "-m", "venv", "--without-pip", str(where)])
+    run([sys.executable, "-m", "pip", "--python", str(where / "bin" / "python"), "install",
+         "-q", str(wheel)])  # fmt: skip
+    done = subprocess.run(
+        [str(where / "bin" / "mypkg-supervise"), "--version"],
+        capture_output=True, text=True, timeout=60, cwd=tmp_path, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.rstrip().endswith(", pure Python)"), done.stdout
+    assert done.stderr == "", done.stderr
 
 
 APP = """
 import mypkg
+from mypkg import compiled
 
 
 async def app(scope, receive, send):
@@ -243,6 +289,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 import mypkg
+from mypkg import compiled
 from mypkg.middleware import ProxyHeadersMiddleware
 
 Message = MutableMapping[str, Any]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 
 from tests.support import apps
@@ -31,3 +33,24 @@ def test_raw_request(http: str) -> None:
         response = request(running.port, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
     assert response.status == 200
     assert response.body == b"Hello, world!"
+
+
+def test_request_body_pieces_are_bytes(http: str) -> None:
+    """ASGI says ``body`` is bytes; h11 hands its parser's bytearrays out unless we convert."""
+    kinds: list[str] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        while True:
+            message = await receive()
+            kinds.append(type(message["body"]).__name__)
+            if not message.get("more_body"):
+                break
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    with serve(app, http=http) as running:
+        response = httpx.post(running.url("/"), content=b"a" * 200_000, timeout=5)
+    assert response.status_code == 204
+    assert kinds and set(kinds) == {"bytes"}, kinds
