@@ -16,6 +16,7 @@ import socket
 import sys
 from typing import TYPE_CHECKING
 
+from mypkg import compiled
 from mypkg.backends import loop_factory, protocol_class
 from mypkg.sockets import describe
 from mypkg.version import __version__
@@ -34,8 +35,9 @@ def _version(distribution: str) -> str:
 
 
 def runtime_line(config: Config, workers: str) -> str:
-    """mypkg and Python versions, and the loop, parser (and HTTP/2 library) and WebSocket
-    implementation that ``--loop``, ``--http`` (``--http2``) and ``--ws`` resolve to here."""
+    """mypkg's version and build (compiled or pure Python: mypkg/compiled.py), Python's, and
+    the loop, parser (and HTTP/2 library) and WebSocket implementation that ``--loop``,
+    ``--http`` (``--http2``) and ``--ws`` resolve to here."""
     loop = "uvloop" if loop_factory(config.loop).__module__.startswith("uvloop") else "asyncio"
     http = "httptools" if "httptools" in protocol_class(config.http).__module__ else "h11"
     ws = "off"
@@ -45,8 +47,9 @@ def runtime_line(config: Config, workers: str) -> str:
     if config.http2:
         http += f" and HTTP/2 h2{_version('h2')}"
     python = f"{platform.python_implementation()} {platform.python_version()}"
+    loop += _version(loop) if loop == "uvloop" else ""
     return (
-        f"mypkg {__version__} on {python}: loop {loop}{_version(loop) if loop == 'uvloop' else ''},"
+        f"mypkg {__version__} ({compiled.flavour()}) on {python}: loop {loop},"
         f" HTTP {http}, WebSockets {ws}, {workers}"
     )
 

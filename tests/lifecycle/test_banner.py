@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 import mypkg
+from mypkg import compiled
 from tests.support.clients import RawClient
 from tests.support.processes import ROOT, ServerProcess, mypkg_command
 
@@ -25,7 +26,8 @@ def test_banner_and_stop_lines(http: str) -> None:
         port = proc.wait_serving()
         runtime = proc.wait_for_line("mypkg ")
         python = f"{platform.python_implementation()} {platform.python_version()}"
-        assert f"mypkg {mypkg.__version__} on {python}: loop asyncio, HTTP {http} " in runtime
+        version = f"{mypkg.__version__} ({compiled.flavour()})"
+        assert f"mypkg {version} on {python}: loop asyncio, HTTP {http} " in runtime
         assert "WebSockets websockets " in runtime and "(sans-I/O)" in runtime
         assert runtime.endswith(", 1 worker (this process)")
         proc.wait_for_line("Lifespan: startup complete")
