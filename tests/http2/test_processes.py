@@ -8,7 +8,6 @@ client opened before it saw the GOAWAY are served, not refused. The load is test
 from __future__ import annotations
 
 import json
-import signal
 from pathlib import Path
 
 import h2.events
@@ -28,11 +27,7 @@ def test_hup_under_http2_load_loses_nothing(http: str) -> None:
         old = master.workers()
         with H2Load(port) as load:
             load.wait_for(200)
-            mark = master.mark()
-            master.signal(signal.SIGHUP)
-            master.wait_for(r"Reloaded \(SIGHUP\)", after=mark)
-            for pid in old:
-                master.wait_for(rf"Worker {pid} exited \(exit code 0\)", after=mark)
+            master.reload(old)
             load.wait_for(load.tally.ok + 200)  # the new workers serve too
             tally = load.stop()
     assert not tally.failures, tally.failures[:5]

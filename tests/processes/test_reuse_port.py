@@ -86,11 +86,7 @@ def test_hup_and_term_lose_no_request(http: str) -> None:
         sockets = listening_inodes(port)
         with Load(port, connections=16, keep_alive=False) as load:
             load.wait_for(200)
-            mark = master.mark()
-            master.signal(signal.SIGHUP)
-            master.wait_for(r"Reloaded \(SIGHUP\)", after=mark)
-            for pid in old:
-                master.wait_for(rf"Worker {pid} exited \(exit code 0\)", after=mark)
+            master.reload(old)
             load.wait_for(load.tally.ok + 300)
         tally = load.stop()
         new = master.workers()

@@ -24,22 +24,13 @@ def _master(http: str, *extra: str, workers: int = 2) -> Master:
     return Master("-w", str(workers), APP, "--port", "0", "--http", http, "--no-access-log", *extra)
 
 
-def _wait_exits(master: Master, pids: set[int], after: int) -> None:
-    """Until each worker has exited cleanly (exit code 0: it drained, nothing cut)."""
-    for pid in pids:
-        master.wait_for(rf"Worker {pid} exited \(exit code 0\)", after=after)
-
-
 def test_hup_rolling_restart(http: str) -> None:
     with _master(http) as master:
         port = master.ready()
         old = master.workers()
         with Load(port) as load:
             load.wait_for(300)
-            mark = master.mark()
-            master.signal(signal.SIGHUP)
-            master.wait_for(r"Reloaded \(SIGHUP\)", after=mark)
-            _wait_exits(master, old, mark)
+            master.reload(old)
             load.wait_for(load.tally.ok + 300)
         tally = load.stop()
         new = master.workers()
@@ -62,7 +53,7 @@ def test_max_requests_recycling(http: str) -> None:
             mark = master.mark()
             for _ in range(3):  # three recycles, each fully done: replacement up, old one gone
                 pid = master.wait_for(r"Worker (\d+) served \d+ requests", after=mark).group(1)
-                _wait_exits(master, {int(pid)}, mark)
+                master.wait_exited({int(pid)}, mark)
                 mark = master.mark()
             load.wait_for(load.tally.ok + 200)  # the replacements serve too
         tally = load.stop()
@@ -118,7 +109,7 @@ def test_memory_limit_recycles_without_failures(http: str) -> None:
                 r"Worker (\d+) uses (\d+) MiB \(--limit-max-memory 70\)", after=mark
             )
             assert int(found.group(2)) > 70
-            _wait_exits(master, {int(found.group(1))}, mark)
+            master.wait_exited({int(found.group(1))}, mark)
             load.wait_for(load.tally.ok + 200)
         tally = load.stop()
         assert len(master.workers()) == 2

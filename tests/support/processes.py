@@ -18,7 +18,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
@@ -254,6 +254,18 @@ class Master(ServerProcess):
         """Wait until every worker serves; the port the master bound."""
         self.port = int(self.wait_for(READY.pattern, timeout).group(1))
         return self.port
+
+    def wait_exited(self, pids: Iterable[int], after: int) -> None:
+        """Until each worker has exited cleanly (exit code 0: it drained, nothing cut)."""
+        for pid in pids:
+            self.wait_for(rf"Worker {pid} exited \(exit code 0\)", after=after)
+
+    def reload(self, old: Iterable[int]) -> None:
+        """SIGHUP; until the master has reloaded and each of the ``old`` workers exited cleanly."""
+        mark = self.mark()
+        self.signal(signal.SIGHUP)
+        self.wait_for(r"Reloaded \(SIGHUP\)", after=mark)
+        self.wait_exited(old, mark)
 
 
 def process_gone(pid: int) -> bool:
