@@ -46,11 +46,16 @@ def scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
 
 
 def scrape_if_up(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float] | None:
-    """``scrape``, or None while nothing listens on the port (Gunicorn's workers serve it)."""
+    """``scrape``, or None while no worker takes it (Gunicorn's workers serve it, each on its own
+    SO_REUSEPORT socket): nothing listens (refused), or the kernel queued the connection on the
+    socket of a worker that is exiting, and resets it when that socket closes, before any worker
+    read it. Prometheus then scrapes again at its next interval; so does this, at once."""
     try:
         return scrape(port)
+    except ConnectionResetError:
+        return None
     except urllib.error.URLError as exc:
-        if isinstance(exc.reason, ConnectionRefusedError):
+        if isinstance(exc.reason, (ConnectionRefusedError, ConnectionResetError)):
             return None
         raise
 
